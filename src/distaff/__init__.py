@@ -1,0 +1,21 @@
+"""distaff: run LangGraph graphs behind the Agent Server HTTP API."""
+
+from typing import TYPE_CHECKING
+
+from distaff.settings import Settings
+
+if TYPE_CHECKING:
+    from distaff.app import create_app, from_langgraph_json
+
+__version__ = "0.1.0"
+
+__all__ = ["Settings", "__version__", "create_app", "from_langgraph_json"]
+
+
+def __getattr__(name: str) -> object:
+    # The app pulls in FastAPI and langgraph; keep `import distaff` (and the CLI's --help) light.
+    if name in ("create_app", "from_langgraph_json"):
+        from distaff import app
+
+        return getattr(app, name)
+    raise AttributeError(name)

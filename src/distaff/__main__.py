@@ -1,0 +1,3 @@
+from distaff.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""Domain errors and validation failures as `{"detail": "..."}` with the contract's status."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from distaff.api.responses import JSON
+from distaff.errors import BadRequest, Conflict, DistaffError, InvalidInput, NotFound
+
+STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, BadRequest: 400}
+
+
+def _status(exc: DistaffError) -> int:
+    for cls, status in STATUS.items():
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        message = error.get("msg", "invalid")
+        parts.append(f"{loc}: {message}" if loc else message)
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    async def on_domain(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DistaffError)
+        return JSON({"detail": exc.message}, status_code=_status(exc))
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return JSON({"detail": validation_message(exc)}, status_code=422)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 204 or exc.status_code == 304:
+            return Response(status_code=exc.status_code)
+        return JSON({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    async def on_value_error(request: Request, exc: Exception) -> Response:
+        # The reference turns a ValueError escaping a handler into 400.
+        return JSON({"detail": str(exc)}, status_code=400)
+
+    app.add_exception_handler(DistaffError, on_domain)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(ValueError, on_value_error)

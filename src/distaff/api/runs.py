@@ -1,0 +1,243 @@
+"""Run routes: background, stream and wait creation (thread and stateless), join, rejoin,
+cancel, list, get, delete, batch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from starlette.responses import Response
+
+from distaff.api.responses import JSON, project, run_location, runtime
+from distaff.api.schemas import RunCreateStateful, RunCreateStateless, RunsCancel, StreamMode
+from distaff.api.sse import json_stream_response, sse_events, sse_response, wait_body
+from distaff.errors import InvalidInput
+from distaff.models import Page, RunOutcome
+from distaff.runtime import Runtime
+from distaff.services.runs import Delivery
+
+router = APIRouter(tags=["runs"])
+Rt = Annotated[Runtime, Depends(runtime)]
+RUN_FIELDS = (
+    "run_id", "thread_id", "assistant_id", "metadata", "status", "kwargs", "multitask_strategy",
+    "created_at", "updated_at", "langsmith_session_name",
+)
+
+
+async def _create(
+    rt: Runtime,
+    request: Request,
+    thread_id: str | None,
+    body: RunCreateStateless,
+    delivery: Delivery,
+) -> Response:
+    payload = body.payload()
+    created = await rt.runs.create(
+        thread_id, payload, delivery, request_id=request.headers.get("x-request-id")
+    )
+    run, sub = created.run, created.subscription
+    run_id, tid = run["run_id"], run["thread_id"]
+    content_location = run_location(None if thread_id is None else tid, run_id)
+    if delivery == "background":
+        return JSON(run, headers={"Content-Location": content_location})
+    assert sub is not None
+    on_disconnect = _canceller(rt, tid, run_id) if body.on_disconnect == "cancel" else None
+    heartbeat = rt.settings.heartbeat_seconds
+    if delivery == "stream":
+        events = sse_events(sub, heartbeat=heartbeat, on_disconnect=on_disconnect)
+        return sse_response(
+            events, {"Location": f"{content_location}/stream", "Content-Location": content_location}
+        )
+    # /wait: both forms point at the thread's join URL, as the reference does.
+    join = run_location(tid, run_id)
+    return json_stream_response(
+        wait_body(sub, _outcome_body(rt, tid), heartbeat=heartbeat, on_disconnect=on_disconnect),
+        {"Location": f"{join}/join", "Content-Location": join},
+    )
+
+
+def _canceller(rt: Runtime, thread_id: str, run_id: str) -> Callable[[], Awaitable[Any]]:
+    async def cancel() -> None:
+        if await rt.runs.is_active(run_id):
+            await rt.runs.cancel_one(thread_id, run_id, "interrupt")
+
+    return cancel
+
+
+def _outcome_body(rt: Runtime, thread_id: str) -> Callable[[RunOutcome | None], Awaitable[Any]]:
+    async def body(outcome: RunOutcome | None) -> Any:
+        return await rt.runs.outcome_body(thread_id, outcome)
+
+    return body
+
+
+# -- thread runs ---------------------------------------------------------------------------
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_run(thread_id: str, body: RunCreateStateful, request: Request, rt: Rt) -> Response:
+    return await _create(rt, request, thread_id, body, "background")
+
+
+@router.post("/threads/{thread_id}/runs/stream")
+async def stream_run(thread_id: str, body: RunCreateStateful, request: Request, rt: Rt) -> Response:
+    return await _create(rt, request, thread_id, body, "stream")
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def wait_run(thread_id: str, body: RunCreateStateful, request: Request, rt: Rt) -> Response:
+    return await _create(rt, request, thread_id, body, "wait")
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: str,
+    rt: Rt,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[str | None, Query(pattern="^(pending|running|success|error|timeout|interrupted)$")] = None,
+    select: Annotated[list[str] | None, Query()] = None,
+) -> Response:
+    if select and (unknown := set(select) - set(RUN_FIELDS)):
+        raise InvalidInput(f"Unknown select field(s): {', '.join(sorted(unknown))}")
+    runs = await rt.runs.list(thread_id, Page(limit, offset), status)  # type: ignore[arg-type]
+    return JSON(project(runs, select))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(thread_id: str, run_id: str, rt: Rt) -> Response:
+    return JSON(await rt.runs.get(thread_id, run_id))
+
+
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
+async def delete_run(thread_id: str, run_id: str, rt: Rt) -> Response:
+    await rt.runs.delete(thread_id, run_id)
+    return Response(status_code=204)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join_run(
+    thread_id: str,
+    run_id: str,
+    rt: Rt,
+    cancel_on_disconnect: Annotated[bool, Query()] = False,
+) -> Response:
+    sub, run = await rt.runs.subscribe(thread_id, run_id)
+    tid = run["thread_id"]
+    location = run_location(tid, run["run_id"])
+    on_disconnect = _canceller(rt, tid, run["run_id"]) if cancel_on_disconnect else None
+    return json_stream_response(
+        wait_body(sub, _outcome_body(rt, tid), heartbeat=rt.settings.heartbeat_seconds, on_disconnect=on_disconnect),
+        {"Location": f"{location}/join", "Content-Location": location},
+    )
+
+
+def _parse_modes(raw: list[str] | None) -> list[str] | None:
+    """`?stream_mode=values&stream_mode=updates` or `?stream_mode=["values","updates"]`."""
+    if not raw:
+        return None
+    modes: list[str] = []
+    for item in raw:
+        if item.startswith("["):
+            try:
+                parsed = json.loads(item)
+            except json.JSONDecodeError:
+                raise InvalidInput(f"stream_mode {item!r} is not a JSON list") from None
+            modes.extend(str(m) for m in parsed)
+        else:
+            modes.extend(m for m in item.split(",") if m)
+    allowed = set(StreamMode.__args__)
+    if unknown := [m for m in modes if m not in allowed]:
+        raise InvalidInput(f"Unknown stream_mode: {', '.join(unknown)}")
+    return modes
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+async def join_run_stream(
+    thread_id: str,
+    run_id: str,
+    rt: Rt,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
+    cancel_on_disconnect: Annotated[bool, Query()] = False,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    modes = _parse_modes(stream_mode)
+    sub, run = await rt.runs.subscribe(thread_id, run_id, last_event_id)
+    tid = run["thread_id"]
+    location = run_location(tid, run["run_id"])
+    on_disconnect = _canceller(rt, tid, run["run_id"]) if cancel_on_disconnect else None
+    events = sse_events(
+        sub, heartbeat=rt.settings.heartbeat_seconds, modes=modes, on_disconnect=on_disconnect
+    )
+    return sse_response(events, {"Location": f"{location}/stream", "Content-Location": location})
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel_run(
+    thread_id: str,
+    run_id: str,
+    rt: Rt,
+    wait: Annotated[bool, Query()] = False,
+    action: Annotated[str, Query(pattern="^(interrupt|rollback)$")] = "interrupt",
+) -> Response:
+    if not wait:
+        await rt.runs.cancel_one(thread_id, run_id, action)
+        return Response(status_code=202)
+    sub, run = await rt.runs.subscribe(thread_id, run_id)
+    try:
+        await rt.runs.cancel_one(thread_id, run_id, action)
+    except BaseException:
+        sub.close()
+        raise
+    tid = run["thread_id"]
+    location = run_location(tid, run["run_id"])
+    return json_stream_response(
+        wait_body(sub, _outcome_body(rt, tid), heartbeat=rt.settings.heartbeat_seconds),
+        {"Location": f"{location}/join", "Content-Location": location},
+    )
+
+
+# -- stateless runs --------------------------------------------------------------------------
+
+
+@router.post("/runs")
+async def create_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
+    return await _create(rt, request, None, body, "background")
+
+
+@router.post("/runs/stream")
+async def stream_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
+    return await _create(rt, request, None, body, "stream")
+
+
+@router.post("/runs/wait")
+async def wait_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
+    return await _create(rt, request, None, body, "wait")
+
+
+@router.post("/runs/batch")
+async def batch_runs(body: Annotated[list[RunCreateStateless], Body()], request: Request, rt: Rt) -> Response:
+    runs = []
+    for item in body:
+        created = await rt.runs.create(
+            None, item.payload(), "background", request_id=request.headers.get("x-request-id")
+        )
+        runs.append(created.run)
+    return JSON(runs)
+
+
+@router.post("/runs/cancel", status_code=204)
+async def cancel_runs(
+    body: RunsCancel,
+    rt: Rt,
+    action: Annotated[str, Query(pattern="^(interrupt|rollback)$")] = "interrupt",
+) -> Response:
+    await rt.runs.cancel_many(
+        thread_id=str(body.thread_id) if body.thread_id else None,
+        run_ids=[str(r) for r in body.run_ids] if body.run_ids is not None else None,
+        status=body.status,
+        action=action,
+    )
+    return Response(status_code=204)

@@ -1,0 +1,201 @@
+"""Request bodies. Pydantic validates them and FastAPI publishes them in `/openapi.json`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+StreamMode = Literal[
+    "values", "messages", "messages-tuple", "updates", "events", "debug", "custom", "tasks", "checkpoints"
+]
+SortOrder = Literal["asc", "desc"]
+ThreadStatusField = Literal["idle", "busy", "interrupted", "error"]
+Limit = Field(default=10, ge=1, le=1000)
+Offset = Field(default=0, ge=0)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AssistantCreate(Body):
+    graph_id: str
+    assistant_id: UUID | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    name: str | None = None
+    description: str | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+
+
+class AssistantPatch(Body):
+    graph_id: str | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+AssistantField = Literal[
+    "assistant_id", "graph_id", "config", "context", "metadata", "name", "created_at",
+    "updated_at", "version", "description",
+]
+
+
+class AssistantCount(Body):
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = None
+    name: str | None = None
+
+
+class AssistantSearch(AssistantCount):
+    limit: int = Limit
+    offset: int = Offset
+    sort_by: Literal["assistant_id", "created_at", "updated_at", "name", "graph_id"] | None = None
+    sort_order: SortOrder | None = None
+    select: list[AssistantField] | None = None
+
+
+class AssistantVersionsSearch(Body):
+    metadata: dict[str, Any] | None = None
+    limit: int = Limit
+    offset: int = Offset
+
+
+class AssistantLatest(Body):
+    version: int = Field(ge=1)
+
+
+class ThreadTTL(Body):
+    strategy: Literal["delete", "keep_latest"] = "delete"
+    ttl: float = Field(gt=0)
+
+
+class ThreadCreate(Body):
+    thread_id: UUID | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+    ttl: ThreadTTL | None = None
+    supersteps: list[dict[str, Any]] | None = None
+
+
+class ThreadPatch(Body):
+    metadata: dict[str, Any] | None = None
+    ttl: ThreadTTL | None = None
+
+
+ThreadField = Literal[
+    "thread_id", "created_at", "updated_at", "state_updated_at", "metadata", "config", "status",
+    "values", "interrupts", "error", "ttl",
+]
+
+
+class ThreadCount(Body):
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    status: ThreadStatusField | None = None
+
+
+class ThreadSearch(ThreadCount):
+    ids: list[UUID] | None = None
+    limit: int = Limit
+    offset: int = Offset
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None = None
+    sort_order: SortOrder | None = None
+    select: list[ThreadField] | None = None
+    extract: dict[str, str] | None = None
+
+
+class ThreadPrune(Body):
+    thread_ids: list[str]
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+class CheckpointRef(Body):
+    checkpoint_id: str | None = None
+    checkpoint_ns: str | None = None
+    checkpoint_map: dict[str, Any] | None = None
+
+
+class StateUpdate(Body):
+    values: dict[str, Any] | list[Any] | None = None
+    as_node: str | None = None
+    checkpoint: CheckpointRef | None = None
+    checkpoint_id: str | None = None
+
+
+class StateAtCheckpoint(Body):
+    checkpoint: CheckpointRef
+    subgraphs: bool = False
+
+
+class HistoryRequest(Body):
+    limit: int = Field(default=1, ge=1, le=1000)
+    before: str | CheckpointRef | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: CheckpointRef | None = None
+
+
+class Command(Body):
+    resume: Any = None
+    update: dict[str, Any] | list[Any] | None = None
+    goto: str | dict[str, Any] | list[str | dict[str, Any]] | None = None
+
+
+class RunCreateStateless(Body):
+    assistant_id: str
+    input: Any = None
+    command: Command | None = None
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = None
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    stream_mode: StreamMode | list[StreamMode] = Field(default_factory=lambda: ["values"])
+    stream_subgraphs: bool = False
+    stream_resumable: bool = False
+    feedback_keys: list[str] | None = None
+    after_seconds: float | None = Field(default=None, ge=0)
+    checkpoint_during: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+    on_disconnect: Literal["cancel", "continue"] = "continue"
+    on_completion: Literal["delete", "keep"] = "delete"
+
+    def payload(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_unset=True)
+        if self.command is not None:
+            data["command"] = self.command.model_dump(exclude_unset=True)
+        return data
+
+
+class RunCreateStateful(RunCreateStateless):
+    multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None = None
+    if_not_exists: Literal["create", "reject"] = "reject"
+    checkpoint: CheckpointRef | None = None
+    checkpoint_id: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        data = super().payload()
+        if self.checkpoint is not None:
+            data["checkpoint"] = self.checkpoint.model_dump(exclude_none=True)
+        return data
+
+
+class RunsCancel(Body):
+    thread_id: UUID | None = None
+    run_ids: list[UUID] | None = None
+    status: Literal["pending", "running", "all"] | None = None
+
+    @model_validator(mode="after")
+    def one_form(self) -> RunsCancel:
+        by_ids = self.run_ids is not None
+        if by_ids == (self.status is not None):
+            raise ValueError("give either thread_id and run_ids, or status, but not both")
+        if by_ids and self.thread_id is None:
+            raise ValueError("run_ids need thread_id")
+        return self

@@ -1,0 +1,56 @@
+"""`/ok`, `/`, `/info`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import langgraph.version
+from fastapi import APIRouter, Depends, Query
+from starlette.responses import Response
+
+from distaff import __version__
+from distaff.api.responses import JSON, runtime
+from distaff.runtime import Runtime
+
+router = APIRouter(tags=["system"])
+Rt = Annotated[Runtime, Depends(runtime)]
+
+
+@router.get("/ok")
+async def ok(rt: Rt, check_db: Annotated[bool, Query()] = False) -> Response:
+    if check_db:
+        try:
+            await rt.backend.check()
+        except Exception as exc:
+            return JSON({"ok": False, "detail": f"database check failed: {exc}"}, status_code=500)
+    return JSON({"ok": True, "services": {}})
+
+
+@router.get("/")
+async def root(rt: Rt) -> Response:
+    return JSON({"ok": True, "services": {}})
+
+
+@router.get("/info")
+async def info() -> Response:
+    return JSON(
+        {
+            "version": __version__,
+            "langgraph_py_version": langgraph.version.__version__,
+            "flags": {
+                "assistants": True,
+                "crons": False,
+                "langsmith": False,
+                "langsmith_tracing_replicas": False,
+                "langsmith_tracing_session_on_runs": False,
+            },
+            "host": {
+                "kind": "self-hosted",
+                "project_id": None,
+                "host_revision_id": None,
+                "revision_id": None,
+                "tenant_id": None,
+            },
+            "server": "distaff",
+        }
+    )

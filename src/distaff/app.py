@@ -1,0 +1,63 @@
+"""`create_app` and `from_langgraph_json`: distaff as an ASGI application."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, TypedDict
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from distaff.api import assistants, errors, runs, system, threads
+from distaff.graphs import GraphRegistry, registry_from_specs
+from distaff.manifest import load_manifest
+from distaff.runtime import Runtime
+from distaff.settings import Settings
+
+
+class State(TypedDict):
+    runtime: Runtime
+
+
+def create_app(
+    *,
+    graphs: Mapping[str, Any] | GraphRegistry,
+    settings: Settings | None = None,
+) -> FastAPI:
+    """An ASGI app serving `graphs` (graph id -> compiled graph, StateGraph or builder)."""
+    settings = settings or Settings()
+    registry = graphs if isinstance(graphs, GraphRegistry) else GraphRegistry(graphs)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        async with Runtime.open(settings, registry) as rt:
+            yield {"runtime": rt}
+
+    from distaff import __version__
+
+    app = FastAPI(
+        title="distaff",
+        version=__version__,
+        description="LangGraph Agent Server API, served by distaff",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for router in (system.router, assistants.router, threads.router, runs.router):
+        app.include_router(router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["x-pagination-total", "x-pagination-next", "content-location", "location"],
+    )
+    return app
+
+
+def from_langgraph_json(path: str | os.PathLike[str], settings: Settings | None = None) -> FastAPI:
+    """An app for every graph a `langgraph.json` names, with its env and dependencies applied."""
+    manifest = load_manifest(path)
+    manifest.apply_environment()
+    return create_app(graphs=registry_from_specs(manifest.graphs), settings=settings)

@@ -1,0 +1,169 @@
+"""What a backend provides. Services and the engine depend on these protocols only.
+
+A backend is opened as an async context manager (`registry.open_backend(url)`) and owns, for
+its lifetime: the metadata repositories (assistants, threads, runs, which double as the run
+queue), the langgraph checkpointer and store handed to graphs, and the checkpoint maintenance
+operations langgraph's savers do not implement (copy, prune, delete one run's checkpoints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
+
+from distaff.models import (
+    Assistant,
+    AssistantQuery,
+    AssistantVersion,
+    CancelAction,
+    Json,
+    Page,
+    Run,
+    RunStatus,
+    Thread,
+    ThreadQuery,
+    ThreadStatus,
+)
+
+
+class AssistantRepo(Protocol):
+    async def ensure(self, assistants: Sequence[Assistant]) -> None:
+        """Create the given assistants where their id does not exist yet."""
+
+    async def create(self, assistant: Assistant, *, do_nothing: bool) -> Assistant:
+        """Insert; an existing id raises `Conflict`, or is returned as is with `do_nothing`."""
+
+    async def get(self, assistant_id: str) -> Assistant | None: ...
+
+    async def update(self, assistant_id: str, changes: Json) -> Assistant:
+        """Write a new version with `changes` applied (metadata merged) and make it latest."""
+
+    async def delete(self, assistant_id: str) -> bool: ...
+
+    async def search(self, query: AssistantQuery, page: Page) -> list[Assistant]: ...
+
+    async def count(self, query: AssistantQuery) -> int: ...
+
+    async def versions(self, assistant_id: str, metadata: Json, page: Page) -> list[AssistantVersion]: ...
+
+    async def set_latest(self, assistant_id: str, version: int) -> Assistant: ...
+
+
+class ThreadRepo(Protocol):
+    async def create(self, thread: Thread, *, do_nothing: bool) -> Thread: ...
+
+    async def get(self, thread_id: str) -> Thread | None: ...
+
+    async def update(self, thread_id: str, *, metadata: Json | None, ttl: Any = None) -> Thread: ...
+
+    async def delete(self, thread_id: str) -> bool:
+        """Delete the thread and its runs."""
+
+    async def search(self, query: ThreadQuery, page: Page) -> list[Thread]: ...
+
+    async def count(self, query: ThreadQuery) -> int: ...
+
+    async def set_state(self, thread_id: str, snapshot: ThreadSnapshot) -> None:
+        """Refresh the denormalised `values`/`interrupts` after a state change outside runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSnapshot:
+    """What a finished run leaves on its thread (contract section 4.1)."""
+
+    values: Any
+    interrupts: Json
+    has_next: bool
+    error: Json | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTarget:
+    run_id: str
+    thread_id: str
+    status: RunStatus
+
+
+class RunRepo(Protocol):
+    async def insert(
+        self, run: Run, *, create_thread: Thread | None, reject_if_busy: bool
+    ) -> list[str]:
+        """Insert a pending run and mark its thread busy, atomically.
+
+        Creates `create_thread` first when given and missing. Raises `NotFound` when the thread
+        does not exist, `Conflict` when `reject_if_busy` and the thread has an active run.
+        Returns the ids of the runs that were already active on the thread.
+        """
+
+    async def get(self, run_id: str, thread_id: str | None = None) -> Run | None: ...
+
+    async def list(
+        self, thread_id: str, page: Page, status: RunStatus | None = None
+    ) -> list[Run]: ...
+
+    async def delete(self, run_id: str, thread_id: str) -> bool: ...
+
+    async def claim(self, limit: int) -> list[tuple[Run, int]]:
+        """Take up to `limit` due pending runs, at most one per thread and none on a thread that
+        already has a running run; mark them running and return each with its attempt number."""
+
+    async def next_due_in(self) -> float | None:
+        """Seconds until the earliest pending run becomes due (0 if one is due), or None."""
+
+    async def finish(
+        self, run_id: str, status: RunStatus | None, snapshot: ThreadSnapshot | None
+    ) -> ThreadStatus | None:
+        """End a run: set its status (None deletes it, for rollback) and recompute its thread's
+        status and state fields in the same transaction. Returns the new thread status."""
+
+    async def requeue(self, run_id: str) -> None:
+        """Give a running run back to the queue (retriable failure, shutdown)."""
+
+    async def request_cancel(
+        self,
+        action: CancelAction,
+        *,
+        run_ids: Sequence[str] | None = None,
+        thread_id: str | None = None,
+        status: str | None = None,
+    ) -> list[CancelTarget]:
+        """Cancel matching active runs. Pending ones end here (interrupted, or deleted for
+        rollback); running ones are flagged and returned so the engine can stop them."""
+
+    async def cancel_requested(self, run_id: str) -> CancelAction | None: ...
+
+    async def recover(self, max_attempts: int) -> list[str]:
+        """At start-up: runs left running by a dead process go back to pending, or end in
+        `error` when they used up their attempts. Returns the ids that were requeued."""
+
+
+class CheckpointAdmin(Protocol):
+    """Checkpoint maintenance the langgraph savers leave unimplemented."""
+
+    async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None: ...
+
+    async def delete_for_run(self, thread_id: str, run_id: str) -> None: ...
+
+    async def delete_thread(self, thread_id: str) -> None: ...
+
+    async def keep_latest(self, thread_id: str) -> None: ...
+
+
+class Backend(Protocol):
+    assistants: AssistantRepo
+    threads: ThreadRepo
+    runs: RunRepo
+    checkpointer: BaseCheckpointSaver[Any]
+    store: BaseStore
+    checkpoints: CheckpointAdmin
+    #: Human-readable description of where data lives, for the `dev` banner.
+    location: str
+    #: False for `memory://`: nothing survives the process.
+    durable: bool
+
+    async def check(self) -> None:
+        """Raise if the database cannot be reached (`/ok?check_db=1`)."""

@@ -1,0 +1,35 @@
+"""`database_url` scheme -> backend. Backends are imported lazily so a missing optional driver
+only matters to those who choose that backend."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from distaff.backends.base import Backend
+from distaff.errors import ConfigError
+
+SCHEMES = ("memory://", "sqlite:///", "postgresql://", "postgres://")
+
+
+@contextlib.asynccontextmanager
+async def open_backend(database_url: str) -> AsyncIterator[Backend]:
+    if database_url.startswith("memory://") or database_url == "memory":
+        from distaff.backends.memory import open_memory
+
+        async with open_memory() as backend:
+            yield backend
+    elif database_url.startswith("sqlite:///"):
+        from distaff.backends.sqlite import open_sqlite
+
+        path = database_url.removeprefix("sqlite:///")
+        if not path:
+            raise ConfigError("sqlite:/// needs a file path, e.g. sqlite:///.distaff/db.sqlite")
+        async with open_sqlite(path) as backend:
+            yield backend
+    elif database_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("the PostgreSQL backend is not available in this version of distaff")
+    else:
+        raise ConfigError(
+            f"unknown database_url {database_url!r}: use one of {', '.join(SCHEMES[:3])}"
+        )

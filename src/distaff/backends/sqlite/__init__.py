@@ -1,0 +1,82 @@
+"""The SQLite backend: the CLI's default, one file, durable across restarts.
+
+Three connections to one WAL-mode file: distaff's metadata (its own thread, see
+`database.py`), langgraph's checkpointer and langgraph's store (aiosqlite each). WAL lets
+them read concurrently; writers wait on `busy_timeout` rather than failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.store.base import BaseStore
+from langgraph.store.sqlite.aio import AsyncSqliteStore
+
+from distaff.backends.base import CheckpointAdmin
+from distaff.backends.sqlite.assistants import SqliteAssistants
+from distaff.backends.sqlite.checkpoints import SqliteCheckpointAdmin
+from distaff.backends.sqlite.database import Database
+from distaff.backends.sqlite.runs import SqliteRuns
+from distaff.backends.sqlite.threads import SqliteThreads
+
+
+@dataclass
+class SqliteBackend:
+    db: Database
+    assistants: SqliteAssistants
+    threads: SqliteThreads
+    runs: SqliteRuns
+    checkpointer: BaseCheckpointSaver[Any]
+    store: BaseStore
+    checkpoints: CheckpointAdmin
+    location: str
+    durable: bool
+
+    async def check(self) -> None:
+        await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+
+async def _aiosqlite(path: str, *, autocommit: bool) -> aiosqlite.Connection:
+    # langgraph's saver commits explicitly (deferred isolation); its store issues its own
+    # BEGIN/COMMIT and needs autocommit. Each gets the mode it was written for.
+    conn = await aiosqlite.connect(path, isolation_level=None if autocommit else "DEFERRED")
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute("PRAGMA synchronous=NORMAL")
+    await conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+@contextlib.asynccontextmanager
+async def open_sqlite(path: str) -> AsyncIterator[SqliteBackend]:
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    async with contextlib.AsyncExitStack() as stack:
+        db = Database(str(file))
+        stack.push_async_callback(db.close)  # registered first: a half-open db still closes
+        await db.open()
+        saver_conn = await _aiosqlite(str(file), autocommit=False)
+        stack.push_async_callback(saver_conn.close)
+        saver = AsyncSqliteSaver(saver_conn)
+        await saver.setup()
+        store_conn = await _aiosqlite(str(file), autocommit=True)
+        stack.push_async_callback(store_conn.close)
+        store = AsyncSqliteStore(store_conn)
+        await store.setup()
+        yield SqliteBackend(
+            db=db,
+            assistants=SqliteAssistants(db),
+            threads=SqliteThreads(db),
+            runs=SqliteRuns(db),
+            checkpointer=saver,
+            store=store,
+            checkpoints=SqliteCheckpointAdmin(db, saver),
+            location=f"SQLite file {file.resolve()}",
+            durable=True,
+        )

@@ -1,0 +1,71 @@
+"""Checkpoint maintenance on the tables of langgraph's `AsyncSqliteSaver` (same file)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from distaff.backends.sqlite.database import Database
+
+_RUN_CHECKPOINTS = (
+    "SELECT checkpoint_ns, checkpoint_id FROM checkpoints"
+    " WHERE thread_id=? AND json_extract(CAST(metadata AS TEXT), '$.run_id') = ?"
+)
+
+
+class SqliteCheckpointAdmin:
+    def __init__(self, db: Database, saver: BaseCheckpointSaver[object]) -> None:
+        self._db = db
+        self._saver = saver
+
+    async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id,"
+                " parent_checkpoint_id, type, checkpoint, metadata) SELECT ?, checkpoint_ns,"
+                " checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata FROM checkpoints"
+                " WHERE thread_id=?",
+                (target_thread_id, source_thread_id),
+            )
+            conn.execute(
+                "INSERT INTO writes (thread_id, checkpoint_ns, checkpoint_id, task_id, task_path,"
+                " idx, channel, type, value) SELECT ?, checkpoint_ns, checkpoint_id, task_id,"
+                " task_path, idx, channel, type, value FROM writes WHERE thread_id=?",
+                (target_thread_id, source_thread_id),
+            )
+
+        await self._db.write(job)
+
+    async def delete_for_run(self, thread_id: str, run_id: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            for ns, checkpoint_id in conn.execute(_RUN_CHECKPOINTS, (thread_id, run_id)).fetchall():
+                key = (thread_id, ns, checkpoint_id)
+                conn.execute(
+                    "DELETE FROM writes WHERE thread_id=? AND checkpoint_ns=? AND checkpoint_id=?",
+                    key,
+                )
+                conn.execute(
+                    "DELETE FROM checkpoints WHERE thread_id=? AND checkpoint_ns=?"
+                    " AND checkpoint_id=?",
+                    key,
+                )
+
+        await self._db.write(job)
+
+    async def delete_thread(self, thread_id: str) -> None:
+        await self._saver.adelete_thread(thread_id)
+
+    async def keep_latest(self, thread_id: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            latest = "SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id=? GROUP BY checkpoint_ns"
+            conn.execute(
+                f"DELETE FROM writes WHERE thread_id=? AND checkpoint_id NOT IN ({latest})",
+                (thread_id, thread_id),
+            )
+            conn.execute(
+                f"DELETE FROM checkpoints WHERE thread_id=? AND checkpoint_id NOT IN ({latest})",
+                (thread_id, thread_id),
+            )
+
+        await self._db.write(job)

@@ -1,0 +1,117 @@
+"""One SQLite connection owned by one thread; every operation is a plain function run there.
+
+Why not a lock around an async driver: a repository operation is several statements, and with
+one connection that must not interleave with another operation's. Running the whole operation
+as one job on the connection's own thread makes it atomic without a lock, and costs one thread
+hop instead of one per statement. Jobs are short (no graph runs here), so this single writer
+is not a lock that serialises unrelated threads' runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import orjson
+
+from distaff.backends.sqlite.schema import migrate
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _json_contains(doc: str | None, pattern: str) -> int:
+    """SQL `json_contains(doc, pattern)`: PostgreSQL `@>` semantics on JSON text."""
+    if doc is None:
+        return 0
+    return int(contains(orjson.loads(doc), orjson.loads(pattern)))
+
+
+def contains(doc: Any, pattern: Any) -> bool:
+    if isinstance(pattern, dict):
+        return isinstance(doc, dict) and all(
+            k in doc and contains(doc[k], v) for k, v in pattern.items()
+        )
+    if isinstance(pattern, list):
+        return isinstance(doc, list) and all(any(contains(d, p) for d in doc) for p in pattern)
+    return bool(doc == pattern and type(doc) is type(pattern)) or (
+        isinstance(doc, int | float)
+        and isinstance(pattern, int | float)
+        and not isinstance(doc, bool)
+        and not isinstance(pattern, bool)
+        and doc == pattern
+    )
+
+
+class Database:
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distaff-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await self._submit(self._open)
+
+    def _open(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives a process crash; only an OS crash can lose the
+        # last transactions. That is the contract of every durable default here.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.create_function("json_contains", 2, _json_contains, deterministic=True)
+        migrate(conn)
+        self._conn = conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self._submit(conn.close)
+        self._executor.shutdown(wait=True)
+
+    async def _submit(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def read(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run `fn(conn, ...)` on the database thread (a consistent snapshot: one job at a time)."""
+        conn = self._require()
+        return await self._submit(lambda: fn(conn, *args, **kwargs))
+
+    async def write(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run `fn(conn, ...)` inside one IMMEDIATE transaction on the database thread."""
+        conn = self._require()
+
+        def job() -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, *args, **kwargs)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._submit(job)
+
+    def _require(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("the SQLite database is not open")
+        return self._conn
+
+
+def dump(value: Any) -> str:
+    from distaff.serde import dumps
+
+    return dumps(value).decode()
+
+
+def load(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)

@@ -1,0 +1,283 @@
+"""Runs in SQLite: the records and the queue. At most one run per thread is ever `running`:
+`claim` only takes a run whose thread has none, and it runs as one job on the database thread."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from distaff.backends.base import CancelTarget, ThreadSnapshot
+from distaff.backends.sqlite.database import Database, dump, load
+from distaff.backends.sqlite.threads import get_thread, insert_thread, write_snapshot
+from distaff.errors import Conflict, NotFound
+from distaff.ids import now_iso, utcnow
+from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus
+
+BUSY_MESSAGE = (
+    "Thread is already running a task. Wait for it to finish or choose a different multitask"
+    " strategy."
+)
+
+
+def _row(row: sqlite3.Row) -> Run:
+    return {
+        "run_id": row["run_id"],
+        "thread_id": row["thread_id"],
+        "assistant_id": row["assistant_id"],
+        "metadata": load(row["metadata"]),
+        "status": row["status"],
+        "kwargs": load(row["kwargs"]),
+        "multitask_strategy": row["multitask_strategy"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "langsmith_session_name": None,
+    }
+
+
+def _active_ids(conn: sqlite3.Connection, thread_id: str, exclude: str | None = None) -> list[str]:
+    rows = conn.execute(
+        "SELECT run_id FROM runs WHERE thread_id=? AND status IN ('pending','running')"
+        " ORDER BY created_at",
+        (thread_id,),
+    ).fetchall()
+    return [r[0] for r in rows if r[0] != exclude]
+
+
+def _settle_thread(conn: sqlite3.Connection, thread_id: str, ended: ThreadStatus, now: str) -> ThreadStatus:
+    """A run on the thread ended: the thread is busy while others are active, else `ended`."""
+    status: ThreadStatus = "busy" if _active_ids(conn, thread_id) else ended
+    conn.execute(
+        "UPDATE threads SET status=?, updated_at=? WHERE thread_id=?", (status, now, thread_id)
+    )
+    return status
+
+
+class SqliteRuns:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, run: Run, *, create_thread: Thread | None, reject_if_busy: bool) -> list[str]:
+        def job(conn: sqlite3.Connection) -> list[str]:
+            thread = get_thread(conn, run["thread_id"])
+            if thread is None:
+                if create_thread is None:
+                    raise NotFound("Thread or assistant not found.")
+                insert_thread(conn, create_thread)
+                thread = create_thread
+            inflight = _active_ids(conn, run["thread_id"])
+            if inflight and reject_if_busy:
+                raise Conflict(BUSY_MESSAGE)
+            conn.execute(
+                "INSERT INTO runs (run_id, thread_id, assistant_id, metadata, status, kwargs,"
+                " multitask_strategy, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    run["run_id"],
+                    run["thread_id"],
+                    run["assistant_id"],
+                    dump(run["metadata"]),
+                    run["status"],
+                    dump(run["kwargs"]),
+                    run["multitask_strategy"],
+                    run["created_at"],
+                    run["updated_at"],
+                ),
+            )
+            # Stamp the graph on the thread now (the reference waits for the run to end, which
+            # leaves a stale graph_id on the thread and on the run's metadata meanwhile).
+            metadata = {
+                **thread["metadata"],
+                "graph_id": run["metadata"].get("graph_id"),
+                "assistant_id": run["assistant_id"],
+            }
+            conn.execute(
+                "UPDATE threads SET status='busy', metadata=?, updated_at=? WHERE thread_id=?",
+                (dump(metadata), run["updated_at"], run["thread_id"]),
+            )
+            return inflight
+
+        return await self._db.write(job)
+
+    async def get(self, run_id: str, thread_id: str | None = None) -> Run | None:
+        def job(conn: sqlite3.Connection) -> Run | None:
+            row = conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None or (thread_id is not None and row["thread_id"] != thread_id):
+                return None
+            return _row(row)
+
+        return await self._db.read(job)
+
+    async def list(self, thread_id: str, page: Page, status: RunStatus | None = None) -> list[Run]:
+        def job(conn: sqlite3.Connection) -> list[Run]:
+            sql, params = "SELECT * FROM runs WHERE thread_id=?", [thread_id]
+            if status is not None:
+                sql += " AND status=?"
+                params.append(status)
+            sql += " ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?"
+            return [_row(r) for r in conn.execute(sql, (*params, page.limit, page.offset))]
+
+        return await self._db.read(job)
+
+    async def delete(self, run_id: str, thread_id: str) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT status FROM runs WHERE run_id=? AND thread_id=?", (run_id, thread_id)
+            ).fetchone()
+            if row is None:
+                return False
+            if row["status"] in ("pending", "running"):
+                raise Conflict(f"Run {run_id} is still {row['status']}; cancel it first")
+            conn.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
+            return True
+
+        return await self._db.write(job)
+
+    async def claim(self, limit: int) -> list[tuple[Run, int]]:
+        def job(conn: sqlite3.Connection) -> list[tuple[Run, int]]:
+            now = now_iso()
+            rows = conn.execute(
+                "SELECT * FROM runs r WHERE r.status='pending' AND r.created_at <= ? AND NOT EXISTS"
+                " (SELECT 1 FROM runs x WHERE x.thread_id=r.thread_id AND x.status='running')"
+                " ORDER BY r.created_at, r.run_id LIMIT ?",
+                (now, limit * 4),
+            ).fetchall()
+            claimed: list[tuple[Run, int]] = []
+            threads: set[str] = set()
+            for row in rows:
+                if row["thread_id"] in threads or len(claimed) >= limit:
+                    continue
+                threads.add(row["thread_id"])
+                attempt = row["attempt"] + 1
+                conn.execute(
+                    "UPDATE runs SET status='running', attempt=?, updated_at=? WHERE run_id=?",
+                    (attempt, now, row["run_id"]),
+                )
+                run = _row(row)
+                run["status"], run["updated_at"] = "running", now
+                claimed.append((run, attempt))
+            return claimed
+
+        return await self._db.write(job)
+
+    async def next_due_in(self) -> float | None:
+        def job(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT min(r.created_at) FROM runs r WHERE r.status='pending' AND NOT EXISTS"
+                " (SELECT 1 FROM runs x WHERE x.thread_id=r.thread_id AND x.status='running')"
+            ).fetchone()
+            return row[0] if row else None
+
+        earliest = await self._db.read(job)
+        if earliest is None:
+            return None
+        return max(0.0, (datetime.fromisoformat(earliest) - utcnow()).total_seconds())
+
+    async def finish(
+        self, run_id: str, status: RunStatus | None, snapshot: ThreadSnapshot | None
+    ) -> ThreadStatus | None:
+        def job(conn: sqlite3.Connection) -> ThreadStatus | None:
+            row = conn.execute("SELECT thread_id FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None:
+                return None  # deleted meanwhile, with its thread
+            thread_id, now = row["thread_id"], now_iso()
+            if status is None:
+                conn.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
+            else:
+                conn.execute(
+                    "UPDATE runs SET status=?, updated_at=?, cancel_action=NULL WHERE run_id=?",
+                    (status, now, run_id),
+                )
+            ended: ThreadStatus = "idle"
+            if snapshot is not None:
+                write_snapshot(conn, thread_id, snapshot, now)
+                if status == "error":
+                    ended = "error"
+                elif snapshot.has_next:
+                    ended = "interrupted"
+            return _settle_thread(conn, thread_id, ended, now)
+
+        return await self._db.write(job)
+
+    async def requeue(self, run_id: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE runs SET status='pending', updated_at=? WHERE run_id=? AND status='running'",
+                (now_iso(), run_id),
+            )
+
+        await self._db.write(job)
+
+    async def request_cancel(
+        self,
+        action: CancelAction,
+        *,
+        run_ids: Sequence[str] | None = None,
+        thread_id: str | None = None,
+        status: str | None = None,
+    ) -> list[CancelTarget]:
+        def job(conn: sqlite3.Connection) -> list[CancelTarget]:
+            sql = "SELECT run_id, thread_id, status FROM runs WHERE status IN ('pending','running')"
+            params: list[object] = []
+            if run_ids is not None:
+                sql += f" AND run_id IN ({','.join('?' * len(run_ids))})"
+                params.extend(run_ids)
+            if thread_id is not None:
+                sql += " AND thread_id=?"
+                params.append(thread_id)
+            if status in ("pending", "running"):
+                sql += " AND status=?"
+                params.append(status)
+            targets = [CancelTarget(r[0], r[1], r[2]) for r in conn.execute(sql, params)]
+            now = now_iso()
+            for t in targets:
+                if t.status == "running":
+                    conn.execute("UPDATE runs SET cancel_action=? WHERE run_id=?", (action, t.run_id))
+                    continue
+                if action == "rollback":
+                    conn.execute("DELETE FROM runs WHERE run_id=?", (t.run_id,))
+                else:
+                    conn.execute(
+                        "UPDATE runs SET status='interrupted', updated_at=? WHERE run_id=?",
+                        (now, t.run_id),
+                    )
+                _settle_thread(conn, t.thread_id, "idle", now)
+            return targets
+
+        return await self._db.write(job)
+
+    async def cancel_requested(self, run_id: str) -> CancelAction | None:
+        def job(conn: sqlite3.Connection) -> CancelAction | None:
+            row = conn.execute("SELECT cancel_action FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            return row[0] if row else None
+
+        return await self._db.read(job)
+
+    async def recover(self, max_attempts: int) -> list[str]:
+        def job(conn: sqlite3.Connection) -> list[str]:
+            now = now_iso()
+            rows = conn.execute(
+                "SELECT run_id, thread_id, attempt FROM runs WHERE status='running'"
+            ).fetchall()
+            requeued = []
+            for row in rows:
+                if row["attempt"] >= max_attempts:
+                    conn.execute(
+                        "UPDATE runs SET status='error', updated_at=? WHERE run_id=?",
+                        (now, row["run_id"]),
+                    )
+                    error = {"error": "RunAttemptsExceeded", "message": "the run's worker died"}
+                    conn.execute(
+                        "UPDATE threads SET error=?, interrupts=coalesce(interrupts, '{}')"
+                        " WHERE thread_id=?",
+                        (dump(error), row["thread_id"]),
+                    )
+                    _settle_thread(conn, row["thread_id"], "error", now)
+                else:
+                    conn.execute(
+                        "UPDATE runs SET status='pending', updated_at=? WHERE run_id=?",
+                        (now, row["run_id"]),
+                    )
+                    requeued.append(row["run_id"])
+            return requeued
+
+        return await self._db.write(job)

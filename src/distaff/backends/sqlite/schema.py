@@ -1,0 +1,84 @@
+"""The metadata schema: an append-only list of migrations; the index + 1 is the version.
+
+Never edit a migration that has shipped; add a new one. Checkpoint tables belong to
+langgraph's saver, which creates its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE assistants (
+        assistant_id TEXT PRIMARY KEY,
+        graph_id TEXT NOT NULL,
+        config TEXT NOT NULL,
+        context TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT,
+        version INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE assistant_versions (
+        assistant_id TEXT NOT NULL REFERENCES assistants(assistant_id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        graph_id TEXT NOT NULL,
+        config TEXT NOT NULL,
+        context TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (assistant_id, version)
+    );
+    CREATE TABLE threads (
+        thread_id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        state_updated_at TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        status TEXT NOT NULL,
+        config TEXT NOT NULL,
+        "values" TEXT,
+        interrupts TEXT,
+        error TEXT,
+        ttl TEXT
+    );
+    CREATE INDEX threads_created ON threads(created_at);
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        thread_id TEXT NOT NULL REFERENCES threads(thread_id) ON DELETE CASCADE,
+        assistant_id TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        status TEXT NOT NULL,
+        kwargs TEXT NOT NULL,
+        multitask_strategy TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        cancel_action TEXT
+    );
+    CREATE INDEX runs_thread ON runs(thread_id, created_at);
+    CREATE INDEX runs_queue ON runs(status, created_at);
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("CREATE TABLE IF NOT EXISTS distaff_migrations (version INTEGER PRIMARY KEY)")
+    row = conn.execute("SELECT max(version) FROM distaff_migrations").fetchone()
+    current = row[0] or 0
+    for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, script.split(";")):
+                conn.execute(statement)
+            conn.execute("INSERT INTO distaff_migrations (version) VALUES (?)", (version,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")

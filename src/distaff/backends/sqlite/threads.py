@@ -1,0 +1,174 @@
+"""Threads in SQLite. A thread row also carries the denormalised state of its last run
+(`values`, `interrupts`, `error`) so reads and searches need no checkpoint access."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from distaff.backends.base import ThreadSnapshot
+from distaff.backends.sqlite.database import Database, dump, load
+from distaff.errors import Conflict, NotFound
+from distaff.ids import now_iso
+from distaff.models import Json, Page, Thread, ThreadQuery
+
+_SORT_COLUMNS = {
+    "thread_id": "thread_id",
+    "status": "status",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "state_updated_at": "state_updated_at",
+}
+
+
+def thread_row(row: sqlite3.Row) -> Thread:
+    thread: Thread = {
+        "thread_id": row["thread_id"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "state_updated_at": row["state_updated_at"],
+        "metadata": load(row["metadata"]),
+        "status": row["status"],
+        "config": load(row["config"]),
+        "values": load(row["values"]),
+    }
+    # A thread that never finished a run has no `error`/`interrupts` keys, as in the reference.
+    if row["interrupts"] is not None:
+        thread["error"] = load(row["error"])
+        thread["interrupts"] = load(row["interrupts"])
+    if row["ttl"] is not None:
+        thread["ttl"] = load(row["ttl"])
+    return thread
+
+
+def get_thread(conn: sqlite3.Connection, thread_id: str) -> Thread | None:
+    row = conn.execute("SELECT * FROM threads WHERE thread_id = ?", (thread_id,)).fetchone()
+    return thread_row(row) if row else None
+
+
+def insert_thread(conn: sqlite3.Connection, t: Thread) -> None:
+    conn.execute(
+        'INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata, status,'
+        ' config, "values", ttl) VALUES (?,?,?,?,?,?,?,?,?)',
+        (
+            t["thread_id"],
+            t["created_at"],
+            t["updated_at"],
+            t["state_updated_at"],
+            dump(t["metadata"]),
+            t["status"],
+            dump(t["config"]),
+            None if t.get("values") is None else dump(t["values"]),
+            None if t.get("ttl") is None else dump(t["ttl"]),
+        ),
+    )
+
+
+def write_snapshot(conn: sqlite3.Connection, thread_id: str, snapshot: ThreadSnapshot, now: str) -> None:
+    conn.execute(
+        'UPDATE threads SET "values"=?, interrupts=?, error=?, state_updated_at=?, updated_at=?'
+        " WHERE thread_id=?",
+        (
+            None if snapshot.values is None else dump(snapshot.values),
+            dump(snapshot.interrupts),
+            None if snapshot.error is None else dump(snapshot.error),
+            now,
+            now,
+            thread_id,
+        ),
+    )
+
+
+def _where(query: ThreadQuery) -> tuple[str, list[object]]:
+    clauses, params = ["1=1"], list[object]()
+    if query.ids is not None:
+        clauses.append(f"thread_id IN ({','.join('?' * len(query.ids))})")
+        params.extend(query.ids)
+    if query.metadata:
+        clauses.append("json_contains(metadata, ?)")
+        params.append(dump(query.metadata))
+    if query.values:
+        clauses.append('json_contains("values", ?)')
+        params.append(dump(query.values))
+    if query.status is not None:
+        clauses.append("status = ?")
+        params.append(query.status)
+    return " AND ".join(clauses), params
+
+
+class SqliteThreads:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, thread: Thread, *, do_nothing: bool) -> Thread:
+        def job(conn: sqlite3.Connection) -> Thread:
+            existing = get_thread(conn, thread["thread_id"])
+            if existing is not None:
+                if do_nothing:
+                    return existing
+                raise Conflict(f"Thread with ID {thread['thread_id']} already exists")
+            insert_thread(conn, thread)
+            return thread
+
+        return await self._db.write(job)
+
+    async def get(self, thread_id: str) -> Thread | None:
+        return await self._db.read(get_thread, thread_id)
+
+    async def update(self, thread_id: str, *, metadata: Json | None, ttl: Any = None) -> Thread:
+        def job(conn: sqlite3.Connection) -> Thread:
+            current = get_thread(conn, thread_id)
+            if current is None:
+                raise NotFound(f"Thread with ID {thread_id} not found")
+            merged = {**current["metadata"], **(metadata or {})}
+            now = now_iso()
+            conn.execute(
+                "UPDATE threads SET metadata=?, updated_at=?, ttl=coalesce(?, ttl) WHERE thread_id=?",
+                (dump(merged), now, None if ttl is None else dump(ttl), thread_id),
+            )
+            updated = get_thread(conn, thread_id)
+            assert updated is not None
+            return updated
+
+        return await self._db.write(job)
+
+    async def delete(self, thread_id: str) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM runs WHERE thread_id = ?", (thread_id,))
+            return conn.execute("DELETE FROM threads WHERE thread_id = ?", (thread_id,)).rowcount > 0
+
+        return await self._db.write(job)
+
+    async def search(self, query: ThreadQuery, page: Page) -> list[Thread]:
+        where, params = _where(query)
+        column = _SORT_COLUMNS[query.sort_by]
+        order = "ASC" if query.sort_order == "asc" else "DESC"
+        sql = (
+            f"SELECT * FROM threads WHERE {where} ORDER BY {column} {order}, thread_id {order}"
+            " LIMIT ? OFFSET ?"
+        )
+
+        def job(conn: sqlite3.Connection) -> list[Thread]:
+            return [thread_row(r) for r in conn.execute(sql, (*params, page.limit, page.offset))]
+
+        return await self._db.read(job)
+
+    async def count(self, query: ThreadQuery) -> int:
+        where, params = _where(query)
+
+        def job(conn: sqlite3.Connection) -> int:
+            return int(conn.execute(f"SELECT count(*) FROM threads WHERE {where}", params).fetchone()[0])
+
+        return await self._db.read(job)
+
+    async def set_state(self, thread_id: str, snapshot: ThreadSnapshot) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT status FROM threads WHERE thread_id=?", (thread_id,)).fetchone()
+            if row is None:
+                return
+            write_snapshot(conn, thread_id, snapshot, now_iso())
+            if row["status"] != "busy":
+                status = "interrupted" if snapshot.has_next else "idle"
+                conn.execute("UPDATE threads SET status=? WHERE thread_id=?", (status, thread_id))
+
+        await self._db.write(job)

@@ -1,0 +1,135 @@
+"""`distaff dev` and `distaff serve`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from distaff.errors import ConfigError
+
+_ENV_CONFIG = "DISTAFF_CONFIG"
+
+
+def default_database_url(config: Path) -> str:
+    """The CLI keeps data in a SQLite file beside the manifest, so a restart loses nothing."""
+    return f"sqlite:///{config.resolve().parent / '.distaff' / 'distaff.sqlite'}"
+
+
+def app_factory() -> object:
+    """Uvicorn's factory under `--reload`: settings come through the environment."""
+    from distaff.app import from_langgraph_json
+    from distaff.settings import Settings
+
+    return from_langgraph_json(os.environ[_ENV_CONFIG], Settings())
+
+
+def _prepare(config: str, database_url: str | None) -> tuple[Path, str]:
+    path = Path(config)
+    try:
+        from distaff.manifest import load_manifest
+
+        manifest = load_manifest(path)
+        manifest.apply_environment()
+        # Import every graph now, so a broken manifest or module fails here with a clear
+        # message instead of a traceback inside the server.
+        from distaff.graphs import import_target
+
+        for spec in manifest.graphs:
+            import_target(spec)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    url = database_url or os.environ.get("DISTAFF_DATABASE_URL") or default_database_url(path)
+    os.environ["DISTAFF_DATABASE_URL"] = url
+    os.environ[_ENV_CONFIG] = str(path.resolve())
+    return path.resolve(), url
+
+
+def _describe(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return f"SQLite file {Path(url.removeprefix('sqlite:///')).resolve()}"
+    if url.startswith("memory"):
+        return "memory (nothing is kept after exit)"
+    return url.split("@")[-1]
+
+
+_common = [
+    click.option("--config", default="langgraph.json", show_default=True, help="Path to langgraph.json."),
+    click.option("--host", default="127.0.0.1", show_default=True),
+    click.option("--port", default=2024, show_default=True, type=int),
+    click.option("--database-url", default=None, help="memory://, sqlite:///path or postgresql://..."),
+]
+
+
+def common(fn):  # type: ignore[no-untyped-def]
+    for option in reversed(_common):
+        fn = option(fn)
+    return fn
+
+
+@click.group()
+@click.version_option(package_name="distaff")
+def main() -> None:
+    """distaff: LangGraph graphs behind the Agent Server API."""
+
+
+@main.command()
+@common
+@click.option("--no-reload", is_flag=True, help="Do not restart when code changes.")
+def dev(config: str, host: str, port: int, database_url: str | None, no_reload: bool) -> None:
+    """Development server: reloads on code changes, friendly output."""
+    import uvicorn
+
+    from distaff.manifest import load_manifest
+
+    path, url = _prepare(config, database_url)
+    graphs = [g.graph_id for g in load_manifest(path).graphs]
+    click.echo(
+        "\n".join(
+            [
+                "",
+                click.style("  distaff dev server", bold=True),
+                f"  API:     http://{host}:{port}",
+                f"  Docs:    http://{host}:{port}/docs",
+                f"  Graphs:  {', '.join(graphs)}",
+                f"  Data:    {_describe(url)}",
+                f"  Reload:  {'off' if no_reload else 'on (watching ' + str(path.parent) + ')'}",
+                "",
+            ]
+        )
+    )
+    uvicorn.run(
+        "distaff.cli:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        reload=not no_reload,
+        reload_dirs=[str(path.parent)] if not no_reload else None,
+        log_level="info",
+    )
+
+
+@main.command()
+@common
+def serve(config: str, host: str, port: int, database_url: str | None) -> None:
+    """Production server: no reload, quiet access log."""
+    import uvicorn
+
+    _prepare(config, database_url)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    uvicorn.run(
+        "distaff.cli:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    main()

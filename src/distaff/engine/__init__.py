@@ -1,0 +1,1 @@
+"""Makes runs happen: the queue worker, the executor, the stream broker, cancellation."""

@@ -1,0 +1,178 @@
+"""In-process pub/sub for run events, with replay for resumable runs.
+
+A run has a channel. Subscribers each get an unbounded queue; publishing serialises the payload
+once and fans the bytes out. The HTTP handler subscribes *before* the run is enqueued, so the
+first events cannot be missed. When the run ends, `finish` delivers its outcome and closes every
+subscription. Events of a resumable run are also kept, and stay replayable for a while after the
+run ends; replay and live delivery are joined without an await in between, so a rejoin with
+`Last-Event-ID` sees each event exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from distaff.errors import InvalidInput
+from distaff.models import RunOutcome
+from distaff.serde import dumps
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    event: str
+    data: bytes  #: one line of JSON
+    id: str  #: `<epoch-ms>-<seq>`, strictly increasing within a process
+    resumable: bool = False
+
+
+def parse_event_id(value: str) -> tuple[int, int]:
+    """`<ms>-<seq>` as a comparable pair; `-1` and `0` mean "from the start"."""
+    value = value.strip()
+    if value in ("-1", "0", ""):
+        return (-1, -1)
+    ms, sep, seq = value.partition("-")
+    try:
+        return (int(ms), int(seq) if sep else 0)
+    except ValueError:
+        raise InvalidInput(f"Invalid Last-Event-ID {value!r}: expected '<ms>-<seq>'") from None
+
+
+class _IdClock:
+    def __init__(self) -> None:
+        self._ms = 0
+        self._seq = 0
+
+    def next(self) -> str:
+        ms = time.time_ns() // 1_000_000
+        if ms <= self._ms:
+            self._seq += 1
+        else:
+            self._ms, self._seq = ms, 0
+        return f"{self._ms}-{self._seq}"
+
+
+_END = None
+
+
+@dataclass(slots=True)
+class _Channel:
+    subscribers: set[asyncio.Queue[StreamEvent | None]] = field(default_factory=set)
+    history: list[StreamEvent] = field(default_factory=list)
+    outcome: RunOutcome | None = None
+    expiry: asyncio.TimerHandle | None = None
+
+
+class Subscription:
+    """Events of one run for one reader; iterate it, then read `outcome`."""
+
+    def __init__(self, broker: Broker, run_id: str, queue: asyncio.Queue[StreamEvent | None]):
+        self._broker = broker
+        self._run_id = run_id
+        self._queue = queue
+        self.outcome: RunOutcome | None = None
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[StreamEvent]:
+        while True:
+            item = await self._queue.get()
+            if item is _END:
+                self.outcome = self._broker.outcome(self._run_id)
+                return
+            yield item
+
+    async def next(self, timeout: float) -> StreamEvent | None:
+        """The next event, or None when the run ended; raises TimeoutError after `timeout`."""
+        try:
+            item = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            item = await asyncio.wait_for(self._queue.get(), timeout)
+        if item is _END:
+            self.outcome = self._broker.outcome(self._run_id)
+        return item
+
+    def end(self) -> None:
+        """End this subscription after what it already holds (the run ended before it began)."""
+        self._broker._unsubscribe(self._run_id, self._queue)
+        self._queue.put_nowait(_END)
+
+    def close(self) -> None:
+        self._broker._unsubscribe(self._run_id, self._queue)
+
+
+class Broker:
+    def __init__(self, retention_seconds: float = 120.0) -> None:
+        self._channels: dict[str, _Channel] = {}
+        self._clock = _IdClock()
+        self._retention = retention_seconds
+
+    def subscribe(self, run_id: str, *, after: str | None = None) -> Subscription:
+        """Subscribe to a run; with `after`, first replay its stored events newer than that id.
+
+        A run that already ended yields its replay (if any) and then ends at once.
+        """
+        channel = self._channels.setdefault(run_id, _Channel())
+        queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+        if after is not None:
+            floor = parse_event_id(after)
+            for event in channel.history:
+                if parse_event_id(event.id) > floor:
+                    queue.put_nowait(event)
+        if channel.outcome is not None:
+            queue.put_nowait(_END)
+        else:
+            channel.subscribers.add(queue)
+        return Subscription(self, run_id, queue)
+
+    def publish(self, run_id: str, event: str, data: Any, *, resumable: bool = False) -> None:
+        channel = self._channels.get(run_id)
+        if channel is None:
+            if not resumable:
+                return  # nobody listens and nothing is kept: skip the serialisation too
+            channel = self._channels[run_id] = _Channel()
+        payload = data if isinstance(data, bytes) else dumps(data)
+        item = StreamEvent(event, payload, self._clock.next(), resumable)
+        if resumable:
+            channel.history.append(item)
+        for queue in channel.subscribers:
+            queue.put_nowait(item)
+
+    def finish(self, run_id: str, outcome: RunOutcome) -> None:
+        channel = self._channels.get(run_id)
+        if channel is None:
+            channel = self._channels[run_id] = _Channel()
+        channel.outcome = outcome
+        for queue in channel.subscribers:
+            queue.put_nowait(_END)
+        channel.subscribers.clear()
+        delay = self._retention if channel.history else 5.0
+        channel.expiry = asyncio.get_running_loop().call_later(
+            delay, self._channels.pop, run_id, None
+        )
+
+    def reset(self, run_id: str) -> None:
+        """Forget a finished run's outcome before it runs again (retry after restart)."""
+        channel = self._channels.get(run_id)
+        if channel is not None and channel.outcome is not None:
+            if channel.expiry is not None:
+                channel.expiry.cancel()
+            channel.outcome = None
+
+    def outcome(self, run_id: str) -> RunOutcome | None:
+        channel = self._channels.get(run_id)
+        return channel.outcome if channel else None
+
+    def _unsubscribe(self, run_id: str, queue: asyncio.Queue[StreamEvent | None]) -> None:
+        channel = self._channels.get(run_id)
+        if channel is None:
+            return
+        channel.subscribers.discard(queue)
+        if not channel.subscribers and not channel.history and channel.outcome is None:
+            # Nobody is listening to a run that has not ended; drop the empty channel so a
+            # run nobody streams costs nothing. `finish` recreates it for late joiners.
+            self._channels.pop(run_id, None)

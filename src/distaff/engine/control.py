@@ -1,0 +1,47 @@
+"""Run control shared by the services: wake the queue, cancel runs wherever they are."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from distaff.backends.base import Backend, CancelTarget
+from distaff.engine.broker import Broker
+from distaff.engine.worker import Worker
+from distaff.models import CancelAction, RunOutcome
+
+
+class RunControl:
+    def __init__(self, backend: Backend, broker: Broker, worker: Worker | None) -> None:
+        self._runs = backend.runs
+        self._broker = broker
+        self._worker = worker
+
+    def wake(self) -> None:
+        if self._worker is not None:
+            self._worker.wake()
+
+    async def cancel(
+        self,
+        action: CancelAction,
+        *,
+        run_ids: Sequence[str] | None = None,
+        thread_id: str | None = None,
+        status: str | None = None,
+    ) -> list[CancelTarget]:
+        """Cancel matching active runs. Pending runs end at once (their streams close);
+        running runs are flagged in the database and stopped by the worker executing them."""
+        targets = await self._runs.request_cancel(
+            action, run_ids=run_ids, thread_id=thread_id, status=status
+        )
+        for target in targets:
+            if target.status == "running":
+                if self._worker is not None:
+                    self._worker.cancel(target.run_id, action)
+            else:
+                self._broker.finish(
+                    target.run_id,
+                    RunOutcome("interrupted" if action == "interrupt" else "rollback"),
+                )
+        if targets:
+            self.wake()
+        return targets

@@ -1,0 +1,246 @@
+"""Executes one claimed run: builds the config, streams the graph, publishes events, and
+records how the run ended on the run and its thread in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
+from langgraph.pregel import Pregel
+from langgraph.types import Command, Send
+
+from distaff.backends.base import Backend, ThreadSnapshot
+from distaff.engine.broker import Broker
+from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
+from distaff.graphs import GraphRegistry
+from distaff.models import CancelAction, Json, Run, RunOutcome, RunStatus
+from distaff.settings import Settings
+
+log = logging.getLogger("distaff.run")
+
+#: Exception types whose message reaches clients; others say "An internal error occurred", so a
+#: secret in an exception text does not leak (the reference server's rule).
+_MESSAGE_ALLOWED = (
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    RuntimeError,
+    RecursionError,
+    TimeoutError,
+    InvalidUpdateError,
+    GraphBubbleUp,
+    GraphRecursionError,
+)
+_MESSAGE_ALLOWED_NAMES = {"EmptyInputError", "TaskNotFound", "HTTPException", "UserInterrupt"}
+
+
+def error_payload(exc: BaseException) -> Json:
+    name = type(exc).__name__
+    allowed = isinstance(exc, _MESSAGE_ALLOWED) or name in _MESSAGE_ALLOWED_NAMES
+    return {"error": name, "message": str(exc) if allowed else "An internal error occurred"}
+
+
+@dataclass(slots=True)
+class RunHandle:
+    """A run this process is executing; the worker cancels it through here."""
+
+    run: Run
+    attempt: int
+    task: asyncio.Task[None] | None = None
+    #: Set when a client cancelled the run; None means a shutdown interrupted it.
+    action: CancelAction | None = None
+
+
+def graph_input(kwargs: Json) -> Any:
+    command = kwargs.get("command")
+    if not command:
+        return kwargs.get("input")
+    args: dict[str, Any] = {}
+    if "resume" in command:
+        args["resume"] = command["resume"]
+    if command.get("update") is not None:
+        args["update"] = command["update"]
+    goto = command.get("goto")
+    if goto:
+        items = goto if isinstance(goto, list) else [goto]
+        args["goto"] = [
+            Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in items
+        ]
+    return Command(**args)
+
+
+def thread_config(thread_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+
+
+async def snapshot_of(graph: Pregel, thread_id: str, error: Json | None = None) -> ThreadSnapshot:
+    state = await graph.aget_state(thread_config(thread_id))
+    interrupts = {
+        task.id: [_interrupt_dict(i) for i in task.interrupts]
+        for task in state.tasks
+        if task.interrupts
+    }
+    return ThreadSnapshot(
+        values=state.values if state.created_at is not None else None,
+        interrupts=interrupts,
+        has_next=bool(state.next),
+        error=error,
+    )
+
+
+def _interrupt_dict(interrupt: Any) -> Json:
+    out = {"id": interrupt.id, "value": interrupt.value}
+    if getattr(interrupt, "response_schema", None) is not None:
+        out["response_schema"] = interrupt.response_schema
+    return out
+
+
+class Executor:
+    def __init__(
+        self, backend: Backend, graphs: GraphRegistry, broker: Broker, settings: Settings
+    ) -> None:
+        self._backend = backend
+        self._graphs = graphs
+        self._broker = broker
+        self._settings = settings
+
+    async def execute(self, handle: RunHandle) -> None:
+        run, attempt = handle.run, handle.attempt
+        run_id, thread_id, kwargs = run["run_id"], run["thread_id"], run["kwargs"]
+        stateless = bool(kwargs.get("temporary"))
+        resumable = bool(kwargs.get("resumable"))
+        config = self._run_config(run, attempt)
+        graph_id = config["configurable"]["graph_id"]
+
+        def publish(event: str, data: Any) -> None:
+            self._broker.publish(run_id, event, data, resumable=resumable)
+
+        self._broker.reset(run_id)
+        publish("metadata", {"run_id": run_id, "attempt": attempt})
+        status: RunStatus | None = "success"
+        error: Json | None = None
+        last_values: Any = None
+        snapshot: ThreadSnapshot | None = None
+        try:
+            async with self._graphs.graph(graph_id, config, stateless=stateless) as graph:
+                try:
+                    async with asyncio.timeout(self._settings.run_timeout_seconds) as deadline:
+                        if handle.action is not None:  # cancelled between claim and start
+                            raise asyncio.CancelledError
+                        last_values = await self._stream(graph, kwargs, config, publish)
+                except asyncio.CancelledError:
+                    if handle.action is None:
+                        raise  # shutting down: the worker gives the run back to the queue
+                    current = asyncio.current_task()
+                    if current is not None:
+                        current.uncancel()
+                    status = "interrupted" if handle.action == "interrupt" else None
+                    error = {
+                        "error": "UserInterrupt",
+                        "message": f"{handle.action} requested via cancel",
+                    }
+                except TimeoutError as exc:
+                    if deadline.expired():
+                        status, error = "timeout", {"error": "TimeoutError", "message": "run timed out"}
+                    else:
+                        status, error = "error", error_payload(exc)
+                    publish("error", error)
+                except Exception as exc:
+                    log.exception("run %s failed", run_id)
+                    status, error = "error", error_payload(exc)
+                    publish("error", error)
+                if not stateless:
+                    if status is None:
+                        await self._backend.checkpoints.delete_for_run(thread_id, run_id)
+                    snapshot = await snapshot_of(graph, thread_id, error)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the graph factory or the state read failed
+            log.exception("run %s failed outside the graph", run_id)
+            status, error = "error", error_payload(exc)
+            publish("error", error)
+        if snapshot is None:
+            snapshot = ThreadSnapshot(values=None, interrupts={}, has_next=False, error=error)
+        if stateless:
+            snapshot = ThreadSnapshot(last_values, {}, False, error)
+        await self._backend.runs.finish(run_id, status, snapshot)
+        self._broker.finish(
+            run_id, RunOutcome(status or "rollback", values=last_values, error=error)
+        )
+        if stateless and kwargs.get("on_completion", "delete") == "delete":
+            await self._backend.threads.delete(thread_id)
+
+    def _run_config(self, run: Run, attempt: int) -> dict[str, Any]:
+        kwargs = run["kwargs"]
+        stored = kwargs.get("config") or {}
+        config: dict[str, Any] = {**stored, "configurable": dict(stored.get("configurable") or {})}
+        config["metadata"] = {**(stored.get("metadata") or {}), "run_attempt": attempt}
+        checkpoint = kwargs.get("checkpoint")
+        if checkpoint:
+            config["configurable"].update(
+                {k: v for k, v in checkpoint.items() if k != "thread_id" and v is not None}
+            )
+        return config
+
+    async def _stream(
+        self,
+        graph: Pregel,
+        kwargs: Json,
+        config: dict[str, Any],
+        publish: Callable[[str, Any], None],
+    ) -> Any:
+        requested = set(kwargs.get("stream_mode") or ["values"])
+        subgraphs = bool(kwargs.get("subgraphs"))
+        legacy = LegacyMessages() if "messages" in requested else None
+        want_tuple = "messages-tuple" in requested
+        want_values = "values" in requested
+        last_values: Any = None
+
+        def on_chunk(chunk: Any) -> None:
+            nonlocal last_values
+            if subgraphs:
+                namespace, mode, data = chunk
+            else:
+                (mode, data), namespace = chunk, ()
+            if mode == "values":
+                if not namespace:
+                    last_values = data
+                if want_values:
+                    publish(event_name("values", namespace), data)
+            elif mode == "messages":
+                message, metadata = data
+                if want_tuple:
+                    publish(event_name("messages", namespace), [message, metadata])
+                if legacy is not None:
+                    for name, payload in legacy.feed(message, metadata):
+                        publish(event_name(name, namespace), payload)
+            elif mode == "debug":
+                publish(event_name("debug", namespace), debug_payload(data))
+            else:
+                publish(event_name(mode, namespace), data)
+
+        stream_args: dict[str, Any] = {
+            "stream_mode": langgraph_modes(requested),
+            "subgraphs": subgraphs,
+            "interrupt_before": kwargs.get("interrupt_before"),
+            "interrupt_after": kwargs.get("interrupt_after"),
+            "durability": kwargs.get("durability") or "async",
+        }
+        if kwargs.get("context"):
+            stream_args["context"] = kwargs["context"]
+        graph_in = graph_input(kwargs)
+        if "events" in requested:
+            async for event in graph.astream_events(graph_in, config, version="v2", **stream_args):
+                if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
+                    on_chunk(event["data"]["chunk"])
+                else:
+                    publish("events", event)
+        else:
+            async for chunk in graph.astream(graph_in, config, **stream_args):
+                on_chunk(chunk)
+        return last_values

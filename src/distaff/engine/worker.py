@@ -1,0 +1,113 @@
+"""The queue worker: claims due runs as soon as there is a free slot and a reason to look.
+
+Wake-ups are events (a run was enqueued, a run ended); a timer is only the floor, set to the
+next scheduled run or the poll interval. So a lone run starts at once, not on the next tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from distaff.backends.base import RunRepo
+from distaff.engine.executor import Executor, RunHandle
+from distaff.models import CancelAction
+
+log = logging.getLogger("distaff.worker")
+
+
+class Worker:
+    def __init__(
+        self, runs: RunRepo, executor: Executor, *, slots: int, poll_seconds: float
+    ) -> None:
+        self._runs = runs
+        self._executor = executor
+        self._slots = slots
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._active: dict[str, RunHandle] = {}
+        #: Cancels that arrived while the run was claimed but its task not yet started.
+        self._early_cancels: dict[str, CancelAction] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def active_count(self) -> int:
+        return len(self._active)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run_loop(), name="distaff-worker")
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop claiming; let running runs finish for `grace_seconds`, then hand the rest back
+        to the queue (they resume from their last checkpoint on the next start)."""
+        self._stopping = True
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        tasks = [h.task for h in self._active.values() if h.task is not None]
+        if tasks:
+            _, still_running = await asyncio.wait(tasks, timeout=grace_seconds)
+            for task in still_running:
+                task.cancel()
+            await asyncio.gather(*still_running, return_exceptions=True)
+
+    def cancel(self, run_id: str, action: CancelAction) -> bool:
+        """Stop a run executing here; False if it is not (yet) running in this process."""
+        handle = self._active.get(run_id)
+        if handle is None or handle.task is None:
+            self._early_cancels[run_id] = action
+            return False
+        handle.action = action
+        handle.task.cancel()
+        return True
+
+    async def _run_loop(self) -> None:
+        while not self._stopping:
+            free = self._slots - len(self._active)
+            if free <= 0:
+                await self._wait(None)
+                continue
+            self._wake.clear()
+            try:
+                claimed = await self._runs.claim(free)
+            except Exception:
+                log.exception("claiming runs failed; retrying")
+                await asyncio.sleep(self._poll)
+                continue
+            for run, attempt in claimed:
+                handle = RunHandle(run, attempt)
+                handle.action = self._early_cancels.pop(run["run_id"], None)
+                handle.task = asyncio.create_task(
+                    self._execute(handle), name=f"distaff-run-{run['run_id']}"
+                )
+                self._active[run["run_id"]] = handle
+            if not claimed:
+                self._early_cancels.clear()
+                await self._wait(await self._runs.next_due_in())
+
+    async def _wait(self, due_in: float | None) -> None:
+        timeout = self._poll if due_in is None else min(self._poll, max(due_in, 0.001))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _execute(self, handle: RunHandle) -> None:
+        run_id = handle.run["run_id"]
+        try:
+            await self._executor.execute(handle)
+        except asyncio.CancelledError:
+            if handle.action is None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._runs.requeue(run_id))
+            else:
+                raise
+        except Exception:
+            log.exception("run %s crashed the executor", run_id)
+        finally:
+            self._active.pop(run_id, None)
+            self._wake.set()

@@ -1,0 +1,41 @@
+"""Domain errors. Nothing here knows about HTTP; `api/errors.py` maps each class to a status.
+
+    DistaffError
+    ├── NotFound          -> 404
+    ├── Conflict          -> 409
+    ├── InvalidInput      -> 422   (a well-formed request that names something impossible)
+    ├── BadRequest        -> 400   (a request the contract refuses, e.g. resume without a thread)
+    └── ConfigError             (the manifest or a graph module is wrong; stops start-up)
+
+Each class's docstring is its default message.
+"""
+
+from __future__ import annotations
+
+
+class DistaffError(Exception):
+    """Something went wrong in distaff."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+
+class NotFound(DistaffError):
+    """Not Found"""
+
+
+class Conflict(DistaffError):
+    """Conflict"""
+
+
+class InvalidInput(DistaffError):
+    """Invalid input"""
+
+
+class BadRequest(DistaffError):
+    """Bad request"""
+
+
+class ConfigError(DistaffError):
+    """The server configuration is invalid"""

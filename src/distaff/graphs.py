@@ -1,0 +1,216 @@
+"""Graph loading and the registry the engine asks for a runnable graph.
+
+A graph source is one of:
+- a compiled graph (`Pregel`); if it has no checkpointer it gets the server's, and the store;
+- an uncompiled `StateGraph`, compiled here with the server's checkpointer and store;
+- a builder `(checkpointer, store) -> graph` (sync or async), called once at start-up;
+- a factory `(config) -> graph` (sync, async, or an async context manager), called per run
+  with the run's config, as the reference server does for graph factories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
+
+from distaff.errors import ConfigError
+from distaff.manifest import GraphSpec
+
+FactoryKind = Literal["builder", "config", "nullary"]
+
+
+def import_target(spec: GraphSpec) -> Any:
+    """Import `./file.py:attr` or `package.module:attr`; errors name the file and the problem."""
+    module_ref, _, attr = spec.target.rpartition(":")
+    try:
+        if module_ref.endswith(".py") or "/" in module_ref:
+            path = (spec.base_dir / module_ref).resolve()
+            module = _import_file(path)
+        else:
+            module = importlib.import_module(module_ref)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"graph {spec.graph_id!r}: importing {module_ref} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"graph {spec.graph_id!r}: {module_ref} has no attribute {attr!r}") from None
+
+
+def _import_file(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigError(f"graph file {path} not found")
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
+    name = f"distaff_graphs.{path.stem}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ConfigError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    # The file's own folder is importable, as it is when the file is run as a script.
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def factory_kind(fn: Callable[..., Any]) -> FactoryKind:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return "config"
+    names = {p.name for p in params}
+    if not params:
+        return "nullary"
+    if names & {"checkpointer", "store"}:
+        return "builder"
+    return "config"
+
+
+@dataclass(slots=True)
+class _Entry:
+    graph_id: str
+    description: str | None
+    stateful: Pregel | None = None  #: with the server's checkpointer (or the graph's own)
+    stateless: Pregel | None = None  #: without checkpointer, for threadless runs
+    factory: Callable[..., Any] | None = None  #: per-run config factory
+
+
+class GraphRegistry:
+    """Maps graph ids to runnable graphs. Built once at start-up, read-only afterwards."""
+
+    def __init__(self, sources: Mapping[str, Any], descriptions: Mapping[str, str | None] = {}):
+        if not sources:
+            raise ConfigError("no graphs given: pass graphs={'name': graph} or a langgraph.json")
+        self._sources = dict(sources)
+        self._descriptions = dict(descriptions)
+        self._entries: dict[str, _Entry] = {}
+        self._checkpointer: BaseCheckpointSaver[Any] | None = None
+        self._store: BaseStore | None = None
+        self._stack = contextlib.AsyncExitStack()
+
+    @property
+    def graph_ids(self) -> list[str]:
+        return list(self._sources)
+
+    def __contains__(self, graph_id: object) -> bool:
+        return graph_id in self._sources
+
+    async def start(self, checkpointer: BaseCheckpointSaver[Any], store: BaseStore) -> None:
+        self._checkpointer, self._store = checkpointer, store
+        for graph_id, source in self._sources.items():
+            entry = _Entry(graph_id, self._descriptions.get(graph_id))
+            try:
+                await self._prepare(entry, source)
+            except ConfigError:
+                raise
+            except Exception as exc:
+                raise ConfigError(
+                    f"graph {graph_id!r}: building it failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            self._entries[graph_id] = entry
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+    async def _prepare(self, entry: _Entry, source: Any) -> None:
+        if isinstance(source, Pregel | StateGraph):
+            self._set_static(entry, source)
+            return
+        if not callable(source):
+            raise ConfigError(
+                f"graph {entry.graph_id!r}: expected a compiled graph, a StateGraph or a "
+                f"factory, got {type(source).__name__}"
+            )
+        kind = factory_kind(source)
+        if kind == "config":
+            entry.factory = source
+            return
+        args = {"checkpointer": self._checkpointer, "store": self._store}
+        params = inspect.signature(source).parameters
+        built = source(**{k: v for k, v in args.items() if k in params})
+        built = await self._settle(built)
+        self._set_static(entry, built)
+
+    async def _settle(self, built: Any) -> Any:
+        if inspect.isawaitable(built):
+            built = await built
+        if hasattr(built, "__aenter__"):
+            built = await self._stack.enter_async_context(built)
+        elif hasattr(built, "__enter__"):
+            built = self._stack.enter_context(built)
+        return built
+
+    def _set_static(self, entry: _Entry, graph: Any) -> None:
+        compiled = self._attach(entry.graph_id, graph)
+        entry.stateful = compiled
+        entry.stateless = compiled.copy(update={"checkpointer": None})
+
+    def _attach(self, graph_id: str, graph: Any) -> Pregel:
+        """Give a graph the server's checkpointer and store unless it brought its own."""
+        if isinstance(graph, StateGraph):
+            return graph.compile(checkpointer=self._checkpointer, store=self._store)
+        if not isinstance(graph, Pregel):
+            raise ConfigError(
+                f"graph {graph_id!r}: the factory returned {type(graph).__name__}, not a graph"
+            )
+        update: dict[str, Any] = {}
+        if graph.checkpointer is None:
+            update["checkpointer"] = self._checkpointer
+        if graph.store is None:
+            update["store"] = self._store
+        return graph.copy(update=update) if update else graph
+
+    def description(self, graph_id: str) -> str | None:
+        return self._descriptions.get(graph_id)
+
+    @contextlib.asynccontextmanager
+    async def graph(
+        self, graph_id: str, config: Mapping[str, Any] | None = None, *, stateless: bool = False
+    ) -> AsyncIterator[Pregel]:
+        """The graph to run (or introspect) for one run with `config`."""
+        entry = self._entries[graph_id]
+        if entry.factory is None:
+            graph = entry.stateless if stateless else entry.stateful
+            assert graph is not None
+            yield graph
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            built = entry.factory(dict(config or {}))
+            if inspect.isawaitable(built):
+                built = await built
+            if hasattr(built, "__aenter__"):
+                built = await stack.enter_async_context(built)
+            elif hasattr(built, "__enter__"):
+                built = stack.enter_context(built)
+            compiled = self._attach(graph_id, built)
+            yield compiled.copy(update={"checkpointer": None}) if stateless else compiled
+
+
+def registry_from_specs(specs: tuple[GraphSpec, ...]) -> GraphRegistry:
+    return GraphRegistry(
+        {spec.graph_id: import_target(spec) for spec in specs},
+        {spec.graph_id: spec.description for spec in specs},
+    )

@@ -1,0 +1,115 @@
+"""`langgraph.json`, read the way the reference CLI reads it.
+
+Only what the server needs at run time is interpreted; build-only keys (`python_version`,
+`dockerfile_lines`, ...) are accepted and ignored. Sections later issues use (`store`, `auth`,
+`http`, `webhooks`, `checkpointer`) are kept verbatim in `Manifest.raw`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from distaff.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSpec:
+    """One entry of `graphs`: where the graph lives and how to describe it."""
+
+    graph_id: str
+    target: str  #: `./file.py:attr` (relative to the manifest) or `package.module:attr`
+    base_dir: Path
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    path: Path
+    graphs: tuple[GraphSpec, ...]
+    dependencies: tuple[Path | str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def apply_environment(self) -> None:
+        """Export `env` (values already set in the process win) and put `dependencies` on the
+        import path, before any graph module is imported."""
+        import sys
+
+        for key, value in self.env.items():
+            os.environ.setdefault(key, value)
+        for dep in reversed(self.dependencies):
+            if isinstance(dep, Path) and str(dep) not in sys.path:
+                sys.path.insert(0, str(dep))
+
+
+def load_manifest(path: str | os.PathLike[str]) -> Manifest:
+    manifest_path = Path(path).resolve()
+    where = str(manifest_path)
+    try:
+        raw = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the top level must be a JSON object")
+    base = manifest_path.parent
+    return Manifest(
+        path=manifest_path,
+        graphs=_parse_graphs(raw.get("graphs"), base, where),
+        dependencies=_parse_dependencies(raw.get("dependencies", []), base, where),
+        env=_parse_env(raw.get("env"), base, where),
+        raw=raw,
+    )
+
+
+def _parse_graphs(graphs: Any, base: Path, where: str) -> tuple[GraphSpec, ...]:
+    if not isinstance(graphs, dict) or not graphs:
+        raise ConfigError(f"{where}: 'graphs' must be a non-empty object of graph_id -> path")
+    specs = []
+    for graph_id, entry in graphs.items():
+        description = None
+        if isinstance(entry, dict):
+            description = entry.get("description")
+            entry = entry.get("path")
+        if not isinstance(entry, str) or ":" not in entry:
+            raise ConfigError(
+                f"{where}: graph {graph_id!r} must be 'path/to/file.py:attr' or "
+                f"'package.module:attr', got {entry!r}"
+            )
+        specs.append(GraphSpec(graph_id, entry, base, description))
+    return tuple(specs)
+
+
+def _parse_dependencies(deps: Any, base: Path, where: str) -> tuple[Path | str, ...]:
+    if not isinstance(deps, list):
+        raise ConfigError(f"{where}: 'dependencies' must be a list")
+    parsed: list[Path | str] = []
+    for dep in deps:
+        if not isinstance(dep, str):
+            raise ConfigError(f"{where}: dependency {dep!r} must be a string")
+        # Local paths go on sys.path; anything else names a package that must be installed.
+        if dep.startswith((".", "/")):
+            parsed.append((base / dep).resolve())
+        else:
+            parsed.append(dep)
+    return tuple(parsed)
+
+
+def _parse_env(env: Any, base: Path, where: str) -> dict[str, str]:
+    if env is None:
+        return {}
+    if isinstance(env, dict):
+        return {str(k): str(v) for k, v in env.items()}
+    if isinstance(env, str):
+        env_path = (base / env).resolve()
+        if not env_path.is_file():
+            raise ConfigError(f"{where}: env file {env_path} not found")
+        return {k: v for k, v in dotenv_values(env_path).items() if v is not None}
+    raise ConfigError(f"{where}: 'env' must be a path to a .env file or an object")

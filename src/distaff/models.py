@@ -1,0 +1,121 @@
+"""The records distaff stores and serves. TypedDicts: they are the JSON the API returns,
+so building one in the documented key order is all the serialisation there is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+Json = dict[str, Any]
+
+#: A run waits in the queue (`pending`), executes (`running`), then ends in one of the rest.
+RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
+#: `busy` while a run is pending or running on the thread; otherwise how the last run ended.
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+CancelAction = Literal["interrupt", "rollback"]
+IfExists = Literal["raise", "do_nothing"]
+SortOrder = Literal["asc", "desc"]
+
+ACTIVE_RUN_STATUSES: tuple[RunStatus, ...] = ("pending", "running")
+
+
+class Assistant(TypedDict):
+    assistant_id: str
+    graph_id: str
+    config: Json
+    context: Json
+    metadata: Json
+    name: str
+    created_at: str
+    updated_at: str
+    version: int
+    description: str | None
+
+
+class AssistantVersion(TypedDict):
+    assistant_id: str
+    version: int
+    graph_id: str
+    config: Json
+    context: Json
+    metadata: Json
+    created_at: str
+    name: str
+    description: str | None
+
+
+class Thread(TypedDict, total=False):
+    thread_id: str
+    created_at: str
+    updated_at: str
+    state_updated_at: str
+    metadata: Json
+    status: ThreadStatus
+    config: Json
+    values: Any
+    error: Any
+    interrupts: Json
+    ttl: Any
+
+
+class Run(TypedDict):
+    run_id: str
+    thread_id: str
+    assistant_id: str
+    metadata: Json
+    status: RunStatus
+    kwargs: Json
+    multitask_strategy: MultitaskStrategy
+    created_at: str
+    updated_at: str
+    langsmith_session_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int = 10
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantQuery:
+    metadata: Json = field(default_factory=dict)
+    graph_id: str | None = None
+    name: str | None = None
+    sort_by: str = "created_at"
+    sort_order: SortOrder = "desc"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadQuery:
+    ids: tuple[str, ...] | None = None
+    metadata: Json = field(default_factory=dict)
+    values: Json = field(default_factory=dict)
+    status: ThreadStatus | None = None
+    sort_by: str = "created_at"
+    sort_order: SortOrder = "desc"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How a run ended, as the engine tells waiters and stores on the thread.
+
+    `values` is the last full state the run streamed (or the stored state), `interrupts` the
+    `__interrupt__` list when the graph paused in `interrupt()`, `error` the `{error, message}`
+    pair when it failed.
+    """
+
+    status: RunStatus | Literal["rollback"]
+    values: Any = None
+    interrupts: list[Any] | None = None
+    error: Json | None = None
+
+    def wait_body(self) -> Any:
+        """The JSON body `/wait` and `/join` answer with (contract section 7)."""
+        if self.error is not None and self.status == "error":
+            return {"__error__": self.error}
+        body: Any = self.values if self.values is not None else {}
+        if self.interrupts:
+            body = {**body, "__interrupt__": self.interrupts} if isinstance(body, dict) else body
+        return body

@@ -1,0 +1,76 @@
+"""The one place that wires distaff together: backend, graphs, broker, worker, services.
+
+Handlers reach the result through `Runtime`, yielded as typed lifespan state; nothing else
+imports this module except `app.py` and `cli.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from distaff.backends.base import Backend
+from distaff.backends.registry import open_backend
+from distaff.engine.broker import Broker
+from distaff.engine.control import RunControl
+from distaff.engine.executor import Executor
+from distaff.engine.worker import Worker
+from distaff.graphs import GraphRegistry
+from distaff.services.assistants import AssistantService
+from distaff.services.runs import RunService
+from distaff.services.threads import ThreadService
+from distaff.settings import Settings
+
+log = logging.getLogger("distaff")
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    backend: Backend
+    graphs: GraphRegistry
+    broker: Broker
+    worker: Worker | None
+    assistants: AssistantService
+    threads: ThreadService
+    runs: RunService
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, settings: Settings, graphs: GraphRegistry) -> AsyncIterator[Runtime]:
+        async with contextlib.AsyncExitStack() as stack:
+            backend = await stack.enter_async_context(open_backend(settings.database_url))
+            stack.push_async_callback(graphs.aclose)
+            await graphs.start(backend.checkpointer, backend.store)
+            broker = Broker(settings.resumable_stream_ttl_seconds)
+            worker = None
+            if settings.run_worker:
+                executor = Executor(backend, graphs, broker, settings)
+                worker = Worker(
+                    backend.runs,
+                    executor,
+                    slots=settings.max_concurrent_runs,
+                    poll_seconds=settings.queue_poll_seconds,
+                )
+            control = RunControl(backend, broker, worker)
+            assistants = AssistantService(backend, graphs)
+            runtime = cls(
+                settings=settings,
+                backend=backend,
+                graphs=graphs,
+                broker=broker,
+                worker=worker,
+                assistants=assistants,
+                threads=ThreadService(backend, graphs, control),
+                runs=RunService(backend, graphs, assistants, broker, control, settings),
+            )
+            await assistants.ensure_system_assistants()
+            if worker is not None:
+                requeued = await backend.runs.recover(settings.max_run_attempts)
+                if requeued:
+                    log.info("resuming %d run(s) interrupted by the last shutdown", len(requeued))
+                worker.start()
+                stack.push_async_callback(worker.stop)
+            yield runtime

@@ -1,0 +1,58 @@
+"""JSON encoding of everything a graph can put in state or on a stream.
+
+orjson handles dicts, lists, dataclasses (langgraph's `Interrupt`, `Send`), datetimes and UUIDs
+natively; `_default` covers the rest: pydantic models (every LangChain message), named tuples
+(`PregelTask`, `StateSnapshot`), sets, bytes and objects that know how to describe themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def _default(obj: Any) -> Any:
+    model_dump = getattr(obj, "model_dump", None)
+    if callable(model_dump) and not isinstance(obj, type):
+        return model_dump()
+    if isinstance(obj, tuple) and hasattr(obj, "_asdict"):
+        return obj._asdict()
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    if isinstance(obj, bytes | bytearray):
+        return base64.b64encode(bytes(obj)).decode()
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    dict_method = getattr(obj, "dict", None)
+    if callable(dict_method) and not isinstance(obj, type):
+        return dict_method()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    to_json = getattr(obj, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    # Anything else (a model client, a lock) is described rather than failing the whole stream.
+    return repr(obj)
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact one-line JSON; never raises for an unknown type."""
+    return orjson.dumps(obj, default=_default, option=_OPTIONS)
+
+
+def loads(data: bytes | str) -> Any:
+    return orjson.loads(data)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """The plain-JSON form of `obj` (dicts, lists, scalars), for storing in a JSON column."""
+    return orjson.loads(dumps(obj))

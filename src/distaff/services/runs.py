@@ -1,0 +1,295 @@
+"""Runs: creation with every multitask strategy, joining, cancelling, listing.
+
+Creation order matters: a streaming or waiting client is subscribed to the run's events
+*before* the run is inserted, and the queue is woken right after, so the run starts at once
+and no event can be missed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+import langgraph.version
+
+from distaff.backends.base import Backend
+from distaff.engine.broker import Broker, Subscription
+from distaff.engine.control import RunControl
+from distaff.errors import BadRequest, NotFound
+from distaff.graphs import GraphRegistry
+from distaff.ids import canonical_uuid, is_uuid, isoformat, utcnow, uuid7
+from distaff.models import ACTIVE_RUN_STATUSES, Json, Page, Run, RunOutcome, RunStatus, Thread
+from distaff.services.assistants import AssistantService
+from distaff.settings import Settings
+
+CONTEXT_AND_CONFIGURABLE = (
+    "Cannot specify both configurable and context. Prefer setting context alone. Context was"
+    " introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable."
+)
+NO_RUNS_TO_CANCEL = (
+    "No matching runs to cancel. Please verify the thread ID and run IDs are correct, and the"
+    " runs haven't been deleted or completed."
+)
+
+Delivery = Literal["background", "stream", "wait"]
+
+
+@dataclass(slots=True)
+class CreatedRun:
+    run: Run
+    #: Present for `stream` and `wait`: subscribed before the run was enqueued.
+    subscription: Subscription | None
+
+
+def merge_config(*configs: Json) -> Json:
+    """Later configs win; `configurable` and `metadata` merge key by key, tags accumulate."""
+    merged: Json = {}
+    for config in configs:
+        for key, value in (config or {}).items():
+            if key in ("configurable", "metadata") and isinstance(value, dict):
+                merged[key] = {**merged.get(key, {}), **value}
+            elif key == "tags" and isinstance(value, list):
+                merged[key] = [*merged.get(key, []), *[t for t in value if t not in merged.get(key, [])]]
+            else:
+                merged[key] = value
+    return merged
+
+
+def interrupts_list(interrupts: Json | None) -> list[Any]:
+    return [i for items in (interrupts or {}).values() for i in items]
+
+
+def thread_wait_body(thread: Thread) -> Any:
+    """What `/join` returns for a run that already ended: the thread's stored outcome."""
+    if thread.get("status") == "error" and thread.get("error"):
+        return {"__error__": thread["error"]}
+    values = thread.get("values") or {}
+    pending = interrupts_list(thread.get("interrupts"))
+    if pending and isinstance(values, dict):
+        return {**values, "__interrupt__": pending}
+    return values
+
+
+class RunService:
+    def __init__(
+        self,
+        backend: Backend,
+        graphs: GraphRegistry,
+        assistants: AssistantService,
+        broker: Broker,
+        control: RunControl,
+        settings: Settings,
+    ) -> None:
+        self._backend = backend
+        self._runs = backend.runs
+        self._graphs = graphs
+        self._assistants = assistants
+        self._broker = broker
+        self._control = control
+        self._settings = settings
+
+    async def create(
+        self,
+        thread_id: str | None,
+        body: Json,
+        delivery: Delivery,
+        *,
+        request_id: str | None = None,
+        headers_configurable: Json | None = None,
+    ) -> CreatedRun:
+        command = body.get("command")
+        if thread_id is None and command and command.get("resume") is not None:
+            raise BadRequest("You must provide a thread_id when resuming.")
+        request_config = body.get("config") or {}
+        if request_config.get("configurable") and body.get("context"):
+            raise BadRequest(CONTEXT_AND_CONFIGURABLE)
+        assistant = await self._assistants.resolve(body["assistant_id"])
+        stateless = thread_id is None
+        if thread_id is not None:
+            if not is_uuid(thread_id):
+                raise NotFound("Thread or assistant not found.")
+            thread_id = canonical_uuid(thread_id)
+        else:
+            thread_id = uuid7()
+        run_id = uuid7()
+        graph_id = assistant["graph_id"]
+        now = utcnow()
+        after = float(body.get("after_seconds") or 0)
+        created_at = isoformat(now + timedelta(seconds=after))
+        metadata: Json = {
+            **assistant["metadata"],
+            **(body.get("metadata") or {}),
+            "graph_id": graph_id,
+            "assistant_id": assistant["assistant_id"],
+        }
+        config = merge_config(assistant["config"], request_config)
+        config["configurable"] = {
+            **(config.get("configurable") or {}),
+            **(headers_configurable or {}),
+            "langgraph_auth_user": None,
+            "langgraph_auth_user_id": "",
+            "langgraph_auth_permissions": [],
+            "langgraph_request_id": request_id or str(uuid.uuid4()),
+            "__request_start_time_ms__": int(time.time() * 1000),
+            "__after_seconds__": after,
+            "run_id": run_id,
+            "thread_id": thread_id,
+            "graph_id": graph_id,
+            "assistant_id": assistant["assistant_id"],
+            "user_id": "",
+        }
+        config["metadata"] = {
+            **(config.get("metadata") or {}),
+            **metadata,
+            "langgraph_version": langgraph.version.__version__,
+            "langgraph_host": "self-hosted",
+            "langgraph_api_url": self._settings.public_url,
+            "run_id": run_id,
+            "thread_id": thread_id,
+            "user_id": "",
+        }
+        stream_mode = body.get("stream_mode") or ["values"]
+        if isinstance(stream_mode, str):
+            stream_mode = [stream_mode]
+        durability = body.get("durability")
+        if durability is None and body.get("checkpoint_during") is not None:
+            durability = "async" if body["checkpoint_during"] else "exit"
+        kwargs: Json = {
+            "input": body.get("input"),
+            "command": command,
+            "config": config,
+            "context": {**assistant["context"], **(body.get("context") or {})},
+            "stream_mode": stream_mode,
+            "interrupt_before": body.get("interrupt_before"),
+            "interrupt_after": body.get("interrupt_after"),
+            "webhook": body.get("webhook"),
+            "feedback_keys": body.get("feedback_keys"),
+            "temporary": stateless,
+            "subgraphs": bool(body.get("stream_subgraphs")),
+            "resumable": bool(body.get("stream_resumable")),
+            "checkpoint_during": durability != "exit",
+            "durability": durability or "async",
+        }
+        checkpoint = body.get("checkpoint") or (
+            {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
+        )
+        if checkpoint:
+            kwargs["checkpoint"] = checkpoint
+        if stateless:
+            kwargs["on_completion"] = body.get("on_completion") or "delete"
+        strategy = "enqueue" if stateless else (body.get("multitask_strategy") or "enqueue")
+        run: Run = {
+            "run_id": run_id,
+            "thread_id": thread_id,
+            "assistant_id": assistant["assistant_id"],
+            "metadata": metadata,
+            "status": "pending",
+            "kwargs": kwargs,
+            "multitask_strategy": strategy,
+            "created_at": created_at,
+            "updated_at": created_at,
+            "langsmith_session_name": None,
+        }
+        create_thread: Thread | None = None
+        if stateless or body.get("if_not_exists") == "create":
+            iso_now = isoformat(now)
+            create_thread = {
+                "thread_id": thread_id,
+                "created_at": iso_now,
+                "updated_at": iso_now,
+                "state_updated_at": iso_now,
+                "metadata": {"graph_id": graph_id, "assistant_id": assistant["assistant_id"]},
+                "status": "idle",
+                "config": {},
+                "values": None,
+            }
+        subscription = self._broker.subscribe(run_id) if delivery != "background" else None
+        try:
+            inflight = await self._runs.insert(
+                run, create_thread=create_thread, reject_if_busy=strategy == "reject"
+            )
+        except BaseException:
+            if subscription is not None:
+                subscription.close()
+            raise
+        if inflight and strategy in ("interrupt", "rollback"):
+            await self._control.cancel(
+                "interrupt" if strategy == "interrupt" else "rollback", run_ids=inflight
+            )
+        self._control.wake()
+        return CreatedRun(run, subscription)
+
+    async def get(self, thread_id: str, run_id: str) -> Run:
+        run = await self._runs.get(_uuid_or_404(run_id), _uuid_or_404(thread_id))
+        if run is None:
+            raise NotFound()
+        return run
+
+    async def list(self, thread_id: str, page: Page, status: RunStatus | None) -> list[Run]:
+        tid = _uuid_or_404(thread_id)
+        if await self._backend.threads.get(tid) is None:
+            raise NotFound(f"Thread with ID {thread_id} not found")
+        return await self._runs.list(tid, page, status)
+
+    async def delete(self, thread_id: str, run_id: str) -> None:
+        tid, rid = _uuid_or_404(thread_id), _uuid_or_404(run_id)
+        if not await self._runs.delete(rid, tid):
+            raise NotFound()
+        await self._backend.checkpoints.delete_for_run(tid, rid)
+
+    async def subscribe(
+        self, thread_id: str, run_id: str, last_event_id: str | None = None
+    ) -> tuple[Subscription, Run]:
+        """Subscribe to a run's events (replaying stored ones after `last_event_id`) and end.
+
+        The subscription is taken before the status is read, so a run ending in between is
+        seen through the broker; a run that had already ended ends the subscription at once.
+        """
+        run = await self.get(thread_id, run_id)
+        subscription = self._broker.subscribe(run["run_id"], after=last_event_id)
+        current = await self._runs.get(run["run_id"])
+        if current is None or current["status"] not in ACTIVE_RUN_STATUSES:
+            if self._broker.outcome(run["run_id"]) is None:
+                subscription.end()
+        return subscription, current or run
+
+    async def outcome_body(self, thread_id: str, outcome: RunOutcome | None) -> Any:
+        """The `/wait` or `/join` body: the run's own outcome, else the thread's stored one."""
+        if outcome is not None and (outcome.values is not None or outcome.error is not None):
+            return outcome.wait_body()
+        thread = await self._backend.threads.get(thread_id)
+        return thread_wait_body(thread) if thread is not None else {}
+
+    async def is_active(self, run_id: str) -> bool:
+        run = await self._runs.get(run_id)
+        return run is not None and run["status"] in ACTIVE_RUN_STATUSES
+
+    async def cancel_one(self, thread_id: str, run_id: str, action: str) -> Run:
+        run = await self.get(thread_id, run_id)
+        targets = await self._control.cancel(
+            "rollback" if action == "rollback" else "interrupt", run_ids=[run["run_id"]]
+        )
+        if not targets:
+            raise NotFound(NO_RUNS_TO_CANCEL)
+        return run
+
+    async def cancel_many(
+        self, *, thread_id: str | None, run_ids: list[str] | None, status: str | None, action: str
+    ) -> None:
+        targets = await self._control.cancel(
+            "rollback" if action == "rollback" else "interrupt",
+            run_ids=[_uuid_or_404(r) for r in run_ids] if run_ids is not None else None,
+            thread_id=_uuid_or_404(thread_id) if thread_id else None,
+            status=None if status == "all" else status,
+        )
+        if not targets:
+            raise NotFound("No runs found to cancel.")
+
+
+def _uuid_or_404(value: str) -> str:
+    if not is_uuid(value):
+        raise NotFound()
+    return canonical_uuid(value)

@@ -1,0 +1,40 @@
+"""All of distaff's settings in one typed class; every field can be set as `DISTAFF_<NAME>`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite:///.distaff/distaff.sqlite"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DISTAFF_", extra="ignore")
+
+    #: Picks the backend by scheme: `memory://`, `sqlite:///path`, `postgresql://...`.
+    database_url: str = "memory://"
+    #: Optional Redis stream broker (issue 4); unused on memory and SQLite.
+    redis_url: str | None = None
+    #: How many runs one process executes at once.
+    max_concurrent_runs: int = Field(default=16, ge=1)
+    #: A run that was running when the process died is retried this many times in all.
+    max_run_attempts: int = Field(default=3, ge=1)
+    #: Wall-clock limit for one run, in seconds.
+    run_timeout_seconds: float = Field(default=86_400, gt=0)
+    #: SSE comment / wait newline interval, in seconds.
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    #: How long the events of a resumable run stay replayable after it ends, in seconds.
+    resumable_stream_ttl_seconds: float = Field(default=120.0, ge=0)
+    #: The floor under event-driven wake-ups: the queue is polled at least this often.
+    queue_poll_seconds: float = Field(default=1.0, gt=0)
+    #: Whether this process runs the queue worker (an API-only process sets it false).
+    run_worker: bool = True
+    #: Public base URL reported to graphs as `langgraph_api_url`.
+    public_url: str | None = None
+
+    def sqlite_path(self) -> Path | None:
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return None
