@@ -1,0 +1,60 @@
+"""Fixtures: one real distaff server per backend for the session, and SDK clients for it.
+
+Every contract test takes `client` (the real `langgraph_sdk` async client) or `http` (httpx,
+for wire-level checks) and runs once per backend: memory and SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+
+from tests.servers import Server
+
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("distaff")
+
+
+def _database_url(backend: str, root: Path) -> str:
+    return "memory://" if backend == "memory" else f"sqlite:///{root / backend / 'db.sqlite'}"
+
+
+@pytest.fixture(scope="session", params=["memory", "sqlite"])
+def server(request: pytest.FixtureRequest, tmp_root: Path) -> Iterator[Server]:
+    backend: str = request.param
+    ARTIFACTS.mkdir(exist_ok=True)
+    srv = Server(
+        _database_url(backend, tmp_root),
+        log_path=ARTIFACTS / f"server-{backend}.log",
+    ).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def backend_name(server: Server) -> str:
+    return "memory" if server.database_url.startswith("memory") else "sqlite"
+
+
+@pytest.fixture
+async def client(server: Server) -> AsyncIterator[LangGraphClient]:
+    lg = get_client(url=server.url)
+    try:
+        yield lg
+    finally:
+        await lg.http.client.aclose()
+
+
+@pytest.fixture
+async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+        yield c

@@ -1,0 +1,168 @@
+"""Graphs the test suite serves. Deterministic: no model calls, fake chat models only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_stream_writer
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+assert os.environ.get("DISTAFF_TEST_GRAPHS") == "1", "the manifest's env section was not applied"
+
+
+# agent: streams "Hello there friend" token by token; "boom" raises ValueError.
+async def chat(state: MessagesState) -> dict[str, Any]:
+    last = str(state["messages"][-1].content)
+    if last == "boom":
+        raise ValueError("boom requested")
+    get_stream_writer()({"custom_key": "custom value from node"})
+    model = GenericFakeChatModel(messages=iter([AIMessage("Hello there friend")]))
+    return {"messages": [await model.ainvoke(state["messages"])]}
+
+
+_agent = StateGraph(MessagesState)
+_agent.add_node("chat", chat)
+_agent.add_edge(START, "chat")
+agent = _agent.compile()
+
+
+# trivial: answers "ok" without streaming.
+def echo(state: MessagesState) -> dict[str, Any]:
+    return {"messages": [AIMessage("ok")]}
+
+
+_trivial = StateGraph(MessagesState)
+_trivial.add_node("echo", echo)
+_trivial.add_edge(START, "echo")
+trivial = _trivial.compile()
+
+
+# hitl: asks a human, then says "done".
+class HitlState(TypedDict, total=False):
+    messages: Annotated[list[Any], add_messages]
+    approved: str
+
+
+def ask(state: HitlState) -> dict[str, Any]:
+    answer = interrupt({"question": "approve?", "n": 1})
+    return {"approved": str(answer), "messages": [AIMessage(f"human said {answer}")]}
+
+
+def after(state: HitlState) -> dict[str, Any]:
+    return {"messages": [AIMessage("done")]}
+
+
+_hitl = StateGraph(HitlState)
+_hitl.add_node("ask", ask)
+_hitl.add_node("after", after)
+_hitl.add_edge(START, "ask")
+_hitl.add_edge("ask", "after")
+hitl = _hitl.compile()
+
+
+# parent: a node, then a subgraph.
+def inner(state: MessagesState) -> dict[str, Any]:
+    return {"messages": [AIMessage("from inner")]}
+
+
+_child = StateGraph(MessagesState)
+_child.add_node("inner", inner)
+_child.add_edge(START, "inner")
+child = _child.compile()
+
+
+def outer(state: MessagesState) -> dict[str, Any]:
+    return {"messages": [AIMessage("from outer")]}
+
+
+_parent = StateGraph(MessagesState)
+_parent.add_node("outer", outer)
+_parent.add_node("child", child)
+_parent.add_edge(START, "outer")
+_parent.add_edge("outer", "child")
+parent = _parent.compile()
+
+
+# slow: emits a custom tick every `DELAY` seconds, `n` times (n = the last message's text).
+DELAY = float(os.environ.get("DISTAFF_TEST_SLOW_DELAY", "0.2"))
+
+
+async def tick(state: MessagesState) -> dict[str, Any]:
+    writer = get_stream_writer()
+    try:
+        n = int(str(state["messages"][-1].content))
+    except (ValueError, IndexError):
+        n = 3
+    for i in range(n):
+        writer({"tick": i})
+        await asyncio.sleep(DELAY)
+    return {"messages": [AIMessage("slow done")]}
+
+
+_slow = StateGraph(MessagesState)
+_slow.add_node("tick", tick)
+_slow.add_edge(START, "tick")
+slow = _slow.compile()
+
+
+# configured: reports what configuration and context reached the graph.
+class Context(TypedDict, total=False):
+    model: str
+    tone: str
+
+
+class ConfiguredState(TypedDict, total=False):
+    messages: Annotated[list[Any], add_messages]
+    seen: dict[str, Any]
+
+
+def report(state: ConfiguredState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:
+    configurable = config.get("configurable", {})
+    return {
+        "seen": {
+            "context": dict(runtime.context or {}),
+            "configurable": {k: v for k, v in configurable.items() if not k.startswith("__")},
+            "tags": config.get("tags", []),
+            "metadata_graph_id": config.get("metadata", {}).get("graph_id"),
+        }
+    }
+
+
+_configured = StateGraph(ConfiguredState, context_schema=Context)
+_configured.add_node("report", report)
+_configured.add_edge(START, "report")
+configured = _configured.compile()
+
+
+# factory: built per run from the run's config.
+def make_factory_graph(config: RunnableConfig) -> Any:
+    greeting = config.get("configurable", {}).get("greeting", "hello")
+
+    def greet(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage(f"{greeting} from factory")]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("greet", greet)
+    builder.add_edge(START, "greet")
+    return builder
+
+
+# builder: gets the server's checkpointer and store injected once at start-up.
+def build_with_checkpointer(checkpointer: Any, store: Any) -> Any:
+    assert checkpointer is not None and store is not None
+
+    def node(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage("built")]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("node", node)
+    builder.add_edge(START, "node")
+    return builder.compile(checkpointer=checkpointer, store=store)
