@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -57,14 +59,21 @@ def _describe(url: str) -> str:
 
 
 _common = [
-    click.option("--config", default="langgraph.json", show_default=True, help="Path to langgraph.json."),
+    click.option(
+        "--config", default="langgraph.json", show_default=True, help="Path to langgraph.json."
+    ),
     click.option("--host", default="127.0.0.1", show_default=True),
     click.option("--port", default=2024, show_default=True, type=int),
-    click.option("--database-url", default=None, help="memory://, sqlite:///path or postgresql://..."),
+    click.option(
+        "--database-url", default=None, help="memory://, sqlite:///path or postgresql://..."
+    ),
 ]
 
 
-def common(fn):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def common(fn: F) -> F:
     for option in reversed(_common):
         fn = option(fn)
     return fn

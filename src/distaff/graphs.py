@@ -30,6 +30,8 @@ from distaff.errors import ConfigError
 from distaff.manifest import GraphSpec
 
 FactoryKind = Literal["builder", "config", "nullary"]
+#: Any compiled graph, whatever its state, context, input and output types.
+CompiledGraph = Pregel[Any, Any, Any, Any]
 
 
 def import_target(spec: GraphSpec) -> Any:
@@ -50,7 +52,9 @@ def import_target(spec: GraphSpec) -> Any:
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise ConfigError(f"graph {spec.graph_id!r}: {module_ref} has no attribute {attr!r}") from None
+        raise ConfigError(
+            f"graph {spec.graph_id!r}: {module_ref} has no attribute {attr!r}"
+        ) from None
 
 
 def _import_file(path: Path) -> Any:
@@ -93,8 +97,8 @@ def factory_kind(fn: Callable[..., Any]) -> FactoryKind:
 class _Entry:
     graph_id: str
     description: str | None
-    stateful: Pregel | None = None  #: with the server's checkpointer (or the graph's own)
-    stateless: Pregel | None = None  #: without checkpointer, for threadless runs
+    stateful: CompiledGraph | None = None  #: with the server's checkpointer (or the graph's own)
+    stateless: CompiledGraph | None = None  #: without checkpointer, for threadless runs
     factory: Callable[..., Any] | None = None  #: per-run config factory
 
 
@@ -168,7 +172,7 @@ class GraphRegistry:
         entry.stateful = compiled
         entry.stateless = compiled.copy(update={"checkpointer": None})
 
-    def _attach(self, graph_id: str, graph: Any) -> Pregel:
+    def _attach(self, graph_id: str, graph: Any) -> CompiledGraph:
         """Give a graph the server's checkpointer and store unless it brought its own."""
         if isinstance(graph, StateGraph):
             return graph.compile(checkpointer=self._checkpointer, store=self._store)
@@ -189,7 +193,7 @@ class GraphRegistry:
     @contextlib.asynccontextmanager
     async def graph(
         self, graph_id: str, config: Mapping[str, Any] | None = None, *, stateless: bool = False
-    ) -> AsyncIterator[Pregel]:
+    ) -> AsyncIterator[CompiledGraph]:
         """The graph to run (or introspect) for one run with `config`."""
         entry = self._entries[graph_id]
         if entry.factory is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from starlette.responses import Response
@@ -21,8 +21,16 @@ from distaff.services.runs import Delivery
 router = APIRouter(tags=["runs"])
 Rt = Annotated[Runtime, Depends(runtime)]
 RUN_FIELDS = (
-    "run_id", "thread_id", "assistant_id", "metadata", "status", "kwargs", "multitask_strategy",
-    "created_at", "updated_at", "langsmith_session_name",
+    "run_id",
+    "thread_id",
+    "assistant_id",
+    "metadata",
+    "status",
+    "kwargs",
+    "multitask_strategy",
+    "created_at",
+    "updated_at",
+    "langsmith_session_name",
 )
 
 
@@ -97,12 +105,14 @@ async def list_runs(
     rt: Rt,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     offset: Annotated[int, Query(ge=0)] = 0,
-    status: Annotated[str | None, Query(pattern="^(pending|running|success|error|timeout|interrupted)$")] = None,
+    status: Annotated[
+        str | None, Query(pattern="^(pending|running|success|error|timeout|interrupted)$")
+    ] = None,
     select: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
     if select and (unknown := set(select) - set(RUN_FIELDS)):
         raise InvalidInput(f"Unknown select field(s): {', '.join(sorted(unknown))}")
-    runs = await rt.runs.list(thread_id, Page(limit, offset), status)  # type: ignore[arg-type]
+    runs = await rt.runs.list_for_thread(thread_id, Page(limit, offset), status)  # type: ignore[arg-type]
     return JSON(project(runs, select))
 
 
@@ -129,7 +139,12 @@ async def join_run(
     location = run_location(tid, run["run_id"])
     on_disconnect = _canceller(rt, tid, run["run_id"]) if cancel_on_disconnect else None
     return json_stream_response(
-        wait_body(sub, _outcome_body(rt, tid), heartbeat=rt.settings.heartbeat_seconds, on_disconnect=on_disconnect),
+        wait_body(
+            sub,
+            _outcome_body(rt, tid),
+            heartbeat=rt.settings.heartbeat_seconds,
+            on_disconnect=on_disconnect,
+        ),
         {"Location": f"{location}/join", "Content-Location": location},
     )
 
@@ -148,7 +163,7 @@ def _parse_modes(raw: list[str] | None) -> list[str] | None:
             modes.extend(str(m) for m in parsed)
         else:
             modes.extend(m for m in item.split(",") if m)
-    allowed = set(StreamMode.__args__)
+    allowed = set(get_args(StreamMode))
     if unknown := [m for m in modes if m not in allowed]:
         raise InvalidInput(f"Unknown stream_mode: {', '.join(unknown)}")
     return modes
@@ -218,7 +233,9 @@ async def wait_stateless_run(body: RunCreateStateless, request: Request, rt: Rt)
 
 
 @router.post("/runs/batch")
-async def batch_runs(body: Annotated[list[RunCreateStateless], Body()], request: Request, rt: Rt) -> Response:
+async def batch_runs(
+    body: Annotated[list[RunCreateStateless], Body()], request: Request, rt: Rt
+) -> Response:
     runs = []
     for item in body:
         created = await rt.runs.create(

@@ -8,7 +8,15 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 StreamMode = Literal[
-    "values", "messages", "messages-tuple", "updates", "events", "debug", "custom", "tasks", "checkpoints"
+    "values",
+    "messages",
+    "messages-tuple",
+    "updates",
+    "events",
+    "debug",
+    "custom",
+    "tasks",
+    "checkpoints",
 ]
 SortOrder = Literal["asc", "desc"]
 ThreadStatusField = Literal["idle", "busy", "interrupted", "error"]
@@ -41,8 +49,16 @@ class AssistantPatch(Body):
 
 
 AssistantField = Literal[
-    "assistant_id", "graph_id", "config", "context", "metadata", "name", "created_at",
-    "updated_at", "version", "description",
+    "assistant_id",
+    "graph_id",
+    "config",
+    "context",
+    "metadata",
+    "name",
+    "created_at",
+    "updated_at",
+    "version",
+    "description",
 ]
 
 
@@ -89,8 +105,17 @@ class ThreadPatch(Body):
 
 
 ThreadField = Literal[
-    "thread_id", "created_at", "updated_at", "state_updated_at", "metadata", "config", "status",
-    "values", "interrupts", "error", "ttl",
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "config",
+    "status",
+    "values",
+    "interrupts",
+    "error",
+    "ttl",
 ]
 
 
@@ -104,7 +129,9 @@ class ThreadSearch(ThreadCount):
     ids: list[UUID] | None = None
     limit: int = Limit
     offset: int = Offset
-    sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None = None
+    sort_by: (
+        Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] | None
+    ) = None
     sort_order: SortOrder | None = None
     select: list[ThreadField] | None = None
     extract: dict[str, str] | None = None
@@ -156,7 +183,7 @@ class RunCreateStateless(Body):
     webhook: str | None = None
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
-    stream_mode: StreamMode | list[StreamMode] = Field(default_factory=lambda: ["values"])
+    stream_mode: StreamMode | list[StreamMode] = Field(default_factory=lambda: ["values"])  # type: ignore[arg-type]
     stream_subgraphs: bool = False
     stream_resumable: bool = False
     feedback_keys: list[str] | None = None

@@ -112,5 +112,9 @@ def sse_response(body: AsyncIterator[bytes], headers: dict[str, str]) -> Streami
     )
 
 
-def json_stream_response(body: AsyncIterator[bytes], headers: dict[str, str], status: int = 200) -> StreamingResponse:
-    return StreamingResponse(body, status_code=status, media_type="application/json", headers=headers)
+def json_stream_response(
+    body: AsyncIterator[bytes], headers: dict[str, str], status: int = 200
+) -> StreamingResponse:
+    return StreamingResponse(
+        body, status_code=status, media_type="application/json", headers=headers
+    )

@@ -63,10 +63,15 @@ async def search_threads(body: ThreadSearch, rt: Rt) -> Response:
         sort_by=body.sort_by or "created_at",
         sort_order=body.sort_order or "desc",
     )
-    threads = [_public(t) for t in await rt.threads.search(query, Page(body.limit + 1, body.offset))]
+    threads = [
+        _public(t) for t in await rt.threads.search(query, Page(body.limit + 1, body.offset))
+    ]
     if body.extract:
         threads = [
-            {**t, "extracted": {alias: extract_path(t, path) for alias, path in body.extract.items()}}  # type: ignore[typeddict-unknown-key]
+            {
+                **t,
+                "extracted": {alias: extract_path(t, path) for alias, path in body.extract.items()},
+            }  # type: ignore[typeddict-unknown-key]
             for t in threads
         ]
     select = [*body.select, "extracted"] if body.select and body.extract else body.select
@@ -159,7 +164,8 @@ async def get_history(
 @router.post("/{thread_id}/history")
 async def post_history(thread_id: str, body: HistoryRequest, rt: Rt) -> Response:
     before: str | dict[str, Any] | None = (
-        body.before if isinstance(body.before, str) or body.before is None
+        body.before
+        if isinstance(body.before, str) or body.before is None
         else body.before.model_dump(exclude_none=True)
     )
     return JSON(

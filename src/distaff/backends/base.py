@@ -48,7 +48,9 @@ class AssistantRepo(Protocol):
 
     async def count(self, query: AssistantQuery) -> int: ...
 
-    async def versions(self, assistant_id: str, metadata: Json, page: Page) -> list[AssistantVersion]: ...
+    async def versions(
+        self, assistant_id: str, metadata: Json, page: Page
+    ) -> list[AssistantVersion]: ...
 
     async def set_latest(self, assistant_id: str, version: int) -> Assistant: ...
 
@@ -101,7 +103,7 @@ class RunRepo(Protocol):
 
     async def get(self, run_id: str, thread_id: str | None = None) -> Run | None: ...
 
-    async def list(
+    async def list_for_thread(
         self, thread_id: str, page: Page, status: RunStatus | None = None
     ) -> list[Run]: ...
 
@@ -154,16 +156,26 @@ class CheckpointAdmin(Protocol):
 
 
 class Backend(Protocol):
-    assistants: AssistantRepo
-    threads: ThreadRepo
-    runs: RunRepo
-    checkpointer: BaseCheckpointSaver[Any]
-    store: BaseStore
-    checkpoints: CheckpointAdmin
-    #: Human-readable description of where data lives, for the `dev` banner.
-    location: str
-    #: False for `memory://`: nothing survives the process.
-    durable: bool
+    # Read-only members, so an implementation may narrow each to its own concrete class.
+    @property
+    def assistants(self) -> AssistantRepo: ...
+    @property
+    def threads(self) -> ThreadRepo: ...
+    @property
+    def runs(self) -> RunRepo: ...
+    @property
+    def checkpointer(self) -> BaseCheckpointSaver[Any]: ...
+    @property
+    def store(self) -> BaseStore: ...
+    @property
+    def checkpoints(self) -> CheckpointAdmin: ...
+    @property
+    def location(self) -> str:
+        """Where the data lives, in words, for the `dev` banner."""
+
+    @property
+    def durable(self) -> bool:
+        """False for `memory://`: nothing survives the process."""
 
     async def check(self) -> None:
         """Raise if the database cannot be reached (`/ok?check_db=1`)."""

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
-from langgraph.pregel import Pregel
 from langgraph.types import Command, Send
 
 from distaff.backends.base import Backend, ThreadSnapshot
 from distaff.engine.broker import Broker
 from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
-from distaff.graphs import GraphRegistry
+from distaff.graphs import CompiledGraph, GraphRegistry
 from distaff.models import CancelAction, Json, Run, RunOutcome, RunStatus
 from distaff.settings import Settings
 
@@ -74,11 +74,13 @@ def graph_input(kwargs: Json) -> Any:
     return Command(**args)
 
 
-def thread_config(thread_id: str) -> dict[str, Any]:
+def thread_config(thread_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
 
 
-async def snapshot_of(graph: Pregel, thread_id: str, error: Json | None = None) -> ThreadSnapshot:
+async def snapshot_of(
+    graph: CompiledGraph, thread_id: str, error: Json | None = None
+) -> ThreadSnapshot:
     state = await graph.aget_state(thread_config(thread_id))
     interrupts = {
         task.id: [_interrupt_dict(i) for i in task.interrupts]
@@ -146,7 +148,10 @@ class Executor:
                     }
                 except TimeoutError as exc:
                     if deadline.expired():
-                        status, error = "timeout", {"error": "TimeoutError", "message": "run timed out"}
+                        status, error = (
+                            "timeout",
+                            {"error": "TimeoutError", "message": "run timed out"},
+                        )
                     else:
                         status, error = "error", error_payload(exc)
                     publish("error", error)
@@ -189,7 +194,7 @@ class Executor:
 
     async def _stream(
         self,
-        graph: Pregel,
+        graph: CompiledGraph,
         kwargs: Json,
         config: dict[str, Any],
         publish: Callable[[str, Any], None],
@@ -234,13 +239,15 @@ class Executor:
         if kwargs.get("context"):
             stream_args["context"] = kwargs["context"]
         graph_in = graph_input(kwargs)
+        # langgraph's overloads cannot see through **stream_args; the call is checked at run time.
+        runner: Any = graph
         if "events" in requested:
-            async for event in graph.astream_events(graph_in, config, version="v2", **stream_args):
+            async for event in runner.astream_events(graph_in, config, version="v2", **stream_args):
                 if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
                     on_chunk(event["data"]["chunk"])
                 else:
                     publish("events", event)
         else:
-            async for chunk in graph.astream(graph_in, config, **stream_args):
+            async for chunk in runner.astream(graph_in, config, **stream_args):
                 on_chunk(chunk)
         return last_values

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.pregel import Pregel
-
 from distaff.backends.base import Backend
 from distaff.errors import InvalidInput, NotFound
 from distaff.graphs import GraphRegistry
@@ -119,7 +117,9 @@ class AssistantService:
     async def count(self, query: AssistantQuery) -> int:
         return await self._repo.count(query)
 
-    async def versions(self, assistant_id: str, metadata: Json, page: Page) -> list[AssistantVersion]:
+    async def versions(
+        self, assistant_id: str, metadata: Json, page: Page
+    ) -> list[AssistantVersion]:
         await self.get(assistant_id)
         return await self._repo.versions(require_uuid(assistant_id), metadata, page)
 
@@ -140,7 +140,9 @@ class AssistantService:
                 continue
             node_data = node.get("data")
             name = node_data.get("name", node["id"]) if isinstance(node_data, dict) else node["id"]
-            nodes.append({"id": node["id"], "type": node.get("type", "runnable"), "data": {"name": name}})
+            nodes.append(
+                {"id": node["id"], "type": node.get("type", "runnable"), "data": {"name": name}}
+            )
         edges = []
         for edge in data["edges"]:
             out: Json = {"source": edge["source"], "target": edge["target"]}
@@ -172,7 +174,7 @@ def _schema(fn: Any) -> Any:
         return None
 
 
-def graph_schemas(graph: Pregel) -> Json:
+def graph_schemas(graph: Any) -> Json:
     builder = getattr(graph, "builder", None)
     state_schema = None
     if builder is not None and getattr(builder, "state_schema", None) is not None:

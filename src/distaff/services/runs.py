@@ -21,7 +21,16 @@ from distaff.engine.control import RunControl
 from distaff.errors import BadRequest, NotFound
 from distaff.graphs import GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, isoformat, utcnow, uuid7
-from distaff.models import ACTIVE_RUN_STATUSES, Json, Page, Run, RunOutcome, RunStatus, Thread
+from distaff.models import (
+    ACTIVE_RUN_STATUSES,
+    Json,
+    MultitaskStrategy,
+    Page,
+    Run,
+    RunOutcome,
+    RunStatus,
+    Thread,
+)
 from distaff.services.assistants import AssistantService
 from distaff.settings import Settings
 
@@ -52,7 +61,10 @@ def merge_config(*configs: Json) -> Json:
             if key in ("configurable", "metadata") and isinstance(value, dict):
                 merged[key] = {**merged.get(key, {}), **value}
             elif key == "tags" and isinstance(value, list):
-                merged[key] = [*merged.get(key, []), *[t for t in value if t not in merged.get(key, [])]]
+                merged[key] = [
+                    *merged.get(key, []),
+                    *[t for t in value if t not in merged.get(key, [])],
+                ]
             else:
                 merged[key] = value
     return merged
@@ -180,7 +192,9 @@ class RunService:
             kwargs["checkpoint"] = checkpoint
         if stateless:
             kwargs["on_completion"] = body.get("on_completion") or "delete"
-        strategy = "enqueue" if stateless else (body.get("multitask_strategy") or "enqueue")
+        strategy: MultitaskStrategy = (
+            "enqueue" if stateless else (body.get("multitask_strategy") or "enqueue")
+        )
         run: Run = {
             "run_id": run_id,
             "thread_id": thread_id,
@@ -228,11 +242,13 @@ class RunService:
             raise NotFound()
         return run
 
-    async def list(self, thread_id: str, page: Page, status: RunStatus | None) -> list[Run]:
+    async def list_for_thread(
+        self, thread_id: str, page: Page, status: RunStatus | None
+    ) -> list[Run]:
         tid = _uuid_or_404(thread_id)
         if await self._backend.threads.get(tid) is None:
             raise NotFound(f"Thread with ID {thread_id} not found")
-        return await self._runs.list(tid, page, status)
+        return await self._runs.list_for_thread(tid, page, status)
 
     async def delete(self, thread_id: str, run_id: str) -> None:
         tid, rid = _uuid_or_404(thread_id), _uuid_or_404(run_id)

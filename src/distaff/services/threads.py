@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph.pregel import Pregel
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 
 from distaff.backends.base import Backend, ThreadSnapshot
@@ -60,7 +60,9 @@ def state_json(snapshot: StateSnapshot) -> Json:
         if isinstance(task.state, StateSnapshot):
             sub_state = state_json(task.state)
         elif task.state:
-            sub_checkpoint = (task.state.get("configurable") or None) if isinstance(task.state, dict) else None
+            sub_checkpoint = (
+                (task.state.get("configurable") or None) if isinstance(task.state, dict) else None
+            )
         tasks.append(
             {
                 "id": task.id,
@@ -119,15 +121,14 @@ class ThreadService:
             thread["ttl"] = body["ttl"]
         created = await self._repo.create(thread, do_nothing=body.get("if_exists") == "do_nothing")
         if supersteps and created is thread:
-            async with self._graphs.graph(metadata["graph_id"]) as graph:
+            async with self._graphs.graph(str(metadata["graph_id"])) as graph:
                 await graph.abulk_update_state(
                     {"configurable": {"thread_id": thread["thread_id"], "checkpoint_ns": ""}},
-                    [
-                        [_state_update(u) for u in step.get("updates", [])]
-                        for step in supersteps
-                    ],
+                    [[_state_update(u) for u in step.get("updates", [])] for step in supersteps],
                 )
-                await self._repo.set_state(thread["thread_id"], await snapshot_of(graph, thread["thread_id"]))
+                await self._repo.set_state(
+                    thread["thread_id"], await snapshot_of(graph, thread["thread_id"])
+                )
             refreshed = await self._repo.get(thread["thread_id"])
             assert refreshed is not None
             return refreshed
@@ -173,10 +174,12 @@ class ThreadService:
         }
         await self._repo.create(copy, do_nothing=False)
         await self._backend.checkpoints.copy_thread(source["thread_id"], copy["thread_id"])
-        graph_id = source["metadata"].get("graph_id")
-        if graph_id in self._graphs:
+        graph_id = await self._graph_id(source)
+        if graph_id is not None:
             async with self._graphs.graph(graph_id) as graph:
-                await self._repo.set_state(copy["thread_id"], await snapshot_of(graph, copy["thread_id"]))
+                await self._repo.set_state(
+                    copy["thread_id"], await snapshot_of(graph, copy["thread_id"])
+                )
         return await self.get(copy["thread_id"])
 
     async def prune(self, thread_ids: list[str], strategy: str) -> int:
@@ -196,15 +199,19 @@ class ThreadService:
 
     async def _graph_id(self, thread: Thread) -> str | None:
         graph_id = thread["metadata"].get("graph_id")
-        return graph_id if graph_id in self._graphs else None
+        return graph_id if isinstance(graph_id, str) and graph_id in self._graphs else None
 
-    def _config(self, thread: Thread, checkpoint: Json | None = None) -> dict[str, Any]:
+    def _config(self, thread: Thread, checkpoint: Json | None = None) -> RunnableConfig:
         configurable: dict[str, Any] = {"thread_id": thread["thread_id"], "checkpoint_ns": ""}
         if checkpoint:
-            configurable.update({k: v for k, v in checkpoint.items() if v is not None and k != "thread_id"})
+            configurable.update(
+                {k: v for k, v in checkpoint.items() if v is not None and k != "thread_id"}
+            )
         return {"configurable": configurable}
 
-    async def state(self, thread_id: str, *, subgraphs: bool = False, checkpoint: Json | None = None) -> Json:
+    async def state(
+        self, thread_id: str, *, subgraphs: bool = False, checkpoint: Json | None = None
+    ) -> Json:
         thread = await self.get(thread_id)
         graph_id = await self._graph_id(thread)
         if graph_id is None:
@@ -258,11 +265,15 @@ class ThreadService:
         async with self._graphs.graph(graph_id) as graph:
             try:
                 config = await graph.aupdate_state(
-                    self._config(thread, checkpoint), body.get("values"), as_node=body.get("as_node")
+                    self._config(thread, checkpoint),
+                    body.get("values"),
+                    as_node=body.get("as_node"),
                 )
             except (ValueError, KeyError) as exc:
                 raise BadRequest(str(exc)) from exc
-            await self._repo.set_state(thread["thread_id"], await snapshot_of(graph, thread["thread_id"]))
+            await self._repo.set_state(
+                thread["thread_id"], await snapshot_of(graph, thread["thread_id"])
+            )
         conf = config["configurable"]
         ref = {
             "thread_id": conf["thread_id"],

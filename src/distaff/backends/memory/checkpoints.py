@@ -15,12 +15,12 @@ class MemoryCheckpointAdmin:
         s = self._saver
         for ns, checkpoints in list(s.storage.get(source_thread_id, {}).items()):
             s.storage[target_thread_id][ns].update(checkpoints)
-        for key, writes in list(s.writes.items()):
-            if key[0] == source_thread_id:
-                s.writes[(target_thread_id, *key[1:])] = dict(writes)
-        for key, blob in list(s.blobs.items()):
-            if key[0] == source_thread_id:
-                s.blobs[(target_thread_id, *key[1:])] = blob
+        for (thread_id, ns, checkpoint_id), writes in list(s.writes.items()):
+            if thread_id == source_thread_id:
+                s.writes[(target_thread_id, ns, checkpoint_id)] = dict(writes)
+        for (thread_id, ns, channel, version), blob in list(s.blobs.items()):
+            if thread_id == source_thread_id:
+                s.blobs[(target_thread_id, ns, channel, version)] = blob
 
     async def delete_for_run(self, thread_id: str, run_id: str) -> None:
         s = self._saver

@@ -72,7 +72,9 @@ def _insert(conn: sqlite3.Connection, a: Assistant) -> None:
 
 
 def _get(conn: sqlite3.Connection, assistant_id: str) -> Assistant | None:
-    row = conn.execute("SELECT * FROM assistants WHERE assistant_id = ?", (assistant_id,)).fetchone()
+    row = conn.execute(
+        "SELECT * FROM assistants WHERE assistant_id = ?", (assistant_id,)
+    ).fetchone()
     return _row(row) if row else None
 
 
@@ -177,11 +179,15 @@ class SqliteAssistants:
         where, params = _where(query)
 
         def job(conn: sqlite3.Connection) -> int:
-            return int(conn.execute(f"SELECT count(*) FROM assistants WHERE {where}", params).fetchone()[0])
+            return int(
+                conn.execute(f"SELECT count(*) FROM assistants WHERE {where}", params).fetchone()[0]
+            )
 
         return await self._db.read(job)
 
-    async def versions(self, assistant_id: str, metadata: Json, page: Page) -> list[AssistantVersion]:
+    async def versions(
+        self, assistant_id: str, metadata: Json, page: Page
+    ) -> list[AssistantVersion]:
         def job(conn: sqlite3.Connection) -> list[AssistantVersion]:
             sql = "SELECT * FROM assistant_versions WHERE assistant_id = ?"
             params: list[object] = [assistant_id]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
@@ -15,7 +16,7 @@ _RUN_CHECKPOINTS = (
 
 
 class SqliteCheckpointAdmin:
-    def __init__(self, db: Database, saver: BaseCheckpointSaver[object]) -> None:
+    def __init__(self, db: Database, saver: BaseCheckpointSaver[Any]) -> None:
         self._db = db
         self._saver = saver
 
@@ -58,7 +59,10 @@ class SqliteCheckpointAdmin:
 
     async def keep_latest(self, thread_id: str) -> None:
         def job(conn: sqlite3.Connection) -> None:
-            latest = "SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id=? GROUP BY checkpoint_ns"
+            latest = (
+                "SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id=?"
+                " GROUP BY checkpoint_ns"
+            )
             conn.execute(
                 f"DELETE FROM writes WHERE thread_id=? AND checkpoint_id NOT IN ({latest})",
                 (thread_id, thread_id),

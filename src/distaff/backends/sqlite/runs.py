@@ -44,7 +44,9 @@ def _active_ids(conn: sqlite3.Connection, thread_id: str, exclude: str | None = 
     return [r[0] for r in rows if r[0] != exclude]
 
 
-def _settle_thread(conn: sqlite3.Connection, thread_id: str, ended: ThreadStatus, now: str) -> ThreadStatus:
+def _settle_thread(
+    conn: sqlite3.Connection, thread_id: str, ended: ThreadStatus, now: str
+) -> ThreadStatus:
     """A run on the thread ended: the thread is busy while others are active, else `ended`."""
     status: ThreadStatus = "busy" if _active_ids(conn, thread_id) else ended
     conn.execute(
@@ -57,7 +59,9 @@ class SqliteRuns:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def insert(self, run: Run, *, create_thread: Thread | None, reject_if_busy: bool) -> list[str]:
+    async def insert(
+        self, run: Run, *, create_thread: Thread | None, reject_if_busy: bool
+    ) -> list[str]:
         def job(conn: sqlite3.Connection) -> list[str]:
             thread = get_thread(conn, run["thread_id"])
             if thread is None:
@@ -107,7 +111,9 @@ class SqliteRuns:
 
         return await self._db.read(job)
 
-    async def list(self, thread_id: str, page: Page, status: RunStatus | None = None) -> list[Run]:
+    async def list_for_thread(
+        self, thread_id: str, page: Page, status: RunStatus | None = None
+    ) -> list[Run]:
         def job(conn: sqlite3.Connection) -> list[Run]:
             sql, params = "SELECT * FROM runs WHERE thread_id=?", [thread_id]
             if status is not None:
@@ -201,7 +207,8 @@ class SqliteRuns:
     async def requeue(self, run_id: str) -> None:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "UPDATE runs SET status='pending', updated_at=? WHERE run_id=? AND status='running'",
+                "UPDATE runs SET status='pending', updated_at=?"
+                " WHERE run_id=? AND status='running'",
                 (now_iso(), run_id),
             )
 
@@ -231,7 +238,9 @@ class SqliteRuns:
             now = now_iso()
             for t in targets:
                 if t.status == "running":
-                    conn.execute("UPDATE runs SET cancel_action=? WHERE run_id=?", (action, t.run_id))
+                    conn.execute(
+                        "UPDATE runs SET cancel_action=? WHERE run_id=?", (action, t.run_id)
+                    )
                     continue
                 if action == "rollback":
                     conn.execute("DELETE FROM runs WHERE run_id=?", (t.run_id,))
@@ -247,7 +256,9 @@ class SqliteRuns:
 
     async def cancel_requested(self, run_id: str) -> CancelAction | None:
         def job(conn: sqlite3.Connection) -> CancelAction | None:
-            row = conn.execute("SELECT cancel_action FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            row = conn.execute(
+                "SELECT cancel_action FROM runs WHERE run_id=?", (run_id,)
+            ).fetchone()
             return row[0] if row else None
 
         return await self._db.read(job)

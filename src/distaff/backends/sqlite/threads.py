@@ -48,8 +48,8 @@ def get_thread(conn: sqlite3.Connection, thread_id: str) -> Thread | None:
 
 def insert_thread(conn: sqlite3.Connection, t: Thread) -> None:
     conn.execute(
-        'INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata, status,'
-        ' config, "values", ttl) VALUES (?,?,?,?,?,?,?,?,?)',
+        "INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata,"
+        ' status, config, "values", ttl) VALUES (?,?,?,?,?,?,?,?,?)',
         (
             t["thread_id"],
             t["created_at"],
@@ -64,7 +64,9 @@ def insert_thread(conn: sqlite3.Connection, t: Thread) -> None:
     )
 
 
-def write_snapshot(conn: sqlite3.Connection, thread_id: str, snapshot: ThreadSnapshot, now: str) -> None:
+def write_snapshot(
+    conn: sqlite3.Connection, thread_id: str, snapshot: ThreadSnapshot, now: str
+) -> None:
     conn.execute(
         'UPDATE threads SET "values"=?, interrupts=?, error=?, state_updated_at=?, updated_at=?'
         " WHERE thread_id=?",
@@ -123,7 +125,8 @@ class SqliteThreads:
             merged = {**current["metadata"], **(metadata or {})}
             now = now_iso()
             conn.execute(
-                "UPDATE threads SET metadata=?, updated_at=?, ttl=coalesce(?, ttl) WHERE thread_id=?",
+                "UPDATE threads SET metadata=?, updated_at=?, ttl=coalesce(?, ttl)"
+                " WHERE thread_id=?",
                 (dump(merged), now, None if ttl is None else dump(ttl), thread_id),
             )
             updated = get_thread(conn, thread_id)
@@ -135,7 +138,9 @@ class SqliteThreads:
     async def delete(self, thread_id: str) -> bool:
         def job(conn: sqlite3.Connection) -> bool:
             conn.execute("DELETE FROM runs WHERE thread_id = ?", (thread_id,))
-            return conn.execute("DELETE FROM threads WHERE thread_id = ?", (thread_id,)).rowcount > 0
+            return (
+                conn.execute("DELETE FROM threads WHERE thread_id = ?", (thread_id,)).rowcount > 0
+            )
 
         return await self._db.write(job)
 
@@ -157,13 +162,17 @@ class SqliteThreads:
         where, params = _where(query)
 
         def job(conn: sqlite3.Connection) -> int:
-            return int(conn.execute(f"SELECT count(*) FROM threads WHERE {where}", params).fetchone()[0])
+            return int(
+                conn.execute(f"SELECT count(*) FROM threads WHERE {where}", params).fetchone()[0]
+            )
 
         return await self._db.read(job)
 
     async def set_state(self, thread_id: str, snapshot: ThreadSnapshot) -> None:
         def job(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT status FROM threads WHERE thread_id=?", (thread_id,)).fetchone()
+            row = conn.execute(
+                "SELECT status FROM threads WHERE thread_id=?", (thread_id,)
+            ).fetchone()
             if row is None:
                 return
             write_snapshot(conn, thread_id, snapshot, now_iso())
