@@ -134,7 +134,7 @@ async def join_run(
     rt: Rt,
     cancel_on_disconnect: Annotated[bool, Query()] = False,
 ) -> Response:
-    sub, run = await rt.runs.subscribe(thread_id, run_id)
+    sub, run = await rt.runs.subscribe(thread_id, run_id, events=False)
     tid = run["thread_id"]
     location = run_location(tid, run["run_id"])
     on_disconnect = _canceller(rt, tid, run["run_id"]) if cancel_on_disconnect else None
@@ -178,10 +178,23 @@ async def join_run_stream(
     cancel_on_disconnect: Annotated[bool, Query()] = False,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
+    return await _join_stream(
+        rt, thread_id, run_id, stream_mode, cancel_on_disconnect, last_event_id
+    )
+
+
+async def _join_stream(
+    rt: Runtime,
+    thread_id: str | None,
+    run_id: str,
+    stream_mode: list[str] | None,
+    cancel_on_disconnect: bool,
+    last_event_id: str | None,
+) -> Response:
     modes = _parse_modes(stream_mode)
     sub, run = await rt.runs.subscribe(thread_id, run_id, last_event_id)
     tid = run["thread_id"]
-    location = run_location(tid, run["run_id"])
+    location = run_location(tid if thread_id is not None else None, run["run_id"])
     on_disconnect = _canceller(rt, tid, run["run_id"]) if cancel_on_disconnect else None
     events = sse_events(
         sub, heartbeat=rt.settings.heartbeat_seconds, modes=modes, on_disconnect=on_disconnect
@@ -200,7 +213,7 @@ async def cancel_run(
     if not wait:
         await rt.runs.cancel_one(thread_id, run_id, action)
         return Response(status_code=202)
-    sub, run = await rt.runs.subscribe(thread_id, run_id)
+    sub, run = await rt.runs.subscribe(thread_id, run_id, events=False)
     try:
         await rt.runs.cancel_one(thread_id, run_id, action)
     except BaseException:
@@ -230,6 +243,24 @@ async def stream_stateless_run(body: RunCreateStateless, request: Request, rt: R
 @router.post("/runs/wait")
 async def wait_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
     return await _create(rt, request, None, body, "wait")
+
+
+@router.get("/runs/{run_id}")
+async def get_run_by_id(run_id: str, rt: Rt) -> Response:
+    """Not in the reference (its stateless `Location` headers point nowhere, quirk 1); here
+    they lead to the run, so clients that follow them find it."""
+    return JSON(await rt.runs.get(None, run_id))
+
+
+@router.get("/runs/{run_id}/stream")
+async def join_stateless_stream(
+    run_id: str,
+    rt: Rt,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
+    cancel_on_disconnect: Annotated[bool, Query()] = False,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    return await _join_stream(rt, None, run_id, stream_mode, cancel_on_disconnect, last_event_id)
 
 
 @router.post("/runs/batch")

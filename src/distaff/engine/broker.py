@@ -61,6 +61,8 @@ _END = None
 @dataclass(slots=True)
 class _Channel:
     subscribers: set[asyncio.Queue[StreamEvent | None]] = field(default_factory=set)
+    #: Readers of the outcome only (`/wait`, `/join`): they cost no event serialisation.
+    watchers: set[asyncio.Queue[StreamEvent | None]] = field(default_factory=set)
     history: list[StreamEvent] = field(default_factory=list)
     outcome: RunOutcome | None = None
     expiry: asyncio.TimerHandle | None = None
@@ -111,14 +113,17 @@ class Broker:
         self._clock = _IdClock()
         self._retention = retention_seconds
 
-    def subscribe(self, run_id: str, *, after: str | None = None) -> Subscription:
+    def subscribe(
+        self, run_id: str, *, after: str | None = None, events: bool = True
+    ) -> Subscription:
         """Subscribe to a run; with `after`, first replay its stored events newer than that id.
+        With `events=False` only the end (and outcome) is delivered.
 
         A run that already ended yields its replay (if any) and then ends at once.
         """
         channel = self._channels.setdefault(run_id, _Channel())
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
-        if after is not None:
+        if after is not None and events:
             floor = parse_event_id(after)
             for event in channel.history:
                 if parse_event_id(event.id) > floor:
@@ -126,14 +131,14 @@ class Broker:
         if channel.outcome is not None:
             queue.put_nowait(_END)
         else:
-            channel.subscribers.add(queue)
+            (channel.subscribers if events else channel.watchers).add(queue)
         return Subscription(self, run_id, queue)
 
     def publish(self, run_id: str, event: str, data: Any, *, resumable: bool = False) -> None:
         channel = self._channels.get(run_id)
+        if not resumable and (channel is None or not channel.subscribers):
+            return  # nobody reads events and none are kept: skip the serialisation too
         if channel is None:
-            if not resumable:
-                return  # nobody listens and nothing is kept: skip the serialisation too
             channel = self._channels[run_id] = _Channel()
         payload = data if isinstance(data, bytes) else dumps(data)
         item = StreamEvent(event, payload, self._clock.next(), resumable)
@@ -147,9 +152,10 @@ class Broker:
         if channel is None:
             channel = self._channels[run_id] = _Channel()
         channel.outcome = outcome
-        for queue in channel.subscribers:
+        for queue in (*channel.subscribers, *channel.watchers):
             queue.put_nowait(_END)
         channel.subscribers.clear()
+        channel.watchers.clear()
         delay = self._retention if channel.history else 5.0
         channel.expiry = asyncio.get_running_loop().call_later(
             delay, self._channels.pop, run_id, None
@@ -172,7 +178,13 @@ class Broker:
         if channel is None:
             return
         channel.subscribers.discard(queue)
-        if not channel.subscribers and not channel.history and channel.outcome is None:
+        channel.watchers.discard(queue)
+        if (
+            not channel.subscribers
+            and not channel.watchers
+            and not channel.history
+            and channel.outcome is None
+        ):
             # Nobody is listening to a run that has not ended; drop the empty channel so a
             # run nobody streams costs nothing. `finish` recreates it for late joiners.
             self._channels.pop(run_id, None)

@@ -4,6 +4,7 @@ records how the run ended on the run and its thread in one transaction."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +73,40 @@ def graph_input(kwargs: Json) -> Any:
             Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in items
         ]
     return Command(**args)
+
+
+def context_for(schema: Any, context: Json) -> Json:
+    """Keep only the keys the graph's context schema declares (the reference drops the rest;
+    langgraph would fail building a dataclass or pydantic context from unknown keys)."""
+    if schema is None or not isinstance(schema, type):
+        return context
+    if dataclasses.is_dataclass(schema):
+        known = {f.name for f in dataclasses.fields(schema)}
+    elif isinstance(fields := getattr(schema, "model_fields", None), dict):
+        known = set(fields)
+    elif hasattr(schema, "__required_keys__"):  # a TypedDict
+        known = set(getattr(schema, "__required_keys__", ())) | set(
+            getattr(schema, "__optional_keys__", ())
+        )
+    else:
+        return context
+    return {k: v for k, v in context.items() if k in known}
+
+
+def _completed_cleanly(graph: CompiledGraph, kwargs: Json, last_values: Any) -> bool:
+    """Whether a successful run's last `values` chunk is its thread's whole final state.
+
+    Not when the graph may have paused (an `interrupt()` shows as `__interrupt__`; breakpoints
+    leave no mark in the stream) nor when its output schema is narrower than its state.
+    """
+    if not isinstance(last_values, dict) or "__interrupt__" in last_values:
+        return False
+    if kwargs.get("interrupt_before") or kwargs.get("interrupt_after"):
+        return False
+    if graph.interrupt_before_nodes or graph.interrupt_after_nodes:
+        return False
+    builder = getattr(graph, "builder", None)
+    return builder is not None and builder.output_schema is builder.state_schema
 
 
 def thread_config(thread_id: str) -> RunnableConfig:
@@ -162,7 +197,12 @@ class Executor:
                 if not stateless:
                     if status is None:
                         await self._backend.checkpoints.delete_for_run(thread_id, run_id)
-                    snapshot = await snapshot_of(graph, thread_id, error)
+                    if status == "success" and _completed_cleanly(graph, kwargs, last_values):
+                        # The graph ran to its end: the last `values` chunk is the state and
+                        # nothing is next; no need to read the checkpoint back.
+                        snapshot = ThreadSnapshot(last_values, {}, False, None)
+                    else:
+                        snapshot = await snapshot_of(graph, thread_id, error)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the graph factory or the state read failed
@@ -237,7 +277,7 @@ class Executor:
             "durability": kwargs.get("durability") or "async",
         }
         if kwargs.get("context"):
-            stream_args["context"] = kwargs["context"]
+            stream_args["context"] = context_for(graph.context_schema, kwargs["context"])
         graph_in = graph_input(kwargs)
         # langgraph's overloads cannot see through **stream_args; the call is checked at run time.
         runner: Any = graph

@@ -220,7 +220,11 @@ class RunService:
                 "config": {},
                 "values": None,
             }
-        subscription = self._broker.subscribe(run_id) if delivery != "background" else None
+        subscription = (
+            self._broker.subscribe(run_id, events=delivery == "stream")
+            if delivery != "background"
+            else None
+        )
         try:
             inflight = await self._runs.insert(
                 run, create_thread=create_thread, reject_if_busy=strategy == "reject"
@@ -236,8 +240,10 @@ class RunService:
         self._control.wake()
         return CreatedRun(run, subscription)
 
-    async def get(self, thread_id: str, run_id: str) -> Run:
-        run = await self._runs.get(_uuid_or_404(run_id), _uuid_or_404(thread_id))
+    async def get(self, thread_id: str | None, run_id: str) -> Run:
+        """A run; `thread_id` None finds it by id alone (the `/runs/{run_id}` routes)."""
+        tid = None if thread_id is None else _uuid_or_404(thread_id)
+        run = await self._runs.get(_uuid_or_404(run_id), tid)
         if run is None:
             raise NotFound()
         return run
@@ -257,7 +263,12 @@ class RunService:
         await self._backend.checkpoints.delete_for_run(tid, rid)
 
     async def subscribe(
-        self, thread_id: str, run_id: str, last_event_id: str | None = None
+        self,
+        thread_id: str | None,
+        run_id: str,
+        last_event_id: str | None = None,
+        *,
+        events: bool = True,
     ) -> tuple[Subscription, Run]:
         """Subscribe to a run's events (replaying stored ones after `last_event_id`) and end.
 
@@ -265,7 +276,7 @@ class RunService:
         seen through the broker; a run that had already ended ends the subscription at once.
         """
         run = await self.get(thread_id, run_id)
-        subscription = self._broker.subscribe(run["run_id"], after=last_event_id)
+        subscription = self._broker.subscribe(run["run_id"], after=last_event_id, events=events)
         current = await self._runs.get(run["run_id"])
         if current is None or current["status"] not in ACTIVE_RUN_STATUSES:
             if self._broker.outcome(run["run_id"]) is None:
