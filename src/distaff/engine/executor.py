@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
 from langgraph.types import Command, Send
 
@@ -169,6 +170,8 @@ class Executor:
                     async with asyncio.timeout(self._settings.run_timeout_seconds) as deadline:
                         if handle.action is not None:  # cancelled between claim and start
                             raise asyncio.CancelledError
+                        if attempt > 1 and not stateless:
+                            config = await self._resume_point(graph, run, config)
                         last_values = await self._stream(graph, kwargs, config, publish)
                 except asyncio.CancelledError:
                     if handle.action is None:
@@ -219,6 +222,27 @@ class Executor:
         )
         if stateless and kwargs.get("on_completion", "delete") == "delete":
             await self._backend.threads.delete(thread_id)
+
+    async def _resume_point(
+        self, graph: CompiledGraph, run: Run, config: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A retried run continues from the last checkpoint it wrote, not from its input.
+
+        If it wrote none, it starts over as if new. Otherwise the input (or command) was
+        already applied, so the run resumes with no input from the thread's latest checkpoint.
+        """
+        saver = graph.checkpointer
+        if not isinstance(saver, BaseCheckpointSaver):
+            return config
+        latest = await saver.aget_tuple(thread_config(run["thread_id"]))
+        if latest is None or latest.metadata.get("run_id") != run["run_id"]:
+            return config
+        configurable = {
+            k: v
+            for k, v in config["configurable"].items()
+            if k not in ("checkpoint_id", "checkpoint_ns", "checkpoint_map")
+        }
+        return {**config, "configurable": configurable, "__distaff_resume__": True}
 
     def _run_config(self, run: Run, attempt: int) -> dict[str, Any]:
         kwargs = run["kwargs"]
@@ -274,11 +298,12 @@ class Executor:
             "subgraphs": subgraphs,
             "interrupt_before": kwargs.get("interrupt_before"),
             "interrupt_after": kwargs.get("interrupt_after"),
-            "durability": kwargs.get("durability") or "async",
         }
+        if isinstance(graph.checkpointer, BaseCheckpointSaver):  # else langgraph warns per run
+            stream_args["durability"] = kwargs.get("durability") or "async"
         if kwargs.get("context"):
             stream_args["context"] = context_for(graph.context_schema, kwargs["context"])
-        graph_in = graph_input(kwargs)
+        graph_in = None if config.pop("__distaff_resume__", False) else graph_input(kwargs)
         # langgraph's overloads cannot see through **stream_args; the call is checked at run time.
         runner: Any = graph
         if "events" in requested:
