@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.errors import InvalidUpdateError
 from langgraph.types import StateSnapshot
 
 from distaff.backends.base import Backend, ThreadSnapshot
@@ -122,10 +123,19 @@ class ThreadService:
         created = await self._repo.create(thread, do_nothing=body.get("if_exists") == "do_nothing")
         if supersteps and created is thread:
             async with self._graphs.graph(str(metadata["graph_id"])) as graph:
-                await graph.abulk_update_state(
-                    {"configurable": {"thread_id": thread["thread_id"], "checkpoint_ns": ""}},
-                    [[_state_update(u) for u in step.get("updates", [])] for step in supersteps],
-                )
+                try:
+                    await graph.abulk_update_state(
+                        {"configurable": {"thread_id": thread["thread_id"], "checkpoint_ns": ""}},
+                        [
+                            [_state_update(u) for u in step.get("updates", [])]
+                            for step in supersteps
+                        ],
+                    )
+                except (ValueError, KeyError, TypeError, InvalidUpdateError) as exc:
+                    # Leave nothing half-made behind a refused seed.
+                    await self._repo.delete(thread["thread_id"])
+                    await self._backend.checkpoints.delete_thread(thread["thread_id"])
+                    raise BadRequest(f"supersteps could not be applied: {exc}") from exc
                 await self._repo.set_state(
                     thread["thread_id"], await snapshot_of(graph, thread["thread_id"])
                 )
@@ -269,7 +279,8 @@ class ThreadService:
                     body.get("values"),
                     as_node=body.get("as_node"),
                 )
-            except (ValueError, KeyError) as exc:
+            except (ValueError, KeyError, InvalidUpdateError) as exc:
+                # An unknown node or a value the reducers refuse is the caller's mistake.
                 raise BadRequest(str(exc)) from exc
             await self._repo.set_state(
                 thread["thread_id"], await snapshot_of(graph, thread["thread_id"])
