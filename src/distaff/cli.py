@@ -117,6 +117,7 @@ def dev(config: str, host: str, port: int, database_url: str | None, no_reload: 
         port=port,
         reload=not no_reload,
         reload_dirs=[str(path.parent)] if not no_reload else None,
+        reload_excludes=[".distaff/*"],
         log_level="info",
     )
 

@@ -12,6 +12,18 @@ Json = dict[str, Any]
 RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
 #: `busy` while a run is pending or running on the thread; otherwise how the last run ended.
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+#: The v1 API's stream modes (the engine maps them onto langgraph's, see `engine/modes.py`).
+StreamMode = Literal[
+    "values",
+    "messages",
+    "messages-tuple",
+    "updates",
+    "events",
+    "debug",
+    "custom",
+    "tasks",
+    "checkpoints",
+]
 MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
 CancelAction = Literal["interrupt", "rollback"]
 IfExists = Literal["raise", "do_nothing"]

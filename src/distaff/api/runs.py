@@ -11,10 +11,10 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from distaff.api.responses import JSON, project, run_location, runtime
-from distaff.api.schemas import RunCreateStateful, RunCreateStateless, RunsCancel, StreamMode
+from distaff.api.schemas import RunCreateStateful, RunCreateStateless, RunsCancel
 from distaff.api.sse import json_stream_response, sse_events, sse_response, wait_body
 from distaff.errors import InvalidInput
-from distaff.models import Page, RunOutcome
+from distaff.models import Page, RunOutcome, StreamMode
 from distaff.runtime import Runtime
 from distaff.services.runs import Delivery
 

@@ -7,19 +7,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-StreamMode = Literal[
-    "values",
-    "messages",
-    "messages-tuple",
-    "updates",
-    "events",
-    "debug",
-    "custom",
-    "tasks",
-    "checkpoints",
-]
-SortOrder = Literal["asc", "desc"]
-ThreadStatusField = Literal["idle", "busy", "interrupted", "error"]
+from distaff.models import SortOrder, StreamMode, ThreadStatus
+
 Limit = Field(default=10, ge=1, le=1000)
 Offset = Field(default=0, ge=0)
 
@@ -122,7 +111,7 @@ ThreadField = Literal[
 class ThreadCount(Body):
     metadata: dict[str, Any] | None = None
     values: dict[str, Any] | None = None
-    status: ThreadStatusField | None = None
+    status: ThreadStatus | None = None
 
 
 class ThreadSearch(ThreadCount):

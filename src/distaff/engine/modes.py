@@ -15,18 +15,6 @@ from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk
 
 from distaff.serde import to_jsonable
 
-API_STREAM_MODES = (
-    "values",
-    "messages",
-    "messages-tuple",
-    "updates",
-    "events",
-    "debug",
-    "custom",
-    "tasks",
-    "checkpoints",
-)
-
 _DIRECT = {"values", "updates", "debug", "custom", "tasks", "checkpoints"}
 
 

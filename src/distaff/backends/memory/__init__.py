@@ -15,10 +15,7 @@ from langgraph.store.memory import InMemoryStore
 
 from distaff.backends.memory.checkpoints import MemoryCheckpointAdmin
 from distaff.backends.sqlite import SqliteBackend
-from distaff.backends.sqlite.assistants import SqliteAssistants
 from distaff.backends.sqlite.database import Database
-from distaff.backends.sqlite.runs import SqliteRuns
-from distaff.backends.sqlite.threads import SqliteThreads
 
 
 @contextlib.asynccontextmanager
@@ -27,14 +24,11 @@ async def open_memory() -> AsyncIterator[SqliteBackend]:
     try:
         await db.open()
         saver = InMemorySaver()
-        yield SqliteBackend(
-            db=db,
-            assistants=SqliteAssistants(db),
-            threads=SqliteThreads(db),
-            runs=SqliteRuns(db),
-            checkpointer=saver,
-            store=InMemoryStore(),
-            checkpoints=MemoryCheckpointAdmin(saver),
+        yield SqliteBackend.assemble(
+            db,
+            saver,
+            InMemoryStore(),
+            MemoryCheckpointAdmin(saver),
             location="memory (nothing is kept after the process exits)",
             durable=False,
         )

@@ -39,6 +39,30 @@ class SqliteBackend:
     location: str
     durable: bool
 
+    @classmethod
+    def assemble(
+        cls,
+        db: Database,
+        checkpointer: BaseCheckpointSaver[Any],
+        store: BaseStore,
+        checkpoints: CheckpointAdmin,
+        *,
+        location: str,
+        durable: bool,
+    ) -> SqliteBackend:
+        """The metadata repositories on `db`, with the given checkpoint and store layer."""
+        return cls(
+            db=db,
+            assistants=SqliteAssistants(db),
+            threads=SqliteThreads(db),
+            runs=SqliteRuns(db),
+            checkpointer=checkpointer,
+            store=store,
+            checkpoints=checkpoints,
+            location=location,
+            durable=durable,
+        )
+
     async def check(self) -> None:
         await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
 
@@ -69,14 +93,11 @@ async def open_sqlite(path: str) -> AsyncIterator[SqliteBackend]:
         stack.push_async_callback(store_conn.close)
         store = AsyncSqliteStore(store_conn)
         await store.setup()
-        yield SqliteBackend(
-            db=db,
-            assistants=SqliteAssistants(db),
-            threads=SqliteThreads(db),
-            runs=SqliteRuns(db),
-            checkpointer=saver,
-            store=store,
-            checkpoints=SqliteCheckpointAdmin(db, saver),
+        yield SqliteBackend.assemble(
+            db,
+            saver,
+            store,
+            SqliteCheckpointAdmin(db, saver),
             location=f"SQLite file {file.resolve()}",
             durable=True,
         )
