@@ -90,6 +90,14 @@ class CancelTarget:
     status: RunStatus
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    #: The claimed runs, each with its attempt number (1 on the first execution).
+    runs: list[tuple[Run, int]]
+    #: When nothing was claimable: seconds until a pending run becomes due, None if none waits.
+    next_due_in: float | None = None
+
+
 class RunRepo(Protocol):
     async def insert(
         self, run: Run, *, create_thread: Thread | None, reject_if_busy: bool
@@ -109,18 +117,21 @@ class RunRepo(Protocol):
 
     async def delete(self, run_id: str, thread_id: str) -> bool: ...
 
-    async def claim(self, limit: int) -> list[tuple[Run, int]]:
+    async def claim(self, limit: int) -> Claim:
         """Take up to `limit` due pending runs, at most one per thread and none on a thread that
-        already has a running run; mark them running and return each with its attempt number."""
-
-    async def next_due_in(self) -> float | None:
-        """Seconds until the earliest pending run becomes due (0 if one is due), or None."""
+        already has a running run; mark them running. When none is due, say when one will be."""
 
     async def finish(
-        self, run_id: str, status: RunStatus | None, snapshot: ThreadSnapshot | None
+        self,
+        run_id: str,
+        status: RunStatus | None,
+        snapshot: ThreadSnapshot | None,
+        *,
+        delete_thread: bool = False,
     ) -> ThreadStatus | None:
         """End a run: set its status (None deletes it, for rollback) and recompute its thread's
-        status and state fields in the same transaction. Returns the new thread status."""
+        status and state fields in the same transaction, or delete the thread with its runs
+        (a stateless run's temporary thread). Returns the new thread status."""
 
     async def requeue(self, run_id: str) -> None:
         """Give a running run back to the queue (retriable failure, shutdown)."""

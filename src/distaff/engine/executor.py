@@ -216,12 +216,11 @@ class Executor:
             snapshot = ThreadSnapshot(values=None, interrupts={}, has_next=False, error=error)
         if stateless:
             snapshot = ThreadSnapshot(last_values, {}, False, error)
-        await self._backend.runs.finish(run_id, status, snapshot)
+        temporary = stateless and kwargs.get("on_completion", "delete") == "delete"
+        await self._backend.runs.finish(run_id, status, snapshot, delete_thread=temporary)
         self._broker.finish(
             run_id, RunOutcome(status or "rollback", values=last_values, error=error)
         )
-        if stateless and kwargs.get("on_completion", "delete") == "delete":
-            await self._backend.threads.delete(thread_id)
 
     async def _resume_point(
         self, graph: CompiledGraph, run: Run, config: dict[str, Any]

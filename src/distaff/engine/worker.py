@@ -75,21 +75,21 @@ class Worker:
                 continue
             self._wake.clear()
             try:
-                claimed = await self._runs.claim(free)
+                claim = await self._runs.claim(free)
             except Exception:
                 log.exception("claiming runs failed; retrying")
                 await asyncio.sleep(self._poll)
                 continue
-            for run, attempt in claimed:
+            for run, attempt in claim.runs:
                 handle = RunHandle(run, attempt)
                 handle.action = self._early_cancels.pop(run["run_id"], None)
                 handle.task = asyncio.create_task(
                     self._execute(handle), name=f"distaff-run-{run['run_id']}"
                 )
                 self._active[run["run_id"]] = handle
-            if not claimed:
+            if not claim.runs:
                 self._early_cancels.clear()
-                await self._wait(await self._runs.next_due_in())
+                await self._wait(claim.next_due_in)
 
     async def _wait(self, due_in: float | None) -> None:
         timeout = self._poll if due_in is None else min(self._poll, max(due_in, 0.001))

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from distaff.backends.base import CancelTarget, ThreadSnapshot
+from distaff.backends.base import CancelTarget, Claim, ThreadSnapshot
 from distaff.backends.sqlite.database import Database, dump, load
 from distaff.backends.sqlite.threads import get_thread, insert_thread, write_snapshot
 from distaff.errors import Conflict, NotFound
@@ -138,21 +138,25 @@ class SqliteRuns:
 
         return await self._db.write(job)
 
-    async def claim(self, limit: int) -> list[tuple[Run, int]]:
-        def job(conn: sqlite3.Connection) -> list[tuple[Run, int]]:
+    async def claim(self, limit: int) -> Claim:
+        def job(conn: sqlite3.Connection) -> Claim:
             now = now_iso()
+            # The oldest pending run of each thread that has none running: runs queued on one
+            # busy thread never crowd other threads out of the window.
             rows = conn.execute(
-                "SELECT * FROM runs r WHERE r.status='pending' AND r.created_at <= ? AND NOT EXISTS"
-                " (SELECT 1 FROM runs x WHERE x.thread_id=r.thread_id AND x.status='running')"
+                "SELECT * FROM runs r WHERE r.status='pending'"
+                " AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.thread_id=r.thread_id"
+                "  AND (x.status='running' OR (x.status='pending'"
+                "  AND (x.created_at, x.run_id) < (r.created_at, r.run_id))))"
                 " ORDER BY r.created_at, r.run_id LIMIT ?",
-                (now, limit * 4),
+                (limit,),
             ).fetchall()
             claimed: list[tuple[Run, int]] = []
-            threads: set[str] = set()
+            later: str | None = None
             for row in rows:
-                if row["thread_id"] in threads or len(claimed) >= limit:
+                if row["created_at"] > now:  # scheduled (after_seconds): not due yet
+                    later = row["created_at"] if later is None else min(later, row["created_at"])
                     continue
-                threads.add(row["thread_id"])
                 attempt = row["attempt"] + 1
                 conn.execute(
                     "UPDATE runs SET status='running', attempt=?, updated_at=? WHERE run_id=?",
@@ -161,31 +165,30 @@ class SqliteRuns:
                 run = _row(row)
                 run["status"], run["updated_at"] = "running", now
                 claimed.append((run, attempt))
-            return claimed
+            if claimed or later is None:
+                return Claim(claimed)
+            due = (datetime.fromisoformat(later) - utcnow()).total_seconds()
+            return Claim(claimed, max(0.0, due))
 
         return await self._db.write(job)
 
-    async def next_due_in(self) -> float | None:
-        def job(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
-                "SELECT min(r.created_at) FROM runs r WHERE r.status='pending' AND NOT EXISTS"
-                " (SELECT 1 FROM runs x WHERE x.thread_id=r.thread_id AND x.status='running')"
-            ).fetchone()
-            return row[0] if row else None
-
-        earliest = await self._db.read(job)
-        if earliest is None:
-            return None
-        return max(0.0, (datetime.fromisoformat(earliest) - utcnow()).total_seconds())
-
     async def finish(
-        self, run_id: str, status: RunStatus | None, snapshot: ThreadSnapshot | None
+        self,
+        run_id: str,
+        status: RunStatus | None,
+        snapshot: ThreadSnapshot | None,
+        *,
+        delete_thread: bool = False,
     ) -> ThreadStatus | None:
         def job(conn: sqlite3.Connection) -> ThreadStatus | None:
             row = conn.execute("SELECT thread_id FROM runs WHERE run_id=?", (run_id,)).fetchone()
             if row is None:
                 return None  # deleted meanwhile, with its thread
             thread_id, now = row["thread_id"], now_iso()
+            if delete_thread:
+                conn.execute("DELETE FROM runs WHERE thread_id=?", (thread_id,))
+                conn.execute("DELETE FROM threads WHERE thread_id=?", (thread_id,))
+                return None
             if status is None:
                 conn.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
             else:
