@@ -37,13 +37,19 @@ class Server:
 
     def start(self, timeout: float = 30.0) -> Server:
         env = {**os.environ, "DISTAFF_HEARTBEAT_SECONDS": "5", **self.env}
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "distaff", "serve",
-                "--config", str(MANIFEST),
-                "--port", str(self.port),
-                "--database-url", self.database_url,
+                sys.executable,
+                "-m",
+                "distaff",
+                "serve",
+                "--config",
+                str(MANIFEST),
+                "--port",
+                str(self.port),
+                "--database-url",
+                self.database_url,
             ],
             env=env,
             stdout=log,
@@ -52,7 +58,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"distaff exited with {self.process.returncode}; see {self.log_path}")
+                raise RuntimeError(
+                    f"distaff exited with {self.process.returncode}; see {self.log_path}"
+                )
             try:
                 if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
                     return self

@@ -22,11 +22,34 @@ def default_database_url(config: Path) -> str:
 
 
 def app_factory() -> object:
-    """Uvicorn's factory under `--reload`: settings come through the environment."""
+    """Uvicorn's factory: settings come through the environment (as they must under reload)."""
     from distaff.app import from_langgraph_json
     from distaff.settings import Settings
 
-    return from_langgraph_json(os.environ[_ENV_CONFIG], Settings())
+    return ConfigErrorsAsMessages(from_langgraph_json(os.environ[_ENV_CONFIG], Settings()))
+
+
+class ConfigErrorsAsMessages:
+    """Report a start-up `ConfigError` (a graph builder failed, an attribute is not a graph) as
+    its one-line message instead of a traceback: the user's mistake, not distaff's."""
+
+    _MARK = f"{ConfigError.__module__}.{ConfigError.__qualname__}: "
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+
+        async def relay(message: Any) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                last = str(message.get("message") or "").rstrip().rsplit("\n", 1)[-1]
+                if last.startswith(self._MARK):
+                    message = {**message, "message": last.removeprefix(self._MARK)}
+            await send(message)
+
+        return await self.app(scope, receive, relay)  # type: ignore[no-any-return]
 
 
 def _prepare(config: str, database_url: str | None) -> tuple[Path, str]:
@@ -117,7 +140,8 @@ def dev(config: str, host: str, port: int, database_url: str | None, no_reload: 
         port=port,
         reload=not no_reload,
         reload_dirs=[str(path.parent)] if not no_reload else None,
-        reload_excludes=[".distaff/*"],
+        # The SQLite files change on every write; they are not code.
+        reload_excludes=None if no_reload else [".distaff/*"],
         log_level="info",
     )
 

@@ -40,6 +40,8 @@ def import_target(spec: GraphSpec) -> Any:
     try:
         if module_ref.endswith(".py") or "/" in module_ref:
             path = (spec.base_dir / module_ref).resolve()
+            if not path.is_file():
+                raise ConfigError(f"graph {spec.graph_id!r}: file {path} not found")
             module = _import_file(path)
         else:
             module = importlib.import_module(module_ref)

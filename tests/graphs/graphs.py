@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
@@ -14,6 +14,7 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
+from typing_extensions import TypedDict  # pydantic needs it for JSON schemas before 3.12
 
 assert os.environ.get("DISTAFF_TEST_GRAPHS") == "1", "the manifest's env section was not applied"
 
@@ -124,7 +125,9 @@ class ConfiguredState(TypedDict, total=False):
     seen: dict[str, Any]
 
 
-def report(state: ConfiguredState, config: RunnableConfig, runtime: Runtime[Context]) -> dict[str, Any]:
+def report(
+    state: ConfiguredState, config: RunnableConfig, runtime: Runtime[Context]
+) -> dict[str, Any]:
     configurable = config.get("configurable", {})
     return {
         "seen": {

@@ -1,0 +1,308 @@
+"""The command line: `distaff dev` and `distaff serve` as a user runs them, and what a broken
+`langgraph.json` or graph module makes them say. Real processes throughout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import MANIFEST, free_port
+
+TINY_GRAPH = """\
+from langchain_core.messages import AIMessage
+from langgraph.graph import START, MessagesState, StateGraph
+
+
+def answer(state: MessagesState) -> dict:
+    return {"messages": [AIMessage("ok")]}
+
+
+_builder = StateGraph(MessagesState)
+_builder.add_node("answer", answer)
+_builder.add_edge(START, "answer")
+graph = _builder.compile()
+"""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTAFF_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _project(root: Path, manifest: object | str, files: dict[str, str] | None = None) -> Path:
+    """A project folder with `langgraph.json` (a dict is dumped; a str is written as is)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in (files if files is not None else {"graph.py": TINY_GRAPH}).items():
+        (root / name).write_text(text)
+    path = root / "langgraph.json"
+    path.write_text(manifest if isinstance(manifest, str) else json.dumps(manifest))
+    return path
+
+
+@dataclass
+class Proc:
+    process: subprocess.Popen[bytes]
+    port: int
+    out: Path
+    err: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def stdout(self) -> str:
+        return self.out.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+    def wait_ok(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"exited with {self.process.returncode}\n{self.stdout}\n{self.stderr}"
+                )
+            try:
+                if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"no /ok in {timeout}s\n{self.stdout}\n{self.stderr}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def distaff(tmp_path: Path, *args: str, cwd: Path | None = None) -> Iterator[Proc]:
+    port = free_port()
+    out, err = tmp_path / f"out-{port}.txt", tmp_path / f"err-{port}.txt"
+    with out.open("wb") as o, err.open("wb") as e:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "distaff", *args, "--port", str(port)],
+            stdout=o,
+            stderr=e,
+            env=_env(),
+            cwd=cwd or Path.cwd(),
+        )
+    proc = Proc(process, port, out, err)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """A CLI call that is expected to end by itself (a start-up failure)."""
+    return subprocess.run(
+        [sys.executable, "-m", "distaff", *args, "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=cwd,
+        timeout=timeout,
+    )
+
+
+# --- dev -----------------------------------------------------------------------------------
+
+
+def test_dev_prints_banner_and_serves(tmp_path: Path) -> None:
+    with distaff(
+        tmp_path, "dev", "--no-reload", "--config", str(MANIFEST), "--database-url", "memory://"
+    ) as proc:
+        proc.wait_ok()
+        assert httpx.get(f"{proc.url}/ok").json()["ok"] is True
+        banner = proc.stdout
+    assert f"http://127.0.0.1:{proc.port}" in banner
+    for graph_id in json.loads(MANIFEST.read_text())["graphs"]:
+        assert graph_id in banner
+    data_line = next(line for line in banner.splitlines() if "Data:" in line)
+    assert "memory" in data_line
+    assert "Traceback" not in proc.stderr
+
+
+def test_dev_no_reload_does_not_warn_about_reload(tmp_path: Path) -> None:
+    """`--no-reload` is the user's choice; uvicorn should not be told about reload settings."""
+    with distaff(
+        tmp_path, "dev", "--no-reload", "--config", str(MANIFEST), "--database-url", "memory://"
+    ) as proc:
+        proc.wait_ok()
+    assert "will not reload" not in proc.stderr, proc.stderr
+
+
+def test_dev_default_data_location_is_beside_the_manifest(tmp_path: Path) -> None:
+    manifest = _project(tmp_path / "proj", {"graphs": {"tiny": "./graph.py:graph"}})
+    with distaff(
+        tmp_path, "dev", "--no-reload", "--config", "proj/langgraph.json", cwd=tmp_path
+    ) as proc:
+        proc.wait_ok()
+        banner = proc.stdout
+    expected = manifest.parent.resolve() / ".distaff" / "distaff.sqlite"
+    assert f"SQLite file {expected}" in banner
+    assert "tiny" in banner
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+def test_serve_keeps_data_in_sqlite_beside_the_manifest(tmp_path: Path) -> None:
+    manifest = _project(tmp_path / "proj", {"graphs": {"tiny": "./graph.py:graph"}})
+    # Run from elsewhere, with a relative --config: the data goes beside the manifest, not cwd.
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    config = os.path.relpath(manifest, elsewhere)
+    with distaff(tmp_path, "serve", "--config", config, cwd=elsewhere) as proc:
+        proc.wait_ok()
+        thread = httpx.post(f"{proc.url}/threads", json={"metadata": {"kept": True}}).json()
+        resp = httpx.post(
+            f"{proc.url}/threads/{thread['thread_id']}/runs/wait",
+            json={
+                "assistant_id": "tiny",
+                "input": {"messages": [{"type": "human", "content": "a"}]},
+            },
+            timeout=30,
+        )
+        assert resp.status_code == 200, resp.text
+    database = manifest.parent / ".distaff" / "distaff.sqlite"
+    assert database.is_file()
+    assert not (elsewhere / ".distaff").exists()
+
+    with distaff(tmp_path, "serve", "--config", config, cwd=elsewhere) as again:
+        again.wait_ok()
+        got = httpx.get(f"{again.url}/threads/{thread['thread_id']}")
+        assert got.status_code == 200
+        assert got.json()["metadata"]["kept"] is True
+        assert [m["content"] for m in got.json()["values"]["messages"]] == ["a", "ok"]
+
+
+# --- broken manifests and graphs fail fast, with one clear message ---------------------------
+
+
+def _assert_clean_failure(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for needle in needles:
+        assert needle in output, (needle, output)
+    assert "Traceback" not in output, output
+    assert len(output.strip().splitlines()) <= 5, output
+
+
+@pytest.mark.parametrize("command", ["serve", "dev"])
+def test_missing_graph_file(tmp_path: Path, command: str) -> None:
+    manifest = _project(tmp_path, {"graphs": {"g": "./nowhere.py:graph"}}, files={})
+    reload = ["--no-reload"] if command == "dev" else []
+    result = run_cli(command, *reload, "--config", str(manifest))
+    _assert_clean_failure(result, str(tmp_path.resolve() / "nowhere.py"), "not found")
+
+
+def test_graph_module_raising_on_import(tmp_path: Path) -> None:
+    manifest = _project(
+        tmp_path,
+        {"graphs": {"g": "./broken.py:graph"}},
+        files={"broken.py": "raise RuntimeError('kaboom at import')\ngraph = None\n"},
+    )
+    result = run_cli("serve", "--config", str(manifest))
+    _assert_clean_failure(result, "broken.py", "RuntimeError", "kaboom at import", "'g'")
+
+
+def test_graph_module_with_missing_import(tmp_path: Path) -> None:
+    manifest = _project(
+        tmp_path,
+        {"graphs": {"g": "./needs.py:graph"}},
+        files={"needs.py": "import not_a_real_module_xyz\n"},
+    )
+    result = run_cli("serve", "--config", str(manifest))
+    _assert_clean_failure(result, "needs.py", "not_a_real_module_xyz")
+
+
+def test_graph_attribute_missing(tmp_path: Path) -> None:
+    manifest = _project(tmp_path, {"graphs": {"g": "./graph.py:nope"}})
+    result = run_cli("serve", "--config", str(manifest))
+    _assert_clean_failure(result, "graph.py", "'nope'")
+
+
+@pytest.mark.parametrize(
+    ("graphs", "needle"),
+    [
+        ({"g": "./graph.py"}, "'g'"),  # no `:attr`
+        ({"g": 42}, "'g'"),
+        ({"g": {"description": "no path"}}, "'g'"),
+        ({}, "'graphs'"),
+        (["./graph.py:graph"], "'graphs'"),
+    ],
+    ids=["no-attr", "number", "dict-without-path", "empty", "list"],
+)
+def test_bad_graphs_entry(tmp_path: Path, graphs: object, needle: str) -> None:
+    manifest = _project(tmp_path, {"graphs": graphs})
+    result = run_cli("serve", "--config", str(manifest))
+    _assert_clean_failure(result, str(manifest.resolve()), needle)
+
+
+def test_invalid_json(tmp_path: Path) -> None:
+    manifest = _project(tmp_path, '{"graphs": {"g": "./graph.py:graph",}')
+    result = run_cli("serve", "--config", str(manifest))
+    _assert_clean_failure(result, str(manifest.resolve()), "not valid JSON")
+
+
+def test_missing_manifest(tmp_path: Path) -> None:
+    missing = tmp_path / "absent" / "langgraph.json"
+    result = run_cli("serve", "--config", str(missing))
+    _assert_clean_failure(result, str(missing), "not found")
+
+
+def test_graph_attribute_that_is_not_a_graph(tmp_path: Path) -> None:
+    manifest = _project(
+        tmp_path, {"graphs": {"g": "./graph.py:number"}}, files={"graph.py": "number = 42\n"}
+    )
+    result = run_cli("serve", "--config", str(manifest))
+    _assert_clean_failure(result, "'g'", "int")
+
+
+def test_graph_builder_that_raises(tmp_path: Path) -> None:
+    source = "def build(checkpointer, store):\n    raise RuntimeError('cannot build')\n"
+    manifest = _project(tmp_path, {"graphs": {"g": "./graph.py:build"}}, files={"graph.py": source})
+    result = run_cli("serve", "--config", str(manifest))
+    _assert_clean_failure(result, "'g'", "cannot build")
+
+
+# --- the package's public surface ----------------------------------------------------------
+
+
+def test_public_api() -> None:
+    import distaff
+
+    assert distaff.__all__ == ["Settings", "__version__", "create_app", "from_langgraph_json"]
+    assert callable(distaff.create_app)
+    assert callable(distaff.from_langgraph_json)
+    assert isinstance(distaff.__version__, str)
+    from distaff.app import create_app, from_langgraph_json
+
+    assert distaff.create_app is create_app
+    assert distaff.from_langgraph_json is from_langgraph_json
+    with pytest.raises(AttributeError):
+        _ = distaff.not_a_name  # type: ignore[attr-defined]
