@@ -20,7 +20,8 @@ class JSON(Response):
         return dumps(content)
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a sync dependency in a thread pool, a hop per request.
     rt: Runtime = request.state.runtime
     return rt
 

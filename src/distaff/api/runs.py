@@ -150,7 +150,11 @@ async def join_run(
 
 
 def _parse_modes(raw: list[str] | None) -> list[str] | None:
-    """`?stream_mode=values&stream_mode=updates` or `?stream_mode=["values","updates"]`."""
+    """`?stream_mode=values&stream_mode=updates` or `?stream_mode=["values","updates"]`.
+
+    An empty value means no filter: the SDKs send `stream_mode=` when the caller gave none.
+    """
+    raw = [item for item in raw or () if item.strip()]
     if not raw:
         return None
     modes: list[str] = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -248,6 +249,10 @@ class Executor:
         stored = kwargs.get("config") or {}
         config: dict[str, Any] = {**stored, "configurable": dict(stored.get("configurable") or {})}
         config["metadata"] = {**(stored.get("metadata") or {}), "run_attempt": attempt}
+        # The root chain carries the graph's name and the run's id, as clients of `events` and
+        # tracers expect (langgraph would call it "LangGraph" and give it a fresh id).
+        config["run_name"] = config["configurable"].get("graph_id")
+        config["run_id"] = uuid.UUID(run["run_id"])
         checkpoint = kwargs.get("checkpoint")
         if checkpoint:
             config["configurable"].update(

@@ -1,8 +1,8 @@
 """The SQLite backend: the CLI's default, one file, durable across restarts.
 
-Three connections to one WAL-mode file: distaff's metadata (its own thread, see
-`database.py`), langgraph's checkpointer and langgraph's store (aiosqlite each). WAL lets
-them read concurrently; writers wait on `busy_timeout` rather than failing.
+Metadata and checkpoints share one connection on one thread (`database.py`, `saver.py`), so
+their writes never contend for the file lock; langgraph's store has its own aiosqlite
+connection (store writes are rare). WAL lets readers proceed during a write.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.store.base import BaseStore
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
@@ -24,6 +23,7 @@ from distaff.backends.sqlite.assistants import SqliteAssistants
 from distaff.backends.sqlite.checkpoints import SqliteCheckpointAdmin
 from distaff.backends.sqlite.database import Database
 from distaff.backends.sqlite.runs import SqliteRuns
+from distaff.backends.sqlite.saver import DatabaseSaver
 from distaff.backends.sqlite.threads import SqliteThreads
 
 
@@ -67,10 +67,9 @@ class SqliteBackend:
         await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
 
 
-async def _aiosqlite(path: str, *, autocommit: bool) -> aiosqlite.Connection:
-    # langgraph's saver commits explicitly (deferred isolation); its store issues its own
-    # BEGIN/COMMIT and needs autocommit. Each gets the mode it was written for.
-    conn = await aiosqlite.connect(path, isolation_level=None if autocommit else "DEFERRED")
+async def _aiosqlite(path: str) -> aiosqlite.Connection:
+    # langgraph's store issues its own BEGIN/COMMIT, so it needs autocommit.
+    conn = await aiosqlite.connect(path, isolation_level=None)
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute("PRAGMA synchronous=NORMAL")
     await conn.execute("PRAGMA busy_timeout=10000")
@@ -85,11 +84,9 @@ async def open_sqlite(path: str) -> AsyncIterator[SqliteBackend]:
         db = Database(str(file))
         stack.push_async_callback(db.close)  # registered first: a half-open db still closes
         await db.open()
-        saver_conn = await _aiosqlite(str(file), autocommit=False)
-        stack.push_async_callback(saver_conn.close)
-        saver = AsyncSqliteSaver(saver_conn)
-        await saver.setup()
-        store_conn = await _aiosqlite(str(file), autocommit=True)
+        saver = DatabaseSaver(db, db.connection)
+        await saver.asetup()
+        store_conn = await _aiosqlite(str(file))
         stack.push_async_callback(store_conn.close)
         store = AsyncSqliteStore(store_conn)
         await store.setup()

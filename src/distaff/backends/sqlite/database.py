@@ -10,6 +10,7 @@ is not a lock that serialises unrelated threads' runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,13 +48,48 @@ def contains(doc: Any, pattern: Any) -> bool:
 
 
 class Database:
+    #: How often the background connection folds the WAL back into the database file.
+    CHECKPOINT_SECONDS = 1.0
+    #: WAL frames (pages) past which the rest is folded on the database thread (64 MiB at 4 KiB
+    #: pages): that fold waits for an fsync, so it should be rare.
+    WAL_LIMIT_FRAMES = 16384
+
     def __init__(self, path: str) -> None:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distaff-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         await self._submit(self._open)
+        if self._path != ":memory:":
+            self._checkpointer = asyncio.create_task(
+                self._checkpoint_wal(), name="distaff-sqlite-wal-checkpoint"
+            )
+
+    async def _checkpoint_wal(self) -> None:
+        """Fold the WAL into the database from a connection of its own, off the request path.
+
+        SQLite otherwise checkpoints inside whichever commit crosses 1000 pages, and that
+        commit then waits for the copy and its fsync while every other job queues behind it.
+        A PASSIVE checkpoint never blocks writers or readers, but under steady writes it never
+        catches up, and the WAL only restarts from its beginning once a checkpoint has. So when
+        the WAL passes `WAL_LIMIT_FRAMES`, the few frames still to copy are folded by a RESTART
+        checkpoint run as a job on the database thread, where no writer can race it.
+        """
+        conn = await asyncio.to_thread(sqlite3.connect, self._path, check_same_thread=False)
+        try:
+            while True:
+                await asyncio.sleep(self.CHECKPOINT_SECONDS)
+                busy, frames, _ = await asyncio.to_thread(
+                    lambda: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                )
+                if not busy and frames > self.WAL_LIMIT_FRAMES:
+                    await self.read(
+                        lambda c: c.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                    )
+        finally:
+            conn.close()
 
     def _open(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -63,11 +99,18 @@ class Database:
         # last transactions. That is the contract of every durable default here.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=10000")
+        if self._path != ":memory:":
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoint_wal
+            conn.execute("PRAGMA journal_size_limit=67108864")  # the WAL file's size at rest
         conn.create_function("json_contains", 2, _json_contains, deterministic=True)
         migrate(conn)
         self._conn = conn
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await self._submit(conn.close)
@@ -93,13 +136,22 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn, *args, **kwargs)
+                # langgraph's saver commits itself (`SqliteSaver.cursor`); then nothing is left.
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # Whatever failed, even the COMMIT, the next job must find no open transaction.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
             return result
 
         return await self._submit(job)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection, for code that runs only inside this database's jobs."""
+        return self._require()
 
     def _require(self) -> sqlite3.Connection:
         if self._conn is None:
