@@ -169,3 +169,26 @@ def build_with_checkpointer(checkpointer: Any, store: Any) -> Any:
     builder.add_node("node", node)
     builder.add_edge(START, "node")
     return builder.compile(checkpointer=checkpointer, store=store)
+
+
+# rich: answers with a message using every field a message can carry.
+def rich_answer(state: MessagesState) -> dict[str, Any]:
+    return {
+        "messages": [
+            AIMessage(
+                content=[{"type": "text", "text": "part one"}, {"type": "text", "text": "two"}],
+                name="assistant-bot",
+                id="rich-1",
+                additional_kwargs={"extra": {"nested": [1, 2]}},
+                response_metadata={"model_name": "fake", "finish_reason": "stop"},
+                tool_calls=[{"name": "lookup", "args": {"q": "x"}, "id": "call-1"}],
+                usage_metadata={"input_tokens": 3, "output_tokens": 5, "total_tokens": 8},
+            )
+        ]
+    }
+
+
+_rich = StateGraph(MessagesState)
+_rich.add_node("answer", rich_answer)
+_rich.add_edge(START, "answer")
+rich = _rich.compile()
