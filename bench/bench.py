@@ -25,8 +25,6 @@ import json
 import math
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +39,10 @@ import httpx
 from langgraph_sdk import get_client
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # the repository, for the test suite's server launcher
+
+from tests.servers import Server  # noqa: E402
+
 MANIFEST = HERE / "langgraph.json"
 GRAPH_ID = "bench"
 WARMUP = 5
@@ -113,54 +115,18 @@ async def concurrent(name: str, calls: list[Call], n: int) -> Figure:
 # --- the server ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(database_url: str, log: Path) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTAFF_")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "distaff",
-                "serve",
-                "--config",
-                str(MANIFEST),
-                "--port",
-                str(port),
-                "--database-url",
-                database_url,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    """A real `distaff serve` on the bench graph, started as the test suite starts its own."""
+    srv = Server(database_url, manifest=MANIFEST, log_path=log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"distaff did not start; its log:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        yield url
+        srv.start(timeout=60)
+    except RuntimeError:
+        sys.exit(f"distaff did not start; its log:\n{log.read_text()}")
+    try:
+        yield srv.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        srv.stop()
 
 
 async def bench_server(url: str, n: int) -> dict[str, Figure]:

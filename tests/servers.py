@@ -27,6 +27,7 @@ def free_port() -> int:
 class Server:
     database_url: str
     env: dict[str, str] = field(default_factory=dict)
+    manifest: Path = MANIFEST
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
@@ -45,7 +46,7 @@ class Server:
                 "distaff",
                 "serve",
                 "--config",
-                str(MANIFEST),
+                str(self.manifest),
                 "--port",
                 str(self.port),
                 "--database-url",
