@@ -57,6 +57,9 @@ class RunHandle:
     task: asyncio.Task[None] | None = None
     #: Set when a client cancelled the run; None means a shutdown interrupted it.
     action: CancelAction | None = None
+    #: The graph is done and the outcome is being recorded: a cancel has nothing left to stop,
+    #: and interrupting the recording would leave the run `running`.
+    finishing: bool = False
 
 
 def graph_input(kwargs: Json) -> Any:
@@ -198,6 +201,7 @@ class Executor:
                     log.exception("run %s failed", run_id)
                     status, error = "error", error_payload(exc)
                     publish("error", error)
+                handle.finishing = True
                 if not stateless:
                     if status is None:
                         await self._backend.checkpoints.delete_for_run(thread_id, run_id)
@@ -210,6 +214,7 @@ class Executor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the graph factory or the state read failed
+            handle.finishing = True
             log.exception("run %s failed outside the graph", run_id)
             status, error = "error", error_payload(exc)
             publish("error", error)

@@ -63,6 +63,8 @@ class Worker:
         if handle is None or handle.task is None:
             self._early_cancels[run_id] = action
             return False
+        if handle.finishing:
+            return True
         handle.action = action
         handle.task.cancel()
         return True
