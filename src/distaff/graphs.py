@@ -82,6 +82,18 @@ def _import_file(path: Path) -> Any:
     return module
 
 
+async def settle(built: Any, stack: contextlib.AsyncExitStack) -> Any:
+    """What a factory returned, awaited and entered (a factory may be a coroutine function or
+    a context manager that closes resources when the graph is no longer used)."""
+    if inspect.isawaitable(built):
+        built = await built
+    if hasattr(built, "__aenter__"):
+        return await stack.enter_async_context(built)
+    if hasattr(built, "__enter__"):
+        return stack.enter_context(built)
+    return built
+
+
 def factory_kind(fn: Callable[..., Any]) -> FactoryKind:
     try:
         params = list(inspect.signature(fn).parameters.values())
@@ -157,17 +169,8 @@ class GraphRegistry:
         args = {"checkpointer": self._checkpointer, "store": self._store}
         params = inspect.signature(source).parameters
         built = source(**{k: v for k, v in args.items() if k in params})
-        built = await self._settle(built)
+        built = await settle(built, self._stack)
         self._set_static(entry, built)
-
-    async def _settle(self, built: Any) -> Any:
-        if inspect.isawaitable(built):
-            built = await built
-        if hasattr(built, "__aenter__"):
-            built = await self._stack.enter_async_context(built)
-        elif hasattr(built, "__enter__"):
-            built = self._stack.enter_context(built)
-        return built
 
     def _set_static(self, entry: _Entry, graph: Any) -> None:
         compiled = self._attach(entry.graph_id, graph)
@@ -204,13 +207,7 @@ class GraphRegistry:
             yield graph
             return
         async with contextlib.AsyncExitStack() as stack:
-            built = entry.factory(dict(config or {}))
-            if inspect.isawaitable(built):
-                built = await built
-            if hasattr(built, "__aenter__"):
-                built = await stack.enter_async_context(built)
-            elif hasattr(built, "__enter__"):
-                built = stack.enter_context(built)
+            built = await settle(entry.factory(dict(config or {})), stack)
             compiled = self._attach(graph_id, built)
             yield compiled.copy(update={"checkpointer": None}) if stateless else compiled
 

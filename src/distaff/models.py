@@ -113,21 +113,16 @@ class ThreadQuery:
 class RunOutcome:
     """How a run ended, as the engine tells waiters and stores on the thread.
 
-    `values` is the last full state the run streamed (or the stored state), `interrupts` the
-    `__interrupt__` list when the graph paused in `interrupt()`, `error` the `{error, message}`
-    pair when it failed.
+    `values` is the last full state the run streamed (with `__interrupt__` when the graph
+    paused in `interrupt()`), `error` the `{error, message}` pair when it failed.
     """
 
     status: RunStatus | Literal["rollback"]
     values: Any = None
-    interrupts: list[Any] | None = None
     error: Json | None = None
 
     def wait_body(self) -> Any:
         """The JSON body `/wait` and `/join` answer with (contract section 7)."""
         if self.error is not None and self.status == "error":
             return {"__error__": self.error}
-        body: Any = self.values if self.values is not None else {}
-        if self.interrupts:
-            body = {**body, "__interrupt__": self.interrupts} if isinstance(body, dict) else body
-        return body
+        return self.values if self.values is not None else {}

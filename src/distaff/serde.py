@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,14 +46,16 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    """Compact one-line JSON; never raises for an unknown type."""
-    return orjson.dumps(obj, default=_default, option=_OPTIONS)
+    """Compact one-line JSON. Unknown types are described rather than refused; what orjson
+    cannot encode at all (integers beyond 64 bits, nesting past 254 levels) goes through the
+    standard library, which can."""
+    try:
+        return orjson.dumps(obj, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        return json.dumps(obj, default=_default, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def loads(data: bytes | str) -> Any:
-    return orjson.loads(data)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """The plain-JSON form of `obj` (dicts, lists, scalars), for storing in a JSON column."""
-    return orjson.loads(dumps(obj))
+    """Parse stored JSON exactly. The standard library, not orjson: orjson reads an integer
+    beyond 64 bits as a float, silently changing the value a client stored."""
+    return json.loads(data)

@@ -15,7 +15,7 @@ class Settings(BaseSettings):
 
     #: Picks the backend by scheme: `memory://`, `sqlite:///path`, `postgresql://...`.
     database_url: str = "memory://"
-    #: Optional Redis stream broker (issue 4); unused on memory and SQLite.
+    #: A Redis stream broker for scale-out; accepted, not used yet by this version.
     redis_url: str | None = None
     #: How many runs one process executes at once.
     max_concurrent_runs: int = Field(default=16, ge=1)

@@ -48,7 +48,12 @@ def install(app: FastAPI) -> None:
         # The reference turns a ValueError escaping a handler into 400.
         return JSON({"detail": str(exc)}, status_code=400)
 
+    async def on_recursion(request: Request, exc: Exception) -> Response:
+        # Only a client's document nests deep enough to exhaust the interpreter's stack.
+        return JSON({"detail": "The request body is nested too deeply"}, status_code=422)
+
     app.add_exception_handler(DistaffError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(ValueError, on_value_error)
+    app.add_exception_handler(RecursionError, on_recursion)

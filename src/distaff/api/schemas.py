@@ -14,13 +14,30 @@ Offset = Field(default=0, ge=0)
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+
+class Config(BaseModel):
+    """A RunnableConfig: the known keys are checked, any other key is kept."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    tags: list[str] | None = None
+    recursion_limit: int | None = Field(default=None, ge=1)
+    configurable: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+#: One year: a longer delay is a mistake, and far larger numbers overflow date arithmetic.
+MAX_AFTER_SECONDS = 365 * 24 * 3600
+#: Ids a single request may list.
+MAX_IDS = 1000
 
 
 class AssistantCreate(Body):
     graph_id: str
     assistant_id: UUID | None = None
-    config: dict[str, Any] | None = None
+    config: Config | None = None
     context: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     name: str | None = None
@@ -30,7 +47,7 @@ class AssistantCreate(Body):
 
 class AssistantPatch(Body):
     graph_id: str | None = None
-    config: dict[str, Any] | None = None
+    config: Config | None = None
     context: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     name: str | None = None
@@ -115,7 +132,7 @@ class ThreadCount(Body):
 
 
 class ThreadSearch(ThreadCount):
-    ids: list[UUID] | None = None
+    ids: list[UUID] | None = Field(default=None, max_length=MAX_IDS)
     limit: int = Limit
     offset: int = Offset
     sort_by: (
@@ -127,7 +144,7 @@ class ThreadSearch(ThreadCount):
 
 
 class ThreadPrune(Body):
-    thread_ids: list[str]
+    thread_ids: list[str] = Field(max_length=MAX_IDS)
     strategy: Literal["delete", "keep_latest"] = "delete"
 
 
@@ -167,7 +184,7 @@ class RunCreateStateless(Body):
     input: Any = None
     command: Command | None = None
     metadata: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
+    config: Config | None = None
     context: dict[str, Any] | None = None
     webhook: str | None = None
     interrupt_before: Literal["*"] | list[str] | None = None
@@ -176,7 +193,7 @@ class RunCreateStateless(Body):
     stream_subgraphs: bool = False
     stream_resumable: bool = False
     feedback_keys: list[str] | None = None
-    after_seconds: float | None = Field(default=None, ge=0)
+    after_seconds: float | None = Field(default=None, ge=0, le=MAX_AFTER_SECONDS)
     checkpoint_during: bool | None = None
     durability: Literal["sync", "async", "exit"] | None = None
     on_disconnect: Literal["cancel", "continue"] = "continue"
@@ -204,7 +221,7 @@ class RunCreateStateful(RunCreateStateless):
 
 class RunsCancel(Body):
     thread_id: UUID | None = None
-    run_ids: list[UUID] | None = None
+    run_ids: list[UUID] | None = Field(default=None, max_length=MAX_IDS)
     status: Literal["pending", "running", "all"] | None = None
 
     @model_validator(mode="after")

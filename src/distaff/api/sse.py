@@ -33,7 +33,6 @@ async def sse_events(
     *,
     heartbeat: float,
     modes: Collection[str] | None = None,
-    always_ids: bool = False,
     on_disconnect: Callable[[], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[bytes]:
     """Relay a run's events; `: heartbeat` every `heartbeat` seconds from the first byte on."""
@@ -51,7 +50,7 @@ async def sse_events(
                 ended = True
                 return
             if modes is None or event.event == "error" or matches(event.event, modes):
-                yield frame(event, always_ids or event.resumable)
+                yield frame(event, event.resumable)
     finally:
         subscription.close()
         if not ended and on_disconnect is not None:

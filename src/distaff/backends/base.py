@@ -134,7 +134,7 @@ class RunRepo(Protocol):
         (a stateless run's temporary thread). Returns the new thread status."""
 
     async def requeue(self, run_id: str) -> None:
-        """Give a running run back to the queue (retriable failure, shutdown)."""
+        """Give a running run back to the queue (shutdown); it resumes from its checkpoints."""
 
     async def request_cancel(
         self,
@@ -145,13 +145,13 @@ class RunRepo(Protocol):
         status: str | None = None,
     ) -> list[CancelTarget]:
         """Cancel matching active runs. Pending ones end here (interrupted, or deleted for
-        rollback); running ones are flagged and returned so the engine can stop them."""
-
-    async def cancel_requested(self, run_id: str) -> CancelAction | None: ...
+        rollback; a stateless one goes with its thread); running ones are flagged (so `recover`
+        honours the cancel after a crash) and returned so the engine can stop them."""
 
     async def recover(self, max_attempts: int) -> list[str]:
-        """At start-up: runs left running by a dead process go back to pending, or end in
-        `error` when they used up their attempts. Returns the ids that were requeued."""
+        """At start-up: runs left running by a dead process go back to pending, end in `error`
+        when they used up their attempts, or end as cancelled when a cancel was accepted for
+        them. Returns the ids that were requeued."""
 
 
 class CheckpointAdmin(Protocol):
@@ -182,11 +182,7 @@ class Backend(Protocol):
     def checkpoints(self) -> CheckpointAdmin: ...
     @property
     def location(self) -> str:
-        """Where the data lives, in words, for the `dev` banner."""
-
-    @property
-    def durable(self) -> bool:
-        """False for `memory://`: nothing survives the process."""
+        """Where the data lives, in words."""
 
     async def check(self) -> None:
         """Raise if the database cannot be reached (`/ok?check_db=1`)."""

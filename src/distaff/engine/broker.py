@@ -157,6 +157,8 @@ class Broker:
         channel.subscribers.clear()
         channel.watchers.clear()
         delay = self._retention if channel.history else 5.0
+        if channel.expiry is not None:  # finished before (a retried run): one timer only
+            channel.expiry.cancel()
         channel.expiry = asyncio.get_running_loop().call_later(
             delay, self._channels.pop, run_id, None
         )

@@ -29,7 +29,8 @@ class RunControl:
         status: str | None = None,
     ) -> list[CancelTarget]:
         """Cancel matching active runs. Pending runs end at once (their streams close);
-        running runs are flagged in the database and stopped by the worker executing them."""
+        running runs are stopped by this process's worker, and flagged in the database so a
+        cancel accepted just before a crash still holds after the restart."""
         targets = await self._runs.request_cancel(
             action, run_ids=run_ids, thread_id=thread_id, status=status
         )

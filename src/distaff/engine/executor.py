@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
 from langgraph.types import Command, Send
@@ -22,6 +21,7 @@ from distaff.engine.modes import LegacyMessages, debug_payload, event_name, lang
 from distaff.graphs import CompiledGraph, GraphRegistry
 from distaff.models import CancelAction, Json, Run, RunOutcome, RunStatus
 from distaff.settings import Settings
+from distaff.state import snapshot_of, thread_config
 
 log = logging.getLogger("distaff.run")
 
@@ -57,9 +57,10 @@ class RunHandle:
     task: asyncio.Task[None] | None = None
     #: Set when a client cancelled the run; None means a shutdown interrupted it.
     action: CancelAction | None = None
-    #: The graph is done and the outcome is being recorded: a cancel has nothing left to stop,
-    #: and interrupting the recording would leave the run `running`.
-    finishing: bool = False
+    #: True only while the graph streams. A cancel interrupts the task then, and only then:
+    #: before, the executor sees `action` when it starts streaming; after, the graph is done and
+    #: interrupting the recording of its outcome would leave the run `running`.
+    streaming: bool = False
 
 
 def graph_input(kwargs: Json) -> Any:
@@ -114,34 +115,6 @@ def _completed_cleanly(graph: CompiledGraph, kwargs: Json, last_values: Any) -> 
     return builder is not None and builder.output_schema is builder.state_schema
 
 
-def thread_config(thread_id: str) -> RunnableConfig:
-    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-
-
-async def snapshot_of(
-    graph: CompiledGraph, thread_id: str, error: Json | None = None
-) -> ThreadSnapshot:
-    state = await graph.aget_state(thread_config(thread_id))
-    interrupts = {
-        task.id: [_interrupt_dict(i) for i in task.interrupts]
-        for task in state.tasks
-        if task.interrupts
-    }
-    return ThreadSnapshot(
-        values=state.values if state.created_at is not None else None,
-        interrupts=interrupts,
-        has_next=bool(state.next),
-        error=error,
-    )
-
-
-def _interrupt_dict(interrupt: Any) -> Json:
-    out = {"id": interrupt.id, "value": interrupt.value}
-    if getattr(interrupt, "response_schema", None) is not None:
-        out["response_schema"] = interrupt.response_schema
-    return out
-
-
 class Executor:
     def __init__(
         self, backend: Backend, graphs: GraphRegistry, broker: Broker, settings: Settings
@@ -172,11 +145,15 @@ class Executor:
             async with self._graphs.graph(graph_id, config, stateless=stateless) as graph:
                 try:
                     async with asyncio.timeout(self._settings.run_timeout_seconds) as deadline:
-                        if handle.action is not None:  # cancelled between claim and start
-                            raise asyncio.CancelledError
                         if attempt > 1 and not stateless:
                             config = await self._resume_point(graph, run, config)
-                        last_values = await self._stream(graph, kwargs, config, publish)
+                        if handle.action is not None:  # cancelled before the graph started
+                            raise asyncio.CancelledError
+                        handle.streaming = True
+                        try:
+                            last_values = await self._stream(graph, kwargs, config, publish)
+                        finally:
+                            handle.streaming = False
                 except asyncio.CancelledError:
                     if handle.action is None:
                         raise  # shutting down: the worker gives the run back to the queue
@@ -201,7 +178,6 @@ class Executor:
                     log.exception("run %s failed", run_id)
                     status, error = "error", error_payload(exc)
                     publish("error", error)
-                handle.finishing = True
                 if not stateless:
                     if status is None:
                         await self._backend.checkpoints.delete_for_run(thread_id, run_id)
@@ -211,10 +187,7 @@ class Executor:
                         snapshot = ThreadSnapshot(last_values, {}, False, None)
                     else:
                         snapshot = await snapshot_of(graph, thread_id, error)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # the graph factory or the state read failed
-            handle.finishing = True
             log.exception("run %s failed outside the graph", run_id)
             status, error = "error", error_payload(exc)
             publish("error", error)
@@ -227,6 +200,21 @@ class Executor:
         self._broker.finish(
             run_id, RunOutcome(status or "rollback", values=last_values, error=error)
         )
+
+    async def fail(self, handle: RunHandle, exc: BaseException) -> None:
+        """Record a run as failed when recording its real outcome failed (e.g. its final state
+        cannot be stored), so neither the run nor its readers wait forever."""
+        run_id = handle.run["run_id"]
+        error = error_payload(exc)
+        snapshot = ThreadSnapshot(None, {}, False, error)
+        kwargs = handle.run["kwargs"]
+        temporary = bool(kwargs.get("temporary")) and kwargs.get("on_completion") != "keep"
+        try:
+            await self._backend.runs.finish(run_id, "error", snapshot, delete_thread=temporary)
+        finally:
+            if self._broker.outcome(run_id) is None:
+                self._broker.publish(run_id, "error", error)
+                self._broker.finish(run_id, RunOutcome("error", error=error))
 
     async def _resume_point(
         self, graph: CompiledGraph, run: Run, config: dict[str, Any]

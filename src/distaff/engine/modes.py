@@ -13,7 +13,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, BaseMessageChunk, message_chunk_to_message
 
-from distaff.serde import to_jsonable
+from distaff.state import checkpoint_ref
 
 _DIRECT = {"values", "updates", "debug", "custom", "tasks", "checkpoints"}
 
@@ -75,21 +75,6 @@ def debug_payload(payload: Any) -> Any:
     if not isinstance(payload, dict) or payload.get("type") != "checkpoint":
         return payload
     inner = dict(payload.get("payload") or {})
-    inner["checkpoint"] = _checkpoint_ref(inner.get("config"))
-    inner["parent_checkpoint"] = _checkpoint_ref(inner.get("parent_config"))
+    inner["checkpoint"] = checkpoint_ref(inner.get("config"))
+    inner["parent_checkpoint"] = checkpoint_ref(inner.get("parent_config"))
     return {**payload, "payload": inner}
-
-
-def _checkpoint_ref(config: Any) -> Any:
-    if not isinstance(config, dict):
-        return None
-    conf = config.get("configurable") or {}
-    return {
-        "thread_id": conf.get("thread_id"),
-        "checkpoint_ns": conf.get("checkpoint_ns", ""),
-        "checkpoint_id": conf.get("checkpoint_id"),
-    }
-
-
-def jsonable_values(values: Any) -> Any:
-    return to_jsonable(values)

@@ -32,10 +32,6 @@ class Worker:
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
-    @property
-    def active_count(self) -> int:
-        return len(self._active)
-
     def wake(self) -> None:
         self._wake.set()
 
@@ -57,41 +53,45 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*still_running, return_exceptions=True)
 
-    def cancel(self, run_id: str, action: CancelAction) -> bool:
-        """Stop a run executing here; False if it is not (yet) running in this process."""
+    def cancel(self, run_id: str, action: CancelAction) -> None:
+        """Stop a run executing here (or about to: the action waits for its task)."""
         handle = self._active.get(run_id)
-        if handle is None or handle.task is None:
+        if handle is None:
             self._early_cancels[run_id] = action
-            return False
-        if handle.finishing:
-            return True
+            return
         handle.action = action
-        handle.task.cancel()
-        return True
+        if handle.streaming and handle.task is not None:
+            handle.task.cancel()
 
     async def _run_loop(self) -> None:
         while not self._stopping:
-            free = self._slots - len(self._active)
-            if free <= 0:
-                await self._wait(None)
-                continue
-            self._wake.clear()
             try:
-                claim = await self._runs.claim(free)
-            except Exception:
-                log.exception("claiming runs failed; retrying")
+                await self._step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let the one queue consumer die silently
+                log.exception("the worker loop failed; continuing")
                 await asyncio.sleep(self._poll)
-                continue
-            for run, attempt in claim.runs:
-                handle = RunHandle(run, attempt)
-                handle.action = self._early_cancels.pop(run["run_id"], None)
-                handle.task = asyncio.create_task(
-                    self._execute(handle), name=f"distaff-run-{run['run_id']}"
-                )
-                self._active[run["run_id"]] = handle
-            if not claim.runs:
-                self._early_cancels.clear()
-                await self._wait(claim.next_due_in)
+
+    async def _step(self) -> None:
+        free = self._slots - len(self._active)
+        if free <= 0:
+            # Wake-ups while full are answered when a slot frees (which wakes again).
+            self._wake.clear()
+            await self._wait(None)
+            return
+        self._wake.clear()
+        claim = await self._runs.claim(free)
+        for run, attempt in claim.runs:
+            handle = RunHandle(run, attempt)
+            handle.action = self._early_cancels.pop(run["run_id"], None)
+            handle.task = asyncio.create_task(
+                self._execute(handle), name=f"distaff-run-{run['run_id']}"
+            )
+            self._active[run["run_id"]] = handle
+        if not claim.runs:
+            self._early_cancels.clear()
+            await self._wait(claim.next_due_in)
 
     async def _wait(self, due_in: float | None) -> None:
         timeout = self._poll if due_in is None else min(self._poll, max(due_in, 0.001))
@@ -103,13 +103,13 @@ class Worker:
         try:
             await self._executor.execute(handle)
         except asyncio.CancelledError:
-            if handle.action is None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._runs.requeue(run_id))
-            else:
-                raise
-        except Exception:
-            log.exception("run %s crashed the executor", run_id)
+            # Only a shutdown cancels a task outside its graph stream: hand the run back.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._runs.requeue(run_id))
+        except Exception as exc:
+            log.exception("run %s could not be recorded", run_id)
+            with contextlib.suppress(Exception):
+                await self._executor.fail(handle, exc)
         finally:
             self._active.pop(run_id, None)
             self._wake.set()

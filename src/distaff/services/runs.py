@@ -110,7 +110,6 @@ class RunService:
         delivery: Delivery,
         *,
         request_id: str | None = None,
-        headers_configurable: Json | None = None,
     ) -> CreatedRun:
         command = body.get("command")
         if thread_id is None and command and command.get("resume") is not None:
@@ -140,7 +139,6 @@ class RunService:
         config = merge_config(assistant["config"], request_config)
         config["configurable"] = {
             **(config.get("configurable") or {}),
-            **(headers_configurable or {}),
             "langgraph_auth_user": None,
             "langgraph_auth_user_id": "",
             "langgraph_auth_permissions": [],

@@ -6,90 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.errors import InvalidUpdateError
-from langgraph.types import StateSnapshot
 
-from distaff.backends.base import Backend, ThreadSnapshot
+from distaff.backends.base import Backend
 from distaff.engine.control import RunControl
-from distaff.engine.executor import snapshot_of
 from distaff.errors import BadRequest, InvalidInput, NotFound
 from distaff.graphs import GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, now_iso, uuid7
 from distaff.models import Json, Page, Thread, ThreadQuery
-
-EMPTY_STATE: Json = {
-    "values": {},
-    "next": [],
-    "tasks": [],
-    "metadata": None,
-    "created_at": None,
-    "checkpoint": None,
-    "parent_checkpoint": None,
-    "interrupts": [],
-    "checkpoint_id": None,
-    "parent_checkpoint_id": None,
-}
+from distaff.state import EMPTY_STATE, snapshot_of, state_json
 
 
 def thread_id_or_404(thread_id: str) -> str:
     if not is_uuid(thread_id):
         raise NotFound(f"Thread with ID {thread_id} not found")
     return canonical_uuid(thread_id)
-
-
-def _checkpoint_ref(config: Any) -> Json | None:
-    if not config:
-        return None
-    conf = config.get("configurable") or {}
-    return {
-        "checkpoint_id": conf.get("checkpoint_id"),
-        "thread_id": conf.get("thread_id"),
-        "checkpoint_ns": conf.get("checkpoint_ns", ""),
-    }
-
-
-def _interrupts(items: Any) -> list[Json]:
-    return [{"id": i.id, "value": i.value} for i in items or ()]
-
-
-def state_json(snapshot: StateSnapshot) -> Json:
-    """A langgraph `StateSnapshot` as the ThreadState the API serves."""
-    tasks = []
-    for task in snapshot.tasks:
-        sub_state: Any = None
-        sub_checkpoint: Any = None
-        if isinstance(task.state, StateSnapshot):
-            sub_state = state_json(task.state)
-        elif task.state:
-            sub_checkpoint = (
-                (task.state.get("configurable") or None) if isinstance(task.state, dict) else None
-            )
-        tasks.append(
-            {
-                "id": task.id,
-                "name": task.name,
-                "path": list(task.path),
-                "error": repr(task.error) if task.error is not None else None,
-                "interrupts": _interrupts(task.interrupts),
-                "checkpoint": sub_checkpoint,
-                "state": sub_state,
-                "result": task.result,
-            }
-        )
-    checkpoint = _checkpoint_ref(snapshot.config)
-    parent = _checkpoint_ref(snapshot.parent_config)
-    return {
-        "values": snapshot.values,
-        "next": list(snapshot.next),
-        "tasks": tasks,
-        "metadata": snapshot.metadata,
-        "created_at": snapshot.created_at,
-        "checkpoint": checkpoint,
-        "parent_checkpoint": parent,
-        "interrupts": _interrupts(snapshot.interrupts),
-        "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
-        "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
-    }
 
 
 class ThreadService:
@@ -131,7 +61,7 @@ class ThreadService:
                             for step in supersteps
                         ],
                     )
-                except (ValueError, KeyError, TypeError, InvalidUpdateError) as exc:
+                except Exception as exc:
                     # Leave nothing half-made behind a refused seed.
                     await self._repo.delete(thread["thread_id"])
                     await self._backend.checkpoints.delete_thread(thread["thread_id"])
@@ -279,9 +209,10 @@ class ThreadService:
                     body.get("values"),
                     as_node=body.get("as_node"),
                 )
-            except (ValueError, KeyError, InvalidUpdateError) as exc:
-                # An unknown node or a value the reducers refuse is the caller's mistake.
-                raise BadRequest(str(exc)) from exc
+            except Exception as exc:
+                # An unknown node or a value the graph's reducers refuse (langchain raises
+                # NotImplementedError for a message it cannot coerce) is the caller's mistake.
+                raise BadRequest(f"{type(exc).__name__}: {exc}") from exc
             await self._repo.set_state(
                 thread["thread_id"], await snapshot_of(graph, thread["thread_id"])
             )
@@ -292,9 +223,6 @@ class ThreadService:
             "checkpoint_id": conf["checkpoint_id"],
         }
         return {"checkpoint": ref, "configurable": ref, "checkpoint_id": conf["checkpoint_id"]}
-
-    async def refresh(self, thread_id: str, snapshot: ThreadSnapshot) -> None:
-        await self._repo.set_state(thread_id, snapshot)
 
 
 def _state_update(update: Json) -> Any:

@@ -30,7 +30,6 @@ async def open_memory() -> AsyncIterator[SqliteBackend]:
             InMemoryStore(),
             MemoryCheckpointAdmin(saver),
             location="memory (nothing is kept after the process exits)",
-            durable=False,
         )
     finally:
         await db.close()

@@ -37,7 +37,6 @@ class SqliteBackend:
     store: BaseStore
     checkpoints: CheckpointAdmin
     location: str
-    durable: bool
 
     @classmethod
     def assemble(
@@ -48,7 +47,6 @@ class SqliteBackend:
         checkpoints: CheckpointAdmin,
         *,
         location: str,
-        durable: bool,
     ) -> SqliteBackend:
         """The metadata repositories on `db`, with the given checkpoint and store layer."""
         return cls(
@@ -60,7 +58,6 @@ class SqliteBackend:
             store=store,
             checkpoints=checkpoints,
             location=location,
-            durable=durable,
         )
 
     async def check(self) -> None:
@@ -96,5 +93,4 @@ async def open_sqlite(path: str) -> AsyncIterator[SqliteBackend]:
             store,
             SqliteCheckpointAdmin(db, saver),
             location=f"SQLite file {file.resolve()}",
-            durable=True,
         )

@@ -1,4 +1,4 @@
-"""Checkpoint maintenance on the tables of langgraph's `AsyncSqliteSaver` (same file)."""
+"""Checkpoint maintenance on the tables of langgraph's `SqliteSaver` (see `saver.py`)."""
 
 from __future__ import annotations
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import orjson
-
 from distaff.backends.sqlite.schema import migrate
+from distaff.serde import dumps, loads
 
+log = logging.getLogger("distaff.sqlite")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -28,7 +29,7 @@ def _json_contains(doc: str | None, pattern: str) -> int:
     """SQL `json_contains(doc, pattern)`: PostgreSQL `@>` semantics on JSON text."""
     if doc is None:
         return 0
-    return int(contains(orjson.loads(doc), orjson.loads(pattern)))
+    return int(contains(loads(doc), loads(pattern)))
 
 
 def contains(doc: Any, pattern: Any) -> bool:
@@ -81,13 +82,17 @@ class Database:
         try:
             while True:
                 await asyncio.sleep(self.CHECKPOINT_SECONDS)
-                busy, frames, _ = await asyncio.to_thread(
-                    lambda: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                )
-                if not busy and frames > self.WAL_LIMIT_FRAMES:
-                    await self.read(
-                        lambda c: c.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                try:
+                    busy, frames, _ = await asyncio.to_thread(
+                        lambda: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     )
+                    if not busy and frames > self.WAL_LIMIT_FRAMES:
+                        await self.read(
+                            lambda c: c.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                        )
+                except sqlite3.Error:
+                    # Autocheckpoint is off: if this loop died the WAL would grow unbounded.
+                    log.exception("checkpointing the SQLite WAL failed; retrying")
         finally:
             conn.close()
 
@@ -160,10 +165,8 @@ class Database:
 
 
 def dump(value: Any) -> str:
-    from distaff.serde import dumps
-
     return dumps(value).decode()
 
 
 def load(text: str | None) -> Any:
-    return None if text is None else orjson.loads(text)
+    return None if text is None else loads(text)

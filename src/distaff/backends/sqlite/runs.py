@@ -44,6 +44,17 @@ def _active_ids(conn: sqlite3.Connection, thread_id: str, exclude: str | None = 
     return [r[0] for r in rows if r[0] != exclude]
 
 
+def _is_temporary(kwargs_json: str) -> bool:
+    """A stateless run whose thread goes away with it (`on_completion` other than keep)."""
+    kwargs = load(kwargs_json)
+    return bool(kwargs.get("temporary")) and kwargs.get("on_completion") != "keep"
+
+
+def _drop_thread(conn: sqlite3.Connection, thread_id: str) -> None:
+    conn.execute("DELETE FROM runs WHERE thread_id=?", (thread_id,))
+    conn.execute("DELETE FROM threads WHERE thread_id=?", (thread_id,))
+
+
 def _settle_thread(
     conn: sqlite3.Connection, thread_id: str, ended: ThreadStatus, now: str
 ) -> ThreadStatus:
@@ -186,8 +197,7 @@ class SqliteRuns:
                 return None  # deleted meanwhile, with its thread
             thread_id, now = row["thread_id"], now_iso()
             if delete_thread:
-                conn.execute("DELETE FROM runs WHERE thread_id=?", (thread_id,))
-                conn.execute("DELETE FROM threads WHERE thread_id=?", (thread_id,))
+                _drop_thread(conn, thread_id)
                 return None
             if status is None:
                 conn.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
@@ -209,6 +219,8 @@ class SqliteRuns:
 
     async def requeue(self, run_id: str) -> None:
         def job(conn: sqlite3.Connection) -> None:
+            # The attempt stays counted: it tells the next execution to resume from the
+            # checkpoints this one wrote. A pending run is never failed for its attempts.
             conn.execute(
                 "UPDATE runs SET status='pending', updated_at=?"
                 " WHERE run_id=? AND status='running'",
@@ -226,7 +238,10 @@ class SqliteRuns:
         status: str | None = None,
     ) -> list[CancelTarget]:
         def job(conn: sqlite3.Connection) -> list[CancelTarget]:
-            sql = "SELECT run_id, thread_id, status FROM runs WHERE status IN ('pending','running')"
+            sql = (
+                "SELECT run_id, thread_id, status, kwargs FROM runs"
+                " WHERE status IN ('pending','running')"
+            )
             params: list[object] = []
             if run_ids is not None:
                 sql += f" AND run_id IN ({','.join('?' * len(run_ids))})"
@@ -237,13 +252,18 @@ class SqliteRuns:
             if status in ("pending", "running"):
                 sql += " AND status=?"
                 params.append(status)
-            targets = [CancelTarget(r[0], r[1], r[2]) for r in conn.execute(sql, params)]
+            rows = conn.execute(sql, params).fetchall()
+            targets = [CancelTarget(r["run_id"], r["thread_id"], r["status"]) for r in rows]
             now = now_iso()
-            for t in targets:
+            for t, row in zip(targets, rows, strict=True):
                 if t.status == "running":
+                    # Recorded so a cancel accepted just before a crash is honoured by `recover`.
                     conn.execute(
                         "UPDATE runs SET cancel_action=? WHERE run_id=?", (action, t.run_id)
                     )
+                    continue
+                if _is_temporary(row["kwargs"]):
+                    _drop_thread(conn, t.thread_id)  # a stateless run that never ran
                     continue
                 if action == "rollback":
                     conn.execute("DELETE FROM runs WHERE run_id=?", (t.run_id,))
@@ -257,24 +277,32 @@ class SqliteRuns:
 
         return await self._db.write(job)
 
-    async def cancel_requested(self, run_id: str) -> CancelAction | None:
-        def job(conn: sqlite3.Connection) -> CancelAction | None:
-            row = conn.execute(
-                "SELECT cancel_action FROM runs WHERE run_id=?", (run_id,)
-            ).fetchone()
-            return row[0] if row else None
-
-        return await self._db.read(job)
-
     async def recover(self, max_attempts: int) -> list[str]:
         def job(conn: sqlite3.Connection) -> list[str]:
             now = now_iso()
             rows = conn.execute(
-                "SELECT run_id, thread_id, attempt FROM runs WHERE status='running'"
+                "SELECT run_id, thread_id, attempt, kwargs, cancel_action FROM runs"
+                " WHERE status='running'"
             ).fetchall()
             requeued = []
             for row in rows:
-                if row["attempt"] >= max_attempts:
+                temporary = _is_temporary(row["kwargs"])
+                if row["cancel_action"] is not None:  # cancelled before the process died
+                    if temporary:
+                        _drop_thread(conn, row["thread_id"])
+                        continue
+                    if row["cancel_action"] == "rollback":
+                        conn.execute("DELETE FROM runs WHERE run_id=?", (row["run_id"],))
+                    else:
+                        conn.execute(
+                            "UPDATE runs SET status='interrupted', cancel_action=NULL,"
+                            " updated_at=? WHERE run_id=?",
+                            (now, row["run_id"]),
+                        )
+                    _settle_thread(conn, row["thread_id"], "idle", now)
+                elif row["attempt"] >= max_attempts and temporary:
+                    _drop_thread(conn, row["thread_id"])
+                elif row["attempt"] >= max_attempts:
                     conn.execute(
                         "UPDATE runs SET status='error', updated_at=? WHERE run_id=?",
                         (now, row["run_id"]),

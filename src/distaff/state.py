@@ -1,0 +1,111 @@
+"""Views of a graph's checkpointed state, shared by the engine and the services: the
+ThreadState the API serves, and the snapshot a run leaves on its thread."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import StateSnapshot
+
+from distaff.backends.base import ThreadSnapshot
+from distaff.models import Json
+
+if TYPE_CHECKING:
+    from distaff.graphs import CompiledGraph
+
+#: The state of a thread no graph has run on yet (contract capture 141).
+EMPTY_STATE: Json = {
+    "values": {},
+    "next": [],
+    "tasks": [],
+    "metadata": None,
+    "created_at": None,
+    "checkpoint": None,
+    "parent_checkpoint": None,
+    "interrupts": [],
+    "checkpoint_id": None,
+    "parent_checkpoint_id": None,
+}
+
+
+def thread_config(thread_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+
+
+def checkpoint_ref(config: Any) -> Json | None:
+    """`{checkpoint_id, thread_id, checkpoint_ns}` of a checkpoint's config, in the reference's
+    key order, or None."""
+    if not isinstance(config, dict):
+        return None
+    conf = config.get("configurable") or {}
+    return {
+        "checkpoint_id": conf.get("checkpoint_id"),
+        "thread_id": conf.get("thread_id"),
+        "checkpoint_ns": conf.get("checkpoint_ns", ""),
+    }
+
+
+def interrupt_json(interrupt: Any) -> Json:
+    """`{id, value}`, plus `response_schema` only when the interrupt has one."""
+    out = {"id": interrupt.id, "value": interrupt.value}
+    if getattr(interrupt, "response_schema", None) is not None:
+        out["response_schema"] = interrupt.response_schema
+    return out
+
+
+def state_json(snapshot: StateSnapshot) -> Json:
+    """A langgraph `StateSnapshot` as the ThreadState the API serves."""
+    tasks = []
+    for task in snapshot.tasks:
+        sub_state: Any = None
+        sub_checkpoint: Any = None
+        if isinstance(task.state, StateSnapshot):
+            sub_state = state_json(task.state)
+        elif isinstance(task.state, dict):
+            sub_checkpoint = task.state.get("configurable") or None
+        tasks.append(
+            {
+                "id": task.id,
+                "name": task.name,
+                "path": list(task.path),
+                "error": repr(task.error) if task.error is not None else None,
+                "interrupts": [interrupt_json(i) for i in task.interrupts],
+                "checkpoint": sub_checkpoint,
+                "state": sub_state,
+                "result": task.result,
+            }
+        )
+    checkpoint = checkpoint_ref(snapshot.config)
+    parent = checkpoint_ref(snapshot.parent_config)
+    return {
+        "values": snapshot.values,
+        "next": list(snapshot.next),
+        "tasks": tasks,
+        "metadata": snapshot.metadata,
+        "created_at": snapshot.created_at,
+        "checkpoint": checkpoint,
+        "parent_checkpoint": parent,
+        "interrupts": [interrupt_json(i) for i in snapshot.interrupts],
+        "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
+        "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
+    }
+
+
+async def snapshot_of(
+    graph: CompiledGraph, thread_id: str, error: Json | None = None
+) -> ThreadSnapshot:
+    """What the thread's latest checkpoint says: values, pending interrupts, whether a node is
+    next (the thread is then `interrupted`)."""
+    state = await graph.aget_state(thread_config(thread_id))
+    interrupts = {
+        task.id: [interrupt_json(i) for i in task.interrupts]
+        for task in state.tasks
+        if task.interrupts
+    }
+    return ThreadSnapshot(
+        values=state.values if state.created_at is not None else None,
+        interrupts=interrupts,
+        has_next=bool(state.next),
+        error=error,
+    )
