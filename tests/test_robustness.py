@@ -141,3 +141,23 @@ async def test_a_full_worker_waits_instead_of_spinning(
     await asyncio.sleep(1.5)
     used = _cpu_seconds(pid) - before
     assert used < 0.75, f"the server used {used:.2f}s of CPU in 1.5s while runs waited"
+
+
+async def test_deleting_a_thread_mid_run_leaves_no_state_behind(http: httpx.AsyncClient) -> None:
+    """A thread deleted while its run is running takes its checkpoints along: re-created under
+    the same id (and graph), it starts empty."""
+    tid = (await http.post("/threads", json={})).json()["thread_id"]
+    slow = {"assistant_id": "slow", "input": {"messages": [{"role": "user", "content": "20"}]}}
+    rid = (await http.post(f"/threads/{tid}/runs", json=slow)).json()["run_id"]
+    for _ in range(100):
+        if (await http.get(f"/threads/{tid}/runs/{rid}")).json()["status"] == "running":
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.15)  # let it checkpoint its input
+    assert (await http.delete(f"/threads/{tid}")).status_code == 204
+    await asyncio.sleep(0.3)
+    again = {"thread_id": tid, "metadata": {"graph_id": "slow"}}
+    assert (await http.post("/threads", json=again)).status_code == 200
+    state = (await http.get(f"/threads/{tid}/state")).json()
+    assert state["values"] == {}
+    assert (await http.post(f"/threads/{tid}/history", json={"limit": 10})).json() == []

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from distaff.api.responses import JSON, project, run_location, runtime
 from distaff.api.schemas import RunCreateStateful, RunCreateStateless, RunsCancel
-from distaff.api.sse import json_stream_response, sse_events, sse_response, wait_body
+from distaff.api.sse import Reader, json_stream_response, sse_events, sse_response, wait_body
 from distaff.errors import InvalidInput
 from distaff.models import Page, RunOutcome, StreamMode
 from distaff.runtime import Runtime
@@ -52,16 +52,19 @@ async def _create(
         return JSON(run, headers={"Content-Location": content_location})
     assert sub is not None
     on_disconnect = _canceller(rt, tid, run_id) if body.on_disconnect == "cancel" else None
+    reader = Reader(sub, on_disconnect)
     heartbeat = rt.settings.heartbeat_seconds
     if delivery == "stream":
-        events = sse_events(sub, heartbeat=heartbeat, on_disconnect=on_disconnect)
         return sse_response(
-            events, {"Location": f"{content_location}/stream", "Content-Location": content_location}
+            sse_events(reader, heartbeat=heartbeat),
+            reader,
+            {"Location": f"{content_location}/stream", "Content-Location": content_location},
         )
     # /wait: both forms point at the thread's join URL, as the reference does.
     join = run_location(tid, run_id)
     return json_stream_response(
-        wait_body(sub, _outcome_body(rt, tid), heartbeat=heartbeat, on_disconnect=on_disconnect),
+        wait_body(reader, _outcome_body(rt, tid), heartbeat=heartbeat),
+        reader,
         {"Location": f"{join}/join", "Content-Location": join},
     )
 
@@ -138,13 +141,10 @@ async def join_run(
     tid = run["thread_id"]
     location = run_location(tid, run["run_id"])
     on_disconnect = _canceller(rt, tid, run["run_id"]) if cancel_on_disconnect else None
+    reader = Reader(sub, on_disconnect)
     return json_stream_response(
-        wait_body(
-            sub,
-            _outcome_body(rt, tid),
-            heartbeat=rt.settings.heartbeat_seconds,
-            on_disconnect=on_disconnect,
-        ),
+        wait_body(reader, _outcome_body(rt, tid), heartbeat=rt.settings.heartbeat_seconds),
+        reader,
         {"Location": f"{location}/join", "Content-Location": location},
     )
 
@@ -200,10 +200,12 @@ async def _join_stream(
     tid = run["thread_id"]
     location = run_location(tid if thread_id is not None else None, run["run_id"])
     on_disconnect = _canceller(rt, tid, run["run_id"]) if cancel_on_disconnect else None
-    events = sse_events(
-        sub, heartbeat=rt.settings.heartbeat_seconds, modes=modes, on_disconnect=on_disconnect
+    reader = Reader(sub, on_disconnect)
+    return sse_response(
+        sse_events(reader, heartbeat=rt.settings.heartbeat_seconds, modes=modes),
+        reader,
+        {"Location": f"{location}/stream", "Content-Location": location},
     )
-    return sse_response(events, {"Location": f"{location}/stream", "Content-Location": location})
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
@@ -225,8 +227,10 @@ async def cancel_run(
         raise
     tid = run["thread_id"]
     location = run_location(tid, run["run_id"])
+    reader = Reader(sub)
     return json_stream_response(
-        wait_body(sub, _outcome_body(rt, tid), heartbeat=rt.settings.heartbeat_seconds),
+        wait_body(reader, _outcome_body(rt, tid), heartbeat=rt.settings.heartbeat_seconds),
+        reader,
         {"Location": f"{location}/join", "Content-Location": location},
     )
 
@@ -271,6 +275,9 @@ async def join_stateless_stream(
 async def batch_runs(
     body: Annotated[list[RunCreateStateless], Body()], request: Request, rt: Rt
 ) -> Response:
+    # All or nothing as far as the request can tell: a bad item fails before any run exists.
+    for item in body:
+        await rt.assistants.resolve(item.assistant_id)
     runs = []
     for item in body:
         created = await rt.runs.create(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
 from distaff.engine.broker import StreamEvent, Subscription
@@ -28,79 +28,75 @@ def frame(event: StreamEvent, with_id: bool) -> bytes:
     return b"".join(parts)
 
 
+class Reader:
+    """One client reading a run: its subscription, and what its disconnect means.
+
+    Cleanup runs as the response's background task, which Starlette runs after the body ends
+    for any reason, a disconnect included, even when the body never started (a generator's
+    own `finally` would not run then, losing `on_disconnect=cancel`).
+    """
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        on_disconnect: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
+        self.subscription = subscription
+        self.on_disconnect = on_disconnect
+        self.ended = False
+
+    async def close(self) -> None:
+        self.subscription.close()
+        if not self.ended and self.on_disconnect is not None:
+            on_disconnect, self.on_disconnect = self.on_disconnect, None
+            with contextlib.suppress(Exception):
+                await on_disconnect()
+
+
 async def sse_events(
-    subscription: Subscription,
-    *,
-    heartbeat: float,
-    modes: Collection[str] | None = None,
-    on_disconnect: Callable[[], Awaitable[Any]] | None = None,
+    reader: Reader, *, heartbeat: float, modes: Collection[str] | None = None
 ) -> AsyncIterator[bytes]:
     """Relay a run's events; `: heartbeat` every `heartbeat` seconds from the first byte on."""
-    ended = False
     next_beat = time.monotonic() + heartbeat
-    try:
-        while True:
-            try:
-                event = await subscription.next(max(0.0, next_beat - time.monotonic()))
-            except TimeoutError:
-                next_beat += heartbeat
-                yield HEARTBEAT
-                continue
-            if event is None:
-                ended = True
-                return
-            if modes is None or event.event == "error" or matches(event.event, modes):
-                yield frame(event, event.resumable)
-    finally:
-        subscription.close()
-        if not ended and on_disconnect is not None:
-            _detach(on_disconnect())
+    while True:
+        try:
+            event = await reader.subscription.next(max(0.0, next_beat - time.monotonic()))
+        except TimeoutError:
+            next_beat += heartbeat
+            yield HEARTBEAT
+            continue
+        if event is None:
+            reader.ended = True
+            return
+        if modes is None or event.event == "error" or matches(event.event, modes):
+            yield frame(event, event.resumable)
 
 
 async def wait_body(
-    subscription: Subscription,
+    reader: Reader,
     body: Callable[[RunOutcome | None], Awaitable[Any]],
     *,
     heartbeat: float,
-    on_disconnect: Callable[[], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[bytes]:
     """Wait for the run's end, sending a newline every `heartbeat` seconds, then the JSON body."""
-    ended = False
-    try:
-        while True:
-            try:
-                event = await subscription.next(heartbeat)
-            except TimeoutError:
-                yield b"\n"
-                continue
-            if event is None:
-                ended = True
-                break
-        yield dumps(await body(subscription.outcome))
-    finally:
-        subscription.close()
-        if not ended and on_disconnect is not None:
-            _detach(on_disconnect())
+    while True:
+        try:
+            event = await reader.subscription.next(heartbeat)
+        except TimeoutError:
+            yield b"\n"
+            continue
+        if event is None:
+            reader.ended = True
+            break
+    yield dumps(await body(reader.subscription.outcome))
 
 
-_background: set[asyncio.Task[Any]] = set()
-
-
-def _detach(awaitable: Awaitable[Any]) -> None:
-    """Run cleanup after a disconnect; the request's own task is being cancelled."""
-
-    async def run() -> None:
-        with contextlib.suppress(Exception):
-            await awaitable
-
-    task = asyncio.get_running_loop().create_task(run())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
-def sse_response(body: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingResponse:
+def sse_response(
+    body: AsyncIterator[bytes], reader: Reader, headers: dict[str, str]
+) -> StreamingResponse:
     return StreamingResponse(
         body,
+        background=BackgroundTask(reader.close),
         media_type=SSE_MEDIA_TYPE,
         headers={
             **headers,
@@ -112,8 +108,11 @@ def sse_response(body: AsyncIterator[bytes], headers: dict[str, str]) -> Streami
 
 
 def json_stream_response(
-    body: AsyncIterator[bytes], headers: dict[str, str], status: int = 200
+    body: AsyncIterator[bytes], reader: Reader, headers: dict[str, str]
 ) -> StreamingResponse:
     return StreamingResponse(
-        body, status_code=status, media_type="application/json", headers=headers
+        body,
+        background=BackgroundTask(reader.close),
+        media_type="application/json",
+        headers=headers,
     )

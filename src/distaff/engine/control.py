@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from distaff.backends.base import Backend, CancelTarget
@@ -46,3 +47,23 @@ class RunControl:
         if targets:
             self.wake()
         return targets
+
+    async def cancel_and_wait(
+        self, action: CancelAction, *, thread_id: str, timeout: float = 10.0
+    ) -> None:
+        """Cancel a thread's active runs and wait (up to `timeout`) until the running ones have
+        stopped, so nothing they still write lands after, say, their thread is deleted."""
+        targets = await self.cancel(action, thread_id=thread_id)
+        subscriptions = [
+            self._broker.subscribe(t.run_id, events=False) for t in targets if t.status == "running"
+        ]
+        try:
+            async with asyncio.timeout(timeout):
+                for subscription in subscriptions:
+                    async for _ in subscription:
+                        pass
+        except TimeoutError:
+            pass
+        finally:
+            for subscription in subscriptions:
+                subscription.close()

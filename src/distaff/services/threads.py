@@ -88,7 +88,7 @@ class ThreadService:
     async def delete(self, thread_id: str) -> None:
         thread = await self.get(thread_id)
         tid = thread["thread_id"]
-        await self._control.cancel("interrupt", thread_id=tid)
+        await self._control.cancel_and_wait("interrupt", thread_id=tid)
         if not await self._repo.delete(tid):
             raise NotFound(f"Thread with ID {thread_id} not found")
         await self._backend.checkpoints.delete_thread(tid)
