@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -306,3 +307,57 @@ def test_public_api() -> None:
     assert distaff.from_langgraph_json is from_langgraph_json
     with pytest.raises(AttributeError):
         _ = distaff.not_a_name  # type: ignore[attr-defined]
+
+
+def test_dev_reloads_when_a_graph_file_changes(tmp_path: Path) -> None:
+    """`distaff dev` (reload on by default) serves the edited graph without a restart by hand."""
+
+    project = tmp_path / "proj"
+    shutil.copytree(Path(__file__).parent.parent / "examples" / "echo", project)
+    shutil.rmtree(project / ".distaff", ignore_errors=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distaff",
+            "dev",
+            "--config",
+            str(project / "langgraph.json"),
+            "--port",
+            str(port),
+            "--database-url",
+            "memory://",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the reloader has a child: stop the whole group
+    )
+    url = f"http://127.0.0.1:{port}"
+    body = {"assistant_id": "echo", "input": {"messages": [{"role": "user", "content": "x"}]}}
+
+    def answer() -> str | None:
+        try:
+            r = httpx.post(f"{url}/runs/wait", json=body, timeout=5)
+        except httpx.HTTPError:
+            return None
+        return str(r.json()["messages"][-1]["content"]) if r.status_code == 200 else None
+
+    def until(expected: str, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        got = None
+        while time.monotonic() < deadline:
+            got = answer()
+            if got == expected:
+                return got
+            time.sleep(0.2)
+        return got
+
+    try:
+        assert until("echo: x", 30) == "echo: x"
+        graph = project / "graph.py"
+        graph.write_text(graph.read_text().replace('f"echo: {last}"', 'f"edited: {last}"'))
+        assert until("edited: x", 30) == "edited: x"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)

@@ -294,3 +294,27 @@ async def test_sigterm_during_long_run_hands_it_back_and_the_next_process_finish
             got = await client.threads.get(tid)
             assert got["status"] == "idle"
             assert _contents(got["values"]) == ["120", "slow done"]
+
+
+async def test_a_run_whose_process_keeps_dying_ends_in_error_after_its_attempts(
+    sqlite_url: str, log_path: Path
+) -> None:
+    """Bounded retries: with two attempts allowed, a run that was running when the process
+    died twice is not tried a third time; it ends `error` and its thread says so."""
+    env = {**SLOW_ENV, "DISTAFF_MAX_RUN_ATTEMPTS": "2"}
+    with running(sqlite_url, log_path, env) as first:
+        async with sdk(first) as client:
+            tid = (await client.threads.create())["thread_id"]
+            run = await client.runs.create(tid, "slow", input=_msg("500"))
+            await wait_status(client, tid, run["run_id"], {"running"})
+        first.kill()
+    with running(sqlite_url, log_path, env) as second:
+        async with sdk(second) as client:
+            await wait_status(client, tid, run["run_id"], {"running"})
+        second.kill()
+    with running(sqlite_url, log_path, env) as third:
+        async with sdk(third) as client:
+            assert await wait_status(client, tid, run["run_id"], {"error", "success"}) == "error"
+            thread = await client.threads.get(tid)
+            assert thread["status"] == "error"
+            assert thread["error"]["error"] == "RunAttemptsExceeded"
