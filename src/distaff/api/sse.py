@@ -91,28 +91,26 @@ async def wait_body(
     yield dumps(await body(reader.subscription.outcome))
 
 
+def _reader_response(
+    body: AsyncIterator[bytes], reader: Reader, media_type: str, headers: dict[str, str]
+) -> StreamingResponse:
+    return StreamingResponse(
+        body, background=BackgroundTask(reader.close), media_type=media_type, headers=headers
+    )
+
+
 def sse_response(
     body: AsyncIterator[bytes], reader: Reader, headers: dict[str, str]
 ) -> StreamingResponse:
-    return StreamingResponse(
-        body,
-        background=BackgroundTask(reader.close),
-        media_type=SSE_MEDIA_TYPE,
-        headers={
-            **headers,
-            "Cache-Control": "no-store",
-            "Connection": "keep-alive",
-            "X-Accel-Buffering": "no",
-        },
-    )
+    sse_headers = {
+        "Cache-Control": "no-store",
+        "Connection": "keep-alive",
+        "X-Accel-Buffering": "no",
+    }
+    return _reader_response(body, reader, SSE_MEDIA_TYPE, {**headers, **sse_headers})
 
 
 def json_stream_response(
     body: AsyncIterator[bytes], reader: Reader, headers: dict[str, str]
 ) -> StreamingResponse:
-    return StreamingResponse(
-        body,
-        background=BackgroundTask(reader.close),
-        media_type="application/json",
-        headers=headers,
-    )
+    return _reader_response(body, reader, "application/json", headers)

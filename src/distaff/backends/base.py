@@ -130,8 +130,9 @@ class RunRepo(Protocol):
         delete_thread: bool = False,
     ) -> ThreadStatus | None:
         """End a run: set its status (None deletes it, for rollback) and recompute its thread's
-        status and state fields in the same transaction, or delete the thread with its runs
-        (a stateless run's temporary thread). Returns the new thread status."""
+        status and state fields (kept as they were when `snapshot` is None) in the same
+        transaction, or delete the thread with its runs (a stateless run's temporary thread).
+        Returns the new thread status."""
 
     async def requeue(self, run_id: str) -> None:
         """Give a running run back to the queue (shutdown); it resumes from its checkpoints."""

@@ -191,8 +191,8 @@ class Executor:
             log.exception("run %s failed outside the graph", run_id)
             status, error = "error", error_payload(exc)
             publish("error", error)
-        if snapshot is None:
-            snapshot = ThreadSnapshot(values=None, interrupts={}, has_next=False, error=error)
+        # No snapshot when the failure came before or after the graph (its factory, the state
+        # read): the thread's stored state is then left as it was; only statuses change.
         if stateless:
             snapshot = ThreadSnapshot(last_values, {}, False, error)
         temporary = stateless and kwargs.get("on_completion", "delete") == "delete"

@@ -209,10 +209,10 @@ class SqliteRuns:
             ended: ThreadStatus = "idle"
             if snapshot is not None:
                 write_snapshot(conn, thread_id, snapshot, now)
-                if status == "error":
-                    ended = "error"
-                elif snapshot.has_next:
-                    ended = "interrupted"
+            if status == "error":
+                ended = "error"
+            elif snapshot is not None and snapshot.has_next:
+                ended = "interrupted"
             return _settle_thread(conn, thread_id, ended, now)
 
         return await self._db.write(job)
