@@ -21,6 +21,7 @@ from distaff.engine.worker import Worker
 from distaff.graphs import GraphRegistry
 from distaff.services.assistants import AssistantService
 from distaff.services.runs import RunService
+from distaff.services.store import StoreService
 from distaff.services.threads import ThreadService
 from distaff.settings import Settings
 
@@ -37,6 +38,7 @@ class Runtime:
     assistants: AssistantService
     threads: ThreadService
     runs: RunService
+    store: StoreService
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -66,6 +68,7 @@ class Runtime:
                 assistants=assistants,
                 threads=ThreadService(backend, graphs, control),
                 runs=RunService(backend, graphs, assistants, broker, control, settings),
+                store=StoreService(backend.store),
             )
             await assistants.ensure_system_assistants()
             # Everything alive now (langchain, langgraph, pydantic, the graphs) lives as long as

@@ -192,3 +192,19 @@ _rich = StateGraph(MessagesState)
 _rich.add_node("answer", rich_answer)
 _rich.add_edge(START, "answer")
 rich = _rich.compile()
+
+
+# remember: keeps every message it sees in the long-term store and reports how many it has.
+async def note(state: MessagesState, runtime: Runtime[Any]) -> dict[str, Any]:
+    store = runtime.store
+    assert store is not None, "the server did not give the graph its store"
+    text = str(state["messages"][-1].content)
+    await store.aput(("notes",), text, {"text": text, "length": len(text)})
+    seen = await store.asearch(("notes",), limit=100)
+    return {"messages": [AIMessage(f"{len(seen)} notes")]}
+
+
+_remember = StateGraph(MessagesState)
+_remember.add_node("note", note)
+_remember.add_edge(START, "note")
+remember = _remember.compile()

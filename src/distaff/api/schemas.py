@@ -232,3 +232,31 @@ class RunsCancel(Body):
         if by_ids and self.thread_id is None:
             raise ValueError("run_ids need thread_id")
         return self
+
+
+class StoreDelete(Body):
+    namespace: list[str]
+    key: str
+
+
+class StorePut(StoreDelete):
+    value: dict[str, Any]
+    index: Literal[False] | list[str] | None = None
+    ttl: float | None = Field(default=None, gt=0)
+
+
+class StoreSearch(Body):
+    namespace_prefix: list[str] = Field(default_factory=list)
+    filter: dict[str, Any] | None = None
+    limit: int = Limit
+    offset: int = Offset
+    query: str | None = None
+    refresh_ttl: bool | None = None
+
+
+class StoreNamespaces(Body):
+    prefix: list[str] | None = None
+    suffix: list[str] | None = None
+    max_depth: int | None = Field(default=None, ge=1)
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Offset

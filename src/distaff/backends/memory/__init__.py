@@ -1,8 +1,8 @@
 """The memory backend: nothing survives the process.
 
-Metadata lives in an in-memory SQLite database run by the same code as the SQLite backend, so
-the two single-process backends cannot drift apart in policy or query semantics; checkpoints
-and the store are langgraph's in-memory implementations.
+Metadata and the long-term store live in an in-memory SQLite database run by the same code as
+the SQLite backend, so the two single-process backends cannot drift apart in policy or query
+semantics; checkpoints are langgraph's in-memory saver.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.store.memory import InMemoryStore
 
 from distaff.backends.memory.checkpoints import MemoryCheckpointAdmin
 from distaff.backends.sqlite import SqliteBackend
 from distaff.backends.sqlite.database import Database
+from distaff.backends.sqlite.store import DatabaseStore
 
 
 @contextlib.asynccontextmanager
@@ -24,10 +24,12 @@ async def open_memory() -> AsyncIterator[SqliteBackend]:
     try:
         await db.open()
         saver = InMemorySaver()
+        store = DatabaseStore(db, db.connection)
+        await store.asetup()
         yield SqliteBackend.assemble(
             db,
             saver,
-            InMemoryStore(),
+            store,
             MemoryCheckpointAdmin(saver),
             location="memory (nothing is kept after the process exits)",
         )

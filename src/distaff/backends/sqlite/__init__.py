@@ -1,8 +1,7 @@
 """The SQLite backend: the CLI's default, one file, durable across restarts.
 
-Metadata and checkpoints share one connection on one thread (`database.py`, `saver.py`), so
-their writes never contend for the file lock; langgraph's store has its own aiosqlite
-connection (store writes are rare). WAL lets readers proceed during a write.
+Metadata, checkpoints and the long-term store share one connection on one thread
+(`database.py`, `saver.py`, `store.py`), so their writes never contend for the file lock.
 """
 
 from __future__ import annotations
@@ -13,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
-from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from distaff.backends.base import CheckpointAdmin
 from distaff.backends.sqlite.assistants import SqliteAssistants
@@ -24,6 +21,7 @@ from distaff.backends.sqlite.checkpoints import SqliteCheckpointAdmin
 from distaff.backends.sqlite.database import Database
 from distaff.backends.sqlite.runs import SqliteRuns
 from distaff.backends.sqlite.saver import DatabaseSaver
+from distaff.backends.sqlite.store import DatabaseStore
 from distaff.backends.sqlite.threads import SqliteThreads
 
 
@@ -64,15 +62,6 @@ class SqliteBackend:
         await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
 
 
-async def _aiosqlite(path: str) -> aiosqlite.Connection:
-    # langgraph's store issues its own BEGIN/COMMIT, so it needs autocommit.
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    await conn.execute("PRAGMA journal_mode=WAL")
-    await conn.execute("PRAGMA synchronous=NORMAL")
-    await conn.execute("PRAGMA busy_timeout=10000")
-    return conn
-
-
 @contextlib.asynccontextmanager
 async def open_sqlite(path: str) -> AsyncIterator[SqliteBackend]:
     file = Path(path)
@@ -83,10 +72,8 @@ async def open_sqlite(path: str) -> AsyncIterator[SqliteBackend]:
         await db.open()
         saver = DatabaseSaver(db, db.connection)
         await saver.asetup()
-        store_conn = await _aiosqlite(str(file))
-        stack.push_async_callback(store_conn.close)
-        store = AsyncSqliteStore(store_conn)
-        await store.setup()
+        store = DatabaseStore(db, db.connection)
+        await store.asetup()
         yield SqliteBackend.assemble(
             db,
             saver,

@@ -1,0 +1,121 @@
+"""The long-term store: the API's view of the same `BaseStore` graphs get from `get_store()`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.store.base import BaseStore, Item, SearchItem
+
+from distaff.errors import InvalidInput
+from distaff.ids import isoformat
+from distaff.models import Json
+
+#: A filter key is a field name or a dotted path. Checked because langgraph's SQLite store
+#: writes the key into its SQL text: anything else could change the query.
+_FILTER_KEY = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+
+
+def namespace_of(labels: Sequence[str]) -> tuple[str, ...]:
+    for label in labels:
+        if not isinstance(label, str) or not label:
+            raise InvalidInput("Namespace labels must be non-empty strings")
+        if "." in label:
+            raise InvalidInput(f"Namespace label {label!r} must not contain '.'")
+    return tuple(labels)
+
+
+def item_json(item: Item) -> Json:
+    """An item in the API's shape. langgraph's SQLite store keeps naive UTC timestamps to the
+    second; they are given the `+00:00` the contract's timestamps carry."""
+    out: Json = {
+        "namespace": list(item.namespace),
+        "key": item.key,
+        "value": item.value,
+        "created_at": isoformat(_utc(item.created_at)),
+        "updated_at": isoformat(_utc(item.updated_at)),
+    }
+    if isinstance(item, SearchItem):
+        out["score"] = item.score
+    return out
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _check_filter(filter: Json | None) -> None:
+    for key in filter or {}:
+        if not _FILTER_KEY.match(key):
+            raise InvalidInput(
+                f"Invalid filter key {key!r}: use field names or dotted paths of letters, digits,"
+                " '_' and '-'"
+            )
+
+
+class StoreService:
+    def __init__(self, store: BaseStore) -> None:
+        self._store = store
+
+    async def put(
+        self,
+        namespace: Sequence[str],
+        key: str,
+        value: Json,
+        *,
+        index: Any = None,
+        ttl: float | None = None,
+    ) -> None:
+        if not key:
+            raise InvalidInput("key must be a non-empty string")
+        await self._store.aput(namespace_of(namespace), key, value, index=index, ttl=ttl)
+
+    async def get(
+        self, namespace: Sequence[str], key: str, *, refresh_ttl: bool | None = None
+    ) -> Json | None:
+        item = await self._store.aget(namespace_of(namespace), key, refresh_ttl=refresh_ttl)
+        return item_json(item) if item is not None else None
+
+    async def delete(self, namespace: Sequence[str], key: str) -> None:
+        await self._store.adelete(namespace_of(namespace), key)
+
+    async def search(
+        self,
+        namespace_prefix: Sequence[str],
+        *,
+        filter: Json | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        query: str | None = None,
+        refresh_ttl: bool | None = None,
+    ) -> list[Json]:
+        _check_filter(filter)
+        items = await self._store.asearch(
+            namespace_of(namespace_prefix),
+            query=query,
+            filter=filter,
+            limit=limit,
+            offset=offset,
+            refresh_ttl=refresh_ttl,
+        )
+        return [item_json(item) for item in items]
+
+    async def namespaces(
+        self,
+        *,
+        prefix: Sequence[str] | None = None,
+        suffix: Sequence[str] | None = None,
+        max_depth: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[list[str]]:
+        found = await self._store.alist_namespaces(
+            prefix=namespace_of(prefix) if prefix else None,
+            suffix=namespace_of(suffix) if suffix else None,
+            max_depth=max_depth,
+            limit=limit,
+            offset=offset,
+        )
+        return [list(ns) for ns in found]
