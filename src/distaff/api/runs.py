@@ -13,6 +13,7 @@ from starlette.responses import Response
 from distaff.api.responses import JSON, project, run_location, runtime
 from distaff.api.schemas import RunCreateStateful, RunCreateStateless, RunsCancel
 from distaff.api.sse import Reader, json_stream_response, sse_events, sse_response, wait_body
+from distaff.engine.broker import StreamEvent
 from distaff.errors import InvalidInput
 from distaff.models import Page, RunOutcome, StreamMode
 from distaff.runtime import Runtime
@@ -205,6 +206,36 @@ async def _join_stream(
         sse_events(reader, heartbeat=rt.settings.heartbeat_seconds, modes=modes),
         reader,
         {"Location": f"{location}/stream", "Content-Location": location},
+    )
+
+
+THREAD_STREAM_MODES = {"run_modes", "lifecycle", "state_update"}
+
+
+@router.get("/threads/{thread_id}/stream")
+async def stream_thread(
+    thread_id: str,
+    rt: Rt,
+    stream_modes: Annotated[list[str] | None, Query()] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Every run on the thread, now and later, multiplexed; it never ends by itself."""
+    wanted = {m for item in stream_modes or ["run_modes"] for m in item.split(",") if m} or {
+        "run_modes"
+    }
+    if unknown := wanted - THREAD_STREAM_MODES:
+        raise InvalidInput(f"Unknown stream_modes: {', '.join(sorted(unknown))}")
+    sub = await rt.runs.subscribe_thread(thread_id, last_event_id)
+
+    def keep(event: StreamEvent) -> bool:
+        # Lifecycle: a run starting (its `metadata` event) and ending (`run_done`).
+        return ("lifecycle" if event.event == "metadata" else "run_modes") in wanted
+
+    reader = Reader(sub)
+    return sse_response(
+        sse_events(reader, heartbeat=rt.settings.heartbeat_seconds, keep=keep, always_ids=True),
+        reader,
+        {},
     )
 
 

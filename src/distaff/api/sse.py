@@ -54,9 +54,18 @@ class Reader:
 
 
 async def sse_events(
-    reader: Reader, *, heartbeat: float, modes: Collection[str] | None = None
+    reader: Reader,
+    *,
+    heartbeat: float,
+    modes: Collection[str] | None = None,
+    keep: Callable[[StreamEvent], bool] | None = None,
+    always_ids: bool = False,
 ) -> AsyncIterator[bytes]:
-    """Relay a run's events; `: heartbeat` every `heartbeat` seconds from the first byte on."""
+    """Relay a run's events; `: heartbeat` every `heartbeat` seconds from the first byte on.
+
+    `modes` filters by stream mode (a rejoin's `stream_mode`), `keep` by any rule (the thread
+    stream's `stream_modes`); `always_ids` puts an `id:` on every event, not only resumable ones.
+    """
     next_beat = time.monotonic() + heartbeat
     while True:
         try:
@@ -68,8 +77,10 @@ async def sse_events(
         if event is None:
             reader.ended = True
             return
+        if keep is not None and not keep(event):
+            continue
         if modes is None or event.event == "error" or matches(event.event, modes):
-            yield frame(event, event.resumable)
+            yield frame(event, always_ids or event.resumable)
 
 
 async def wait_body(

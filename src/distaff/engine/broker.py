@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,15 @@ class _Channel:
     expiry: asyncio.TimerHandle | None = None
 
 
+@dataclass(slots=True)
+class _ThreadChannel:
+    """Every run of one thread, for `GET /threads/{id}/stream`."""
+
+    subscribers: set[asyncio.Queue[StreamEvent | None]] = field(default_factory=set)
+    #: Replayable events (of resumable runs, and their lifecycle), with when they were kept.
+    history: deque[tuple[float, StreamEvent]] = field(default_factory=lambda: deque(maxlen=5000))
+
+
 class Subscription:
     """Events of one run for one reader; iterate it, then read `outcome`."""
 
@@ -110,8 +120,49 @@ class Subscription:
 class Broker:
     def __init__(self, retention_seconds: float = 120.0) -> None:
         self._channels: dict[str, _Channel] = {}
+        self._threads: dict[str, _ThreadChannel] = {}
+        self._run_threads: dict[str, str] = {}
         self._clock = _IdClock()
         self._retention = retention_seconds
+
+    def bind(self, run_id: str, thread_id: str) -> None:
+        """Route a run's events to its thread's stream too (called as the run starts)."""
+        self._run_threads[run_id] = thread_id
+
+    def subscribe_thread(self, thread_id: str, *, after: str | None = None) -> Subscription:
+        """Every event of every run on a thread, from now on (after replaying the stored ones
+        newer than `after`). It never ends by itself: threads outlive their runs."""
+        channel = self._threads.setdefault(thread_id, _ThreadChannel())
+        self._prune(channel)
+        queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
+        if after is not None:
+            floor = parse_event_id(after)
+            for _, event in channel.history:
+                if parse_event_id(event.id) > floor:
+                    queue.put_nowait(event)
+        channel.subscribers.add(queue)
+        return Subscription(self, f"thread:{thread_id}", queue)
+
+    def _prune(self, channel: _ThreadChannel) -> None:
+        horizon = time.monotonic() - self._retention
+        while channel.history and channel.history[0][0] < horizon:
+            channel.history.popleft()
+
+    def _thread_channel(self, run_id: str, *, create: bool) -> _ThreadChannel | None:
+        thread_id = self._run_threads.get(run_id)
+        if thread_id is None:
+            return None
+        channel = self._threads.get(thread_id)
+        if channel is None and create:
+            channel = self._threads[thread_id] = _ThreadChannel()
+        return channel
+
+    @staticmethod
+    def _deliver(channel: _ThreadChannel, item: StreamEvent) -> None:
+        if item.resumable:
+            channel.history.append((time.monotonic(), item))
+        for queue in channel.subscribers:
+            queue.put_nowait(item)
 
     def subscribe(
         self, run_id: str, *, after: str | None = None, events: bool = True
@@ -136,7 +187,9 @@ class Broker:
 
     def publish(self, run_id: str, event: str, data: Any, *, resumable: bool = False) -> None:
         channel = self._channels.get(run_id)
-        if not resumable and (channel is None or not channel.subscribers):
+        thread = self._thread_channel(run_id, create=resumable)
+        readers = bool(channel and channel.subscribers) or bool(thread and thread.subscribers)
+        if not resumable and not readers:
             return  # nobody reads events and none are kept: skip the serialisation too
         if channel is None:
             channel = self._channels[run_id] = _Channel()
@@ -146,6 +199,8 @@ class Broker:
             channel.history.append(item)
         for queue in channel.subscribers:
             queue.put_nowait(item)
+        if thread is not None:
+            self._deliver(thread, item)
 
     def finish(self, run_id: str, outcome: RunOutcome) -> None:
         channel = self._channels.get(run_id)
@@ -156,12 +211,24 @@ class Broker:
             queue.put_nowait(_END)
         channel.subscribers.clear()
         channel.watchers.clear()
+        thread = self._thread_channel(run_id, create=False)
+        if thread is not None:
+            done = dumps({"status": "run_done", "run_id": run_id})
+            self._deliver(
+                thread, StreamEvent("metadata", done, self._clock.next(), bool(channel.history))
+            )
         delay = self._retention if channel.history else 5.0
         if channel.expiry is not None:  # finished before (a retried run): one timer only
             channel.expiry.cancel()
-        channel.expiry = asyncio.get_running_loop().call_later(
-            delay, self._channels.pop, run_id, None
-        )
+        channel.expiry = asyncio.get_running_loop().call_later(delay, self._expire, run_id)
+
+    def _expire(self, run_id: str) -> None:
+        self._channels.pop(run_id, None)
+        thread_id = self._run_threads.pop(run_id, None)
+        if thread_id is not None and (thread := self._threads.get(thread_id)) is not None:
+            self._prune(thread)
+            if not thread.subscribers and not thread.history:
+                self._threads.pop(thread_id, None)
 
     def reset(self, run_id: str) -> None:
         """Forget a finished run's outcome before it runs again (retry after restart)."""
@@ -176,6 +243,14 @@ class Broker:
         return channel.outcome if channel else None
 
     def _unsubscribe(self, run_id: str, queue: asyncio.Queue[StreamEvent | None]) -> None:
+        if run_id.startswith("thread:"):
+            thread_id = run_id.removeprefix("thread:")
+            thread = self._threads.get(thread_id)
+            if thread is not None:
+                thread.subscribers.discard(queue)
+                if not thread.subscribers and not thread.history:
+                    self._threads.pop(thread_id, None)
+            return
         channel = self._channels.get(run_id)
         if channel is None:
             return

@@ -136,6 +136,7 @@ class Executor:
             self._broker.publish(run_id, event, data, resumable=resumable)
 
         self._broker.reset(run_id)
+        self._broker.bind(run_id, thread_id)
         publish("metadata", {"run_id": run_id, "attempt": attempt})
         status: RunStatus | None = "success"
         error: Json | None = None

@@ -288,6 +288,12 @@ class RunService:
         thread = await self._backend.threads.get(thread_id)
         return thread_wait_body(thread) if thread is not None else {}
 
+    async def subscribe_thread(self, thread_id: str, last_event_id: str | None) -> Subscription:
+        tid = _uuid_or_404(thread_id)
+        if await self._backend.threads.get(tid) is None:
+            raise NotFound(f"Thread with ID {thread_id} not found")
+        return self._broker.subscribe_thread(tid, after=last_event_id)
+
     async def is_active(self, run_id: str) -> bool:
         run = await self._runs.get(run_id)
         return run is not None and run["status"] in ACTIVE_RUN_STATUSES
