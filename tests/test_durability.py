@@ -318,3 +318,24 @@ async def test_a_run_whose_process_keeps_dying_ends_in_error_after_its_attempts(
             thread = await client.threads.get(tid)
             assert thread["status"] == "error"
             assert thread["error"]["error"] == "RunAttemptsExceeded"
+
+
+async def test_a_scheduled_run_still_starts_after_a_restart(
+    sqlite_url: str, log_path: Path
+) -> None:
+    """`after_seconds` is stored with the run, not kept in a timer: a restart in between does
+    not lose it, and it does not start early."""
+    with running(sqlite_url, log_path) as first:
+        async with sdk(first) as client:
+            tid = (await client.threads.create())["thread_id"]
+            run = await client.runs.create(tid, "trivial", input=_msg("later"), after_seconds=5)
+            scheduled = run["created_at"]
+            first.stop()
+    with running(sqlite_url, log_path) as second:
+        async with sdk(second) as client:
+            assert (await client.runs.get(tid, run["run_id"]))["status"] == "pending"
+            await wait_status(client, tid, run["run_id"], {"success"}, timeout=15)
+            thread = await client.threads.get(tid)
+            assert _contents(thread["values"]) == ["later", "ok"]
+            finished = (await client.runs.get(tid, run["run_id"]))["updated_at"]
+            assert finished >= scheduled
