@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from distaff.api import assistants, errors, runs, store, system, threads
+from distaff.api import assistants, errors, metrics, runs, store, system, threads
 from distaff.graphs import GraphRegistry, registry_from_specs
 from distaff.manifest import load_manifest
 from distaff.runtime import Runtime
@@ -44,7 +44,15 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    for router in (system.router, assistants.router, threads.router, runs.router, store.router):
+    app.state.metrics = metrics.Metrics()
+    for router in (
+        system.router,
+        metrics.router,
+        assistants.router,
+        threads.router,
+        runs.router,
+        store.router,
+    ):
         app.include_router(router)
     app.add_middleware(
         CORSMiddleware,
@@ -53,6 +61,7 @@ def create_app(
         allow_headers=["*"],
         expose_headers=["x-pagination-total", "x-pagination-next", "content-location", "location"],
     )
+    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     return app
 
 

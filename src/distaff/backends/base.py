@@ -98,6 +98,17 @@ class Claim:
     next_due_in: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    n_pending: int
+    n_running: int
+    #: Seconds the oldest due pending run has waited (None when none waits).
+    pending_wait_max: float | None
+    pending_wait_median: float | None
+    #: The same, counting only runs whose thread has no running run (so could start now).
+    pending_unblocked_wait_max: float | None
+
+
 class RunRepo(Protocol):
     async def insert(
         self, run: Run, *, create_thread: Thread | None, reject_if_busy: bool
@@ -148,6 +159,8 @@ class RunRepo(Protocol):
         """Cancel matching active runs. Pending ones end here (interrupted, or deleted for
         rollback; a stateless one goes with its thread); running ones are flagged (so `recover`
         honours the cancel after a crash) and returned so the engine can stop them."""
+
+    async def stats(self) -> QueueStats: ...
 
     async def recover(self, max_attempts: int) -> list[str]:
         """At start-up: runs left running by a dead process go back to pending, end in `error`

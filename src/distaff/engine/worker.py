@@ -32,6 +32,14 @@ class Worker:
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
+    @property
+    def slots(self) -> int:
+        return self._slots
+
+    @property
+    def active(self) -> int:
+        return len(self._active)
+
     def wake(self) -> None:
         self._wake.set()
 

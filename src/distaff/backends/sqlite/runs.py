@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import sqlite3
+import statistics
 from collections.abc import Sequence
 from datetime import datetime
 
-from distaff.backends.base import CancelTarget, Claim, ThreadSnapshot
+from distaff.backends.base import CancelTarget, Claim, QueueStats, ThreadSnapshot
 from distaff.backends.sqlite.database import Database, dump, load
 from distaff.backends.sqlite.threads import get_thread, insert_thread, write_snapshot
 from distaff.errors import Conflict, NotFound
@@ -64,6 +65,21 @@ def _settle_thread(
         "UPDATE threads SET status=?, updated_at=? WHERE thread_id=?", (status, now, thread_id)
     )
     return status
+
+
+def _queue_stats(n_pending: int, n_running: int, due: list[sqlite3.Row]) -> QueueStats:
+    now = utcnow()
+    waits = sorted((now - datetime.fromisoformat(row[0])).total_seconds() for row in due)
+    unblocked = [
+        (now - datetime.fromisoformat(row[0])).total_seconds() for row in due if not row[1]
+    ]
+    return QueueStats(
+        n_pending=n_pending,
+        n_running=n_running,
+        pending_wait_max=waits[-1] if waits else None,
+        pending_wait_median=statistics.median(waits) if waits else None,
+        pending_unblocked_wait_max=max(unblocked) if unblocked else None,
+    )
 
 
 class SqliteRuns:
@@ -276,6 +292,20 @@ class SqliteRuns:
             return targets
 
         return await self._db.write(job)
+
+    async def stats(self) -> QueueStats:
+        def job(conn: sqlite3.Connection) -> QueueStats:
+            now = now_iso()
+            n_running = conn.execute("SELECT count(*) FROM runs WHERE status='running'").fetchone()
+            n_pending = conn.execute("SELECT count(*) FROM runs WHERE status='pending'").fetchone()
+            due = conn.execute(
+                "SELECT r.created_at, EXISTS (SELECT 1 FROM runs x WHERE x.thread_id=r.thread_id"
+                " AND x.status='running') FROM runs r WHERE r.status='pending' AND r.created_at<=?",
+                (now,),
+            ).fetchall()
+            return _queue_stats(n_pending[0], n_running[0], due)
+
+        return await self._db.read(job)
 
     async def recover(self, max_attempts: int) -> list[str]:
         def job(conn: sqlite3.Connection) -> list[str]:

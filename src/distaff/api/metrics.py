@@ -1,0 +1,138 @@
+"""`/metrics`: request counts and latencies, queue depth and workers, in Prometheus text or
+JSON. Each app has its own registry, so two apps in one process do not share counters."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    gc_collector,
+    generate_latest,
+    platform_collector,
+    process_collector,
+)
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from distaff.api.responses import JSON, runtime
+from distaff.errors import InvalidInput
+from distaff.runtime import Runtime
+
+router = APIRouter(tags=["system"])
+Rt = Annotated[Runtime, Depends(runtime)]
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        process_collector.ProcessCollector(registry=self.registry)
+        platform_collector.PlatformCollector(registry=self.registry)
+        gc_collector.GCCollector(registry=self.registry)
+        labels = ("method", "path", "status")
+        self.requests = Counter(
+            "lg_api_http_requests", "HTTP requests answered", labels, registry=self.registry
+        )
+        self.latency = Histogram(
+            "lg_api_http_requests_latency_seconds",
+            "Time to answer an HTTP request (to the end of a streamed body)",
+            labels,
+            registry=self.registry,
+        )
+        self.gauges = {
+            name: Gauge(f"lg_api_{name}", help_text, registry=self.registry)
+            for name, help_text in (
+                ("workers_max", "Runs this process may execute at once"),
+                ("workers_active", "Runs executing in this process"),
+                ("workers_available", "Free run slots in this process"),
+                ("runs_pending", "Runs waiting in the queue"),
+                ("runs_running", "Runs executing anywhere"),
+                ("pending_runs_wait_time_max_seconds", "Longest wait of a due pending run"),
+            )
+        }
+
+    def observe(self, method: str, path: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, path, str(status)).inc()
+        self.latency.labels(method, path, str(status)).observe(seconds)
+
+    def request_counts(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "method": sample.labels["method"],
+                "path": sample.labels["path"],
+                "status": int(sample.labels["status"]),
+                "count": int(sample.value),
+            }
+            for metric in self.requests.collect()
+            for sample in metric.samples
+            if sample.name.endswith("_total")
+        ]
+
+
+class MetricsMiddleware:
+    """Counts every request under its route template (`/threads/{thread_id}`), not its URL, so
+    the label set stays small."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(scope["method"], path, status, time.perf_counter() - start)
+
+
+@router.get("/metrics")
+async def metrics(
+    request: Request, rt: Rt, format: Annotated[str, Query()] = "prometheus"
+) -> Response:
+    registry: Metrics = request.app.state.metrics
+    stats = await rt.backend.runs.stats()
+    worker = rt.worker
+    slots, active = (worker.slots, worker.active) if worker is not None else (0, 0)
+    gauges = registry.gauges
+    gauges["workers_max"].set(slots)
+    gauges["workers_active"].set(active)
+    gauges["workers_available"].set(slots - active)
+    gauges["runs_pending"].set(stats.n_pending)
+    gauges["runs_running"].set(stats.n_running)
+    gauges["pending_runs_wait_time_max_seconds"].set(stats.pending_wait_max or 0)
+    if format == "prometheus":
+        return Response(generate_latest(registry.registry), media_type=PROMETHEUS_TEXT)
+    if format != "json":
+        raise InvalidInput("format must be prometheus or json")
+    return JSON(
+        {
+            "queue": {
+                "n_pending": stats.n_pending,
+                "pending_runs_wait_time_max_secs": stats.pending_wait_max,
+                "pending_runs_wait_time_med_secs": stats.pending_wait_median,
+                "pending_unblocked_runs_wait_time_max_secs": stats.pending_unblocked_wait_max,
+                "n_running": stats.n_running,
+            },
+            "api": {"http_requests_total": registry.request_counts()},
+            "workers": {"max": slots, "active": active, "available": slots - active},
+        }
+    )
