@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 
 from fastapi import FastAPI
+from pydantic import ValidationError
 from starlette.middleware.cors import CORSMiddleware
 
 from distaff.api import assistants, errors, metrics, runs, store, system, threads
+from distaff.errors import ConfigError
 from distaff.graphs import GraphRegistry, registry_from_specs
 from distaff.manifest import load_manifest
 from distaff.runtime import Runtime
@@ -69,4 +71,16 @@ def from_langgraph_json(path: str | os.PathLike[str], settings: Settings | None 
     """An app for every graph a `langgraph.json` names, with its env and dependencies applied."""
     manifest = load_manifest(path)
     manifest.apply_environment()
+    settings = settings or Settings()
+    # The manifest fills what the caller (or a DISTAFF_* variable) did not set.
+    overrides = {
+        key: value
+        for key, value in manifest.settings_overrides().items()
+        if key not in settings.model_fields_set
+    }
+    if overrides:
+        try:
+            settings = Settings.model_validate({**settings.model_dump(), **overrides})
+        except ValidationError as exc:
+            raise ConfigError(f"{manifest.path}: checkpointer.ttl: {exc}") from None
     return create_app(graphs=registry_from_specs(manifest.graphs), settings=settings)

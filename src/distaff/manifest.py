@@ -36,6 +36,18 @@ class Manifest:
     env: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
+    def settings_overrides(self) -> dict[str, Any]:
+        """Settings the manifest decides (`checkpointer.ttl`), by `Settings` field name."""
+        ttl = (self.raw.get("checkpointer") or {}).get("ttl") or {}
+        overrides: dict[str, Any] = {}
+        if ttl.get("default_ttl") is not None:
+            overrides["thread_ttl_minutes"] = ttl["default_ttl"]
+        if ttl.get("strategy") is not None:
+            overrides["thread_ttl_strategy"] = ttl["strategy"]
+        if ttl.get("sweep_interval_minutes") is not None:
+            overrides["ttl_sweep_seconds"] = float(ttl["sweep_interval_minutes"]) * 60
+        return overrides
+
     def apply_environment(self) -> None:
         """Export `env` (values already set in the process win) and put `dependencies` on the
         import path, before any graph module is imported."""

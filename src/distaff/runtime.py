@@ -17,6 +17,7 @@ from distaff.backends.registry import open_backend
 from distaff.engine.broker import Broker
 from distaff.engine.control import RunControl
 from distaff.engine.executor import Executor
+from distaff.engine.sweeper import Sweeper
 from distaff.engine.worker import Worker
 from distaff.graphs import GraphRegistry
 from distaff.services.assistants import AssistantService
@@ -26,6 +27,12 @@ from distaff.services.threads import ThreadService
 from distaff.settings import Settings
 
 log = logging.getLogger("distaff")
+
+
+def _default_ttl(settings: Settings) -> dict[str, object] | None:
+    if settings.thread_ttl_minutes is None:
+        return None
+    return {"strategy": settings.thread_ttl_strategy, "ttl": settings.thread_ttl_minutes}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +73,7 @@ class Runtime:
                 broker=broker,
                 worker=worker,
                 assistants=assistants,
-                threads=ThreadService(backend, graphs, control),
+                threads=ThreadService(backend, graphs, control, _default_ttl(settings)),
                 runs=RunService(backend, graphs, assistants, broker, control, settings),
                 store=StoreService(backend.store),
             )
@@ -76,6 +83,11 @@ class Runtime:
             # create: it took ~100 ms per gen-2 pass before, a stall every client saw.
             gc.collect()
             gc.freeze()
+            sweeper = Sweeper(
+                settings.ttl_sweep_seconds, [("expired threads", runtime.threads.sweep_expired)]
+            )
+            sweeper.start()
+            stack.push_async_callback(sweeper.stop)
             if worker is not None:
                 requeued = await backend.runs.recover(settings.max_run_attempts)
                 if requeued:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,12 @@ class Settings(BaseSettings):
     resumable_stream_ttl_seconds: float = Field(default=120.0, ge=0)
     #: The floor under event-driven wake-ups: the queue is polled at least this often.
     queue_poll_seconds: float = Field(default=1.0, gt=0)
+    #: Thread TTL for threads created without one, in minutes (`checkpointer.ttl.default_ttl`).
+    thread_ttl_minutes: float | None = Field(default=None, gt=0)
+    #: What an expired thread loses: everything (`delete`) or all but its latest checkpoint.
+    thread_ttl_strategy: Literal["delete", "keep_latest"] = "delete"
+    #: How often expired threads are looked for (`checkpointer.ttl.sweep_interval_minutes`).
+    ttl_sweep_seconds: float = Field(default=300.0, gt=0)
     #: Whether this process runs the queue worker (an API-only process sets it false).
     run_worker: bool = True
     #: Public base URL reported to graphs as `langgraph_api_url`.

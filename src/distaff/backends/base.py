@@ -69,6 +69,13 @@ class ThreadRepo(Protocol):
 
     async def count(self, query: ThreadQuery) -> int: ...
 
+    async def expired(self, limit: int) -> list[tuple[str, str]]:
+        """Threads idle longer than their TTL (none with active runs), oldest first, as
+        `(thread_id, strategy)`."""
+
+    async def touch(self, thread_id: str) -> None:
+        """Restart a thread's TTL clock (after `keep_latest` pruned it)."""
+
     async def set_state(self, thread_id: str, snapshot: ThreadSnapshot) -> None:
         """Refresh the denormalised `values`/`interrupts` after a state change outside runs."""
 

@@ -3,6 +3,7 @@ history, update) read through the thread's graph."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -23,11 +24,18 @@ def thread_id_or_404(thread_id: str) -> str:
 
 
 class ThreadService:
-    def __init__(self, backend: Backend, graphs: GraphRegistry, control: RunControl) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        graphs: GraphRegistry,
+        control: RunControl,
+        default_ttl: Json | None = None,
+    ) -> None:
         self._backend = backend
         self._repo = backend.threads
         self._graphs = graphs
         self._control = control
+        self._default_ttl = default_ttl
 
     async def create(self, body: Json) -> Thread:
         now = now_iso()
@@ -48,8 +56,8 @@ class ThreadService:
             "config": {},
             "values": None,
         }
-        if body.get("ttl"):
-            thread["ttl"] = body["ttl"]
+        if body.get("ttl") or self._default_ttl:
+            thread["ttl"] = body.get("ttl") or self._default_ttl
         created = await self._repo.create(thread, do_nothing=body.get("if_exists") == "do_nothing")
         if supersteps and created is thread:
             async with self._graphs.graph(str(metadata["graph_id"])) as graph:
@@ -134,6 +142,19 @@ class ThreadService:
                 await self._backend.checkpoints.keep_latest(thread["thread_id"])
             pruned += 1
         return pruned
+
+    async def sweep_expired(self, limit: int = 100) -> int:
+        """Apply the TTL of every thread idle past it: delete it, or keep only its latest
+        checkpoint (and restart its clock). Returns how many threads were swept."""
+        expired = await self._repo.expired(limit)
+        for thread_id, strategy in expired:
+            if strategy == "keep_latest":
+                await self._backend.checkpoints.keep_latest(thread_id)
+                await self._repo.touch(thread_id)
+            else:
+                with contextlib.suppress(NotFound):  # deleted meanwhile: nothing left to do
+                    await self.delete(thread_id)
+        return len(expired)
 
     # -- state ---------------------------------------------------------------------------------
 

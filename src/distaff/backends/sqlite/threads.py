@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime, timedelta
 from typing import Any
 
 from distaff.backends.base import ThreadSnapshot
 from distaff.backends.sqlite.database import Database, dump, load
 from distaff.errors import Conflict, NotFound
-from distaff.ids import now_iso
+from distaff.ids import now_iso, utcnow
 from distaff.models import Json, Page, Thread, ThreadQuery
 
 _SORT_COLUMNS = {
@@ -167,6 +168,36 @@ class SqliteThreads:
             )
 
         return await self._db.read(job)
+
+    async def expired(self, limit: int) -> list[tuple[str, str]]:
+        def job(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            now = utcnow()
+            rows = conn.execute(
+                "SELECT thread_id, updated_at, ttl FROM threads WHERE ttl IS NOT NULL"
+                " AND status != 'busy' ORDER BY updated_at"
+            ).fetchall()
+            found = []
+            for row in rows:
+                ttl = load(row["ttl"]) or {}
+                minutes = ttl.get("ttl")
+                if not isinstance(minutes, int | float):
+                    continue
+                idle = now - datetime.fromisoformat(row["updated_at"])
+                if idle > timedelta(minutes=minutes):
+                    found.append((row["thread_id"], str(ttl.get("strategy") or "delete")))
+                if len(found) >= limit:
+                    break
+            return found
+
+        return await self._db.read(job)
+
+    async def touch(self, thread_id: str) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE threads SET updated_at=? WHERE thread_id=?", (now_iso(), thread_id)
+            )
+
+        await self._db.write(job)
 
     async def set_state(self, thread_id: str, snapshot: ThreadSnapshot) -> None:
         def job(conn: sqlite3.Connection) -> None:
