@@ -82,5 +82,5 @@ def from_langgraph_json(path: str | os.PathLike[str], settings: Settings | None 
         try:
             settings = Settings.model_validate({**settings.model_dump(), **overrides})
         except ValidationError as exc:
-            raise ConfigError(f"{manifest.path}: checkpointer.ttl: {exc}") from None
+            raise ConfigError(f"{manifest.path}: {exc}") from None
     return create_app(graphs=registry_from_specs(manifest.graphs), settings=settings)

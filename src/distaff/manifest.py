@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ class Manifest:
             overrides["thread_ttl_strategy"] = ttl["strategy"]
         if ttl.get("sweep_interval_minutes") is not None:
             overrides["ttl_sweep_seconds"] = float(ttl["sweep_interval_minutes"]) * 60
+        if isinstance(hooks := self.raw.get("webhooks"), dict):
+            overrides["webhooks"] = {
+                **(hooks.get("url") or {}),
+                "headers": _webhook_headers(hooks, str(self.path)),
+            }
         return overrides
 
     def apply_environment(self) -> None:
@@ -58,6 +64,27 @@ class Manifest:
         for dep in reversed(self.dependencies):
             if isinstance(dep, Path) and str(dep) not in sys.path:
                 sys.path.insert(0, str(dep))
+
+
+_ENV_TEMPLATE = re.compile(r"\{\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _webhook_headers(hooks: dict[str, Any], where: str) -> dict[str, str]:
+    """`webhooks.headers`, with `{{ env.NAME }}` resolved now. Only variables starting with
+    `env_prefix` (default `LG_WEBHOOK_`) may be read, so a manifest cannot leak others."""
+    prefix = hooks.get("env_prefix", "LG_WEBHOOK_")
+
+    def resolve(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if not name.startswith(prefix):
+            raise ConfigError(f"{where}: webhooks.headers may only use variables named {prefix}*")
+        if name not in os.environ:
+            raise ConfigError(f"{where}: webhooks.headers needs the environment variable {name}")
+        return os.environ[name]
+
+    return {
+        str(k): _ENV_TEMPLATE.sub(resolve, str(v)) for k, v in (hooks.get("headers") or {}).items()
+    }
 
 
 def load_manifest(path: str | os.PathLike[str]) -> Manifest:

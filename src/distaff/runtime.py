@@ -18,6 +18,7 @@ from distaff.engine.broker import Broker
 from distaff.engine.control import RunControl
 from distaff.engine.executor import Executor
 from distaff.engine.sweeper import Sweeper
+from distaff.engine.webhooks import Webhooks
 from distaff.engine.worker import Worker
 from distaff.graphs import GraphRegistry
 from distaff.services.assistants import AssistantService
@@ -55,9 +56,11 @@ class Runtime:
             stack.push_async_callback(graphs.aclose)
             await graphs.start(backend.checkpointer, backend.store)
             broker = Broker(settings.resumable_stream_ttl_seconds)
+            webhooks = Webhooks(settings.webhooks)
+            stack.push_async_callback(webhooks.aclose)  # after the worker stops (LIFO)
             worker = None
             if settings.run_worker:
-                executor = Executor(backend, graphs, broker, settings)
+                executor = Executor(backend, graphs, broker, webhooks, settings)
                 worker = Worker(
                     backend.runs,
                     executor,
@@ -74,7 +77,7 @@ class Runtime:
                 worker=worker,
                 assistants=assistants,
                 threads=ThreadService(backend, graphs, control, _default_ttl(settings)),
-                runs=RunService(backend, graphs, assistants, broker, control, settings),
+                runs=RunService(backend, graphs, assistants, broker, control, webhooks, settings),
                 store=StoreService(backend.store),
             )
             await assistants.ensure_system_assistants()

@@ -5,10 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///.distaff/distaff.sqlite"
+
+
+class WebhookSettings(BaseModel):
+    """Where run webhooks may go and how they are sent (`webhooks` in `langgraph.json`)."""
+
+    require_https: bool = False
+    #: Host names allowed (`*.example.com` matches subdomains); empty allows any public host.
+    allowed_domains: list[str] = Field(default_factory=list)
+    allowed_ports: list[int] = Field(default_factory=list)
+    max_url_length: int = 4096
+    #: Refuse loopback addresses (127.0.0.0/8, ::1, localhost): on by default, against SSRF.
+    disable_loopback: bool = True
+    #: Refuse private, link-local and reserved addresses (cloud metadata endpoints included).
+    disable_private_ips: bool = True
+    #: Headers sent with every webhook (e.g. a shared secret).
+    headers: dict[str, str] = Field(default_factory=dict)
+    #: Delivery attempts in all, and the first backoff (doubled after each failure).
+    attempts: int = Field(default=4, ge=1)
+    retry_seconds: float = Field(default=1.0, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -36,6 +56,7 @@ class Settings(BaseSettings):
     thread_ttl_strategy: Literal["delete", "keep_latest"] = "delete"
     #: How often expired threads are looked for (`checkpointer.ttl.sweep_interval_minutes`).
     ttl_sweep_seconds: float = Field(default=300.0, gt=0)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     #: Whether this process runs the queue worker (an API-only process sets it false).
     run_worker: bool = True
     #: Public base URL reported to graphs as `langgraph_api_url`.

@@ -18,7 +18,9 @@ from langgraph.types import Command, Send
 from distaff.backends.base import Backend, ThreadSnapshot
 from distaff.engine.broker import Broker
 from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
+from distaff.engine.webhooks import Webhooks
 from distaff.graphs import CompiledGraph, GraphRegistry
+from distaff.ids import now_iso
 from distaff.models import CancelAction, Json, Run, RunOutcome, RunStatus
 from distaff.settings import Settings
 from distaff.state import snapshot_of, thread_config
@@ -117,11 +119,17 @@ def _completed_cleanly(graph: CompiledGraph, kwargs: Json, last_values: Any) -> 
 
 class Executor:
     def __init__(
-        self, backend: Backend, graphs: GraphRegistry, broker: Broker, settings: Settings
+        self,
+        backend: Backend,
+        graphs: GraphRegistry,
+        broker: Broker,
+        webhooks: Webhooks,
+        settings: Settings,
     ) -> None:
         self._backend = backend
         self._graphs = graphs
         self._broker = broker
+        self._webhooks = webhooks
         self._settings = settings
 
     async def execute(self, handle: RunHandle) -> None:
@@ -135,6 +143,7 @@ class Executor:
         def publish(event: str, data: Any) -> None:
             self._broker.publish(run_id, event, data, resumable=resumable)
 
+        started_at = now_iso()
         self._broker.reset(run_id)
         self._broker.bind(run_id, thread_id)
         publish("metadata", {"run_id": run_id, "attempt": attempt})
@@ -201,6 +210,19 @@ class Executor:
         self._broker.finish(
             run_id, RunOutcome(status or "rollback", values=last_values, error=error)
         )
+        if kwargs.get("webhook"):
+            ended = {**run, "status": status or "rollback", "updated_at": now_iso()}
+            self._webhooks.send(
+                kwargs["webhook"],
+                {
+                    **ended,
+                    "run_started_at": started_at,
+                    "run_ended_at": ended["updated_at"],
+                    # A stateless run has no thread state to report (as in the reference).
+                    "values": None if stateless else snapshot.values if snapshot else None,
+                    "error": error,
+                },
+            )
 
     async def fail(self, handle: RunHandle, exc: BaseException) -> None:
         """Record a run as failed when recording its real outcome failed (e.g. its final state

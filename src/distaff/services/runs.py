@@ -18,6 +18,7 @@ import langgraph.version
 from distaff.backends.base import Backend
 from distaff.engine.broker import Broker, Subscription
 from distaff.engine.control import RunControl
+from distaff.engine.webhooks import Webhooks
 from distaff.errors import BadRequest, NotFound
 from distaff.graphs import GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, isoformat, utcnow, uuid7
@@ -93,6 +94,7 @@ class RunService:
         assistants: AssistantService,
         broker: Broker,
         control: RunControl,
+        webhooks: Webhooks,
         settings: Settings,
     ) -> None:
         self._backend = backend
@@ -101,6 +103,7 @@ class RunService:
         self._assistants = assistants
         self._broker = broker
         self._control = control
+        self._webhooks = webhooks
         self._settings = settings
 
     async def create(
@@ -118,6 +121,8 @@ class RunService:
         if request_config.get("configurable") and body.get("context"):
             raise BadRequest(CONTEXT_AND_CONFIGURABLE)
         assistant = await self._assistants.resolve(body["assistant_id"])
+        if body.get("webhook"):
+            await self._webhooks.check(body["webhook"])
         stateless = thread_id is None
         if thread_id is not None:
             if not is_uuid(thread_id):
