@@ -15,7 +15,6 @@ from langgraph.checkpoint.memory import InMemorySaver
 from distaff.backends.memory.checkpoints import MemoryCheckpointAdmin
 from distaff.backends.sqlite import SqliteBackend
 from distaff.backends.sqlite.database import Database
-from distaff.backends.sqlite.store import DatabaseStore
 
 
 @contextlib.asynccontextmanager
@@ -24,12 +23,9 @@ async def open_memory() -> AsyncIterator[SqliteBackend]:
     try:
         await db.open()
         saver = InMemorySaver()
-        store = DatabaseStore(db, db.connection)
-        await store.asetup()
-        yield SqliteBackend.assemble(
+        yield await SqliteBackend.assemble(
             db,
             saver,
-            store,
             MemoryCheckpointAdmin(saver),
             location="memory (nothing is kept after the process exits)",
         )

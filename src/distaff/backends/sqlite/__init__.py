@@ -37,16 +37,18 @@ class SqliteBackend:
     location: str
 
     @classmethod
-    def assemble(
+    async def assemble(
         cls,
         db: Database,
         checkpointer: BaseCheckpointSaver[Any],
-        store: BaseStore,
         checkpoints: CheckpointAdmin,
         *,
         location: str,
     ) -> SqliteBackend:
-        """The metadata repositories on `db`, with the given checkpoint and store layer."""
+        """The repositories and the long-term store on the open `db`, with the given
+        checkpoint layer (the file's own, or langgraph's in-memory saver)."""
+        store = DatabaseStore(db, db.connection)
+        await store.asetup()
         return cls(
             db=db,
             assistants=SqliteAssistants(db),
@@ -72,12 +74,9 @@ async def open_sqlite(path: str) -> AsyncIterator[SqliteBackend]:
         await db.open()
         saver = DatabaseSaver(db, db.connection)
         await saver.asetup()
-        store = DatabaseStore(db, db.connection)
-        await store.asetup()
-        yield SqliteBackend.assemble(
+        yield await SqliteBackend.assemble(
             db,
             saver,
-            store,
             SqliteCheckpointAdmin(db, saver),
             location=f"SQLite file {file.resolve()}",
         )
