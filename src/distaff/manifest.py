@@ -38,7 +38,8 @@ class Manifest:
     raw: dict[str, Any] = field(default_factory=dict)
 
     def settings_overrides(self) -> dict[str, Any]:
-        """Settings the manifest decides (`checkpointer.ttl`), by `Settings` field name."""
+        """Settings the manifest decides (`checkpointer.ttl`, `store.ttl`, `webhooks`), by
+        `Settings` field name."""
         ttl = (self.raw.get("checkpointer") or {}).get("ttl") or {}
         overrides: dict[str, Any] = {}
         if ttl.get("default_ttl") is not None:
@@ -47,6 +48,13 @@ class Manifest:
             overrides["thread_ttl_strategy"] = ttl["strategy"]
         if ttl.get("sweep_interval_minutes") is not None:
             overrides["ttl_sweep_seconds"] = float(ttl["sweep_interval_minutes"]) * 60
+        store_ttl = (self.raw.get("store") or {}).get("ttl") or {}
+        if store_ttl.get("default_ttl") is not None:
+            overrides["store_ttl_minutes"] = store_ttl["default_ttl"]
+        if store_ttl.get("refresh_on_read") is not None:
+            overrides["store_refresh_on_read"] = store_ttl["refresh_on_read"]
+        if store_ttl.get("sweep_interval_minutes") is not None:
+            overrides["store_sweep_seconds"] = float(store_ttl["sweep_interval_minutes"]) * 60
         if isinstance(hooks := self.raw.get("webhooks"), dict):
             overrides["webhooks"] = {
                 **(hooks.get("url") or {}),

@@ -12,6 +12,8 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from langgraph.store.base import TTLConfig
+
 from distaff.backends.base import Backend
 from distaff.backends.registry import open_backend
 from distaff.engine.broker import Broker
@@ -52,7 +54,12 @@ class Runtime:
     @contextlib.asynccontextmanager
     async def open(cls, settings: Settings, graphs: GraphRegistry) -> AsyncIterator[Runtime]:
         async with contextlib.AsyncExitStack() as stack:
-            backend = await stack.enter_async_context(open_backend(settings.database_url))
+            store_ttl: TTLConfig = {"refresh_on_read": settings.store_refresh_on_read}
+            if settings.store_ttl_minutes is not None:
+                store_ttl["default_ttl"] = settings.store_ttl_minutes
+            backend = await stack.enter_async_context(
+                open_backend(settings.database_url, store_ttl=store_ttl)
+            )
             stack.push_async_callback(graphs.aclose)
             await graphs.start(backend.checkpointer, backend.store)
             broker = Broker(settings.resumable_stream_ttl_seconds)
@@ -87,7 +94,10 @@ class Runtime:
             gc.collect()
             gc.freeze()
             sweeper = Sweeper(
-                settings.ttl_sweep_seconds, [("expired threads", runtime.threads.sweep_expired)]
+                [
+                    ("expired threads", settings.ttl_sweep_seconds, runtime.threads.sweep_expired),
+                    ("expired store items", settings.store_sweep_seconds, backend.sweep_store),
+                ]
             )
             sweeper.start()
             stack.push_async_callback(sweeper.stop)

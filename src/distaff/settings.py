@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     thread_ttl_strategy: Literal["delete", "keep_latest"] = "delete"
     #: How often expired threads are looked for (`checkpointer.ttl.sweep_interval_minutes`).
     ttl_sweep_seconds: float = Field(default=300.0, gt=0)
+    #: Store item TTL for items put without one, in minutes (`store.ttl.default_ttl`).
+    store_ttl_minutes: float | None = Field(default=None, gt=0)
+    #: Whether reading a store item restarts its TTL (`store.ttl.refresh_on_read`).
+    store_refresh_on_read: bool = True
+    #: How often expired store items are deleted (`store.ttl.sweep_interval_minutes`).
+    store_sweep_seconds: float = Field(default=60.0, gt=0)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     #: Whether this process runs the queue worker (an API-only process sets it false).
     run_worker: bool = True

@@ -207,3 +207,6 @@ class Backend(Protocol):
 
     async def check(self) -> None:
         """Raise if the database cannot be reached (`/ok?check_db=1`)."""
+
+    async def sweep_store(self) -> int:
+        """Delete expired store items; returns how many."""

@@ -1,5 +1,5 @@
-"""Periodic upkeep: each job runs every `interval` seconds; a failing job is logged and tried
-again next time, never taking the others (or the server) down."""
+"""Periodic upkeep: each job runs on its own interval; a failing job is logged and tried again
+next time, never taking the others (or the server) down."""
 
 from __future__ import annotations
 
@@ -10,32 +10,35 @@ from collections.abc import Awaitable, Callable, Sequence
 
 log = logging.getLogger("distaff.sweeper")
 
-Job = Callable[[], Awaitable[int]]
+#: `(what it sweeps, every how many seconds, the job returning how many it swept)`.
+Job = tuple[str, float, Callable[[], Awaitable[int]]]
 
 
 class Sweeper:
-    def __init__(self, interval: float, jobs: Sequence[tuple[str, Job]]) -> None:
-        self._interval = interval
+    def __init__(self, jobs: Sequence[Job]) -> None:
         self._jobs = list(jobs)
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="distaff-sweeper")
+        self._tasks = [
+            asyncio.create_task(self._loop(*job), name=f"distaff-sweep-{job[0]}")
+            for job in self._jobs
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
-    async def _loop(self) -> None:
+    async def _loop(self, name: str, interval: float, job: Callable[[], Awaitable[int]]) -> None:
         while True:
-            await asyncio.sleep(self._interval)
-            for name, job in self._jobs:
-                try:
-                    swept = await job()
-                except Exception:
-                    log.exception("sweeping %s failed; trying again later", name)
-                else:
-                    if swept:
-                        log.info("swept %d %s", swept, name)
+            await asyncio.sleep(interval)
+            try:
+                swept = await job()
+            except Exception:
+                log.exception("sweeping %s failed; trying again later", name)
+            else:
+                if swept:
+                    log.info("swept %d %s", swept, name)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph.store.base import BaseStore, Item, SearchItem
+from langgraph.store.base import NOT_PROVIDED, BaseStore, Item, SearchItem
 
 from distaff.errors import InvalidInput
 from distaff.ids import isoformat
@@ -70,7 +70,14 @@ class StoreService:
     ) -> None:
         if not key:
             raise InvalidInput("key must be a non-empty string")
-        await self._store.aput(namespace_of(namespace), key, value, index=index, ttl=ttl)
+        # No ttl (the SDKs send null when the caller gave none) means the store's default.
+        await self._store.aput(
+            namespace_of(namespace),
+            key,
+            value,
+            index=index,
+            ttl=NOT_PROVIDED if ttl is None else ttl,
+        )
 
     async def get(
         self, namespace: Sequence[str], key: str, *, refresh_ttl: bool | None = None

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.base import TTLConfig
 
 from distaff.backends.memory.checkpoints import MemoryCheckpointAdmin
 from distaff.backends.sqlite import SqliteBackend
@@ -18,7 +19,7 @@ from distaff.backends.sqlite.database import Database
 
 
 @contextlib.asynccontextmanager
-async def open_memory() -> AsyncIterator[SqliteBackend]:
+async def open_memory(store_ttl: TTLConfig | None = None) -> AsyncIterator[SqliteBackend]:
     db = Database(":memory:")
     try:
         await db.open()
@@ -28,6 +29,7 @@ async def open_memory() -> AsyncIterator[SqliteBackend]:
             saver,
             MemoryCheckpointAdmin(saver),
             location="memory (nothing is kept after the process exits)",
+            store_ttl=store_ttl,
         )
     finally:
         await db.close()

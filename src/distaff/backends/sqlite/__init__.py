@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.store.base import BaseStore
+from langgraph.store.base import TTLConfig
 
 from distaff.backends.base import CheckpointAdmin
 from distaff.backends.sqlite.assistants import SqliteAssistants
@@ -32,7 +32,7 @@ class SqliteBackend:
     threads: SqliteThreads
     runs: SqliteRuns
     checkpointer: BaseCheckpointSaver[Any]
-    store: BaseStore
+    store: DatabaseStore
     checkpoints: CheckpointAdmin
     location: str
 
@@ -44,10 +44,11 @@ class SqliteBackend:
         checkpoints: CheckpointAdmin,
         *,
         location: str,
+        store_ttl: TTLConfig | None = None,
     ) -> SqliteBackend:
         """The repositories and the long-term store on the open `db`, with the given
         checkpoint layer (the file's own, or langgraph's in-memory saver)."""
-        store = DatabaseStore(db, db.connection)
+        store = DatabaseStore(db, db.connection, store_ttl)
         await store.asetup()
         return cls(
             db=db,
@@ -60,12 +61,17 @@ class SqliteBackend:
             location=location,
         )
 
+    async def sweep_store(self) -> int:
+        return await self.store.asweep()
+
     async def check(self) -> None:
         await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
 
 
 @contextlib.asynccontextmanager
-async def open_sqlite(path: str) -> AsyncIterator[SqliteBackend]:
+async def open_sqlite(
+    path: str, store_ttl: TTLConfig | None = None
+) -> AsyncIterator[SqliteBackend]:
     file = Path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
@@ -79,4 +85,5 @@ async def open_sqlite(path: str) -> AsyncIterator[SqliteBackend]:
             saver,
             SqliteCheckpointAdmin(db, saver),
             location=f"SQLite file {file.resolve()}",
+            store_ttl=store_ttl,
         )

@@ -10,16 +10,21 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from langgraph.store.base import Op, Result
+from langgraph.store.base import Op, Result, TTLConfig
 from langgraph.store.sqlite import SqliteStore
 
 from distaff.backends.sqlite.database import Database
 
 
 class DatabaseStore(SqliteStore):
-    def __init__(self, db: Database, conn: sqlite3.Connection) -> None:
-        super().__init__(conn)
+    def __init__(
+        self, db: Database, conn: sqlite3.Connection, ttl: TTLConfig | None = None
+    ) -> None:
+        super().__init__(conn, ttl=ttl)
         self._db = db
+
+    async def asweep(self) -> int:
+        return await self._db.read(lambda _: self.sweep_ttl())
 
     async def asetup(self) -> None:
         await self._db.read(lambda _: self.setup())
