@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.middleware.cors import CORSMiddleware
 
-from distaff.api import assistants, errors, metrics, runs, store, system, threads
+from distaff.api import assistants, crons, errors, metrics, runs, store, system, threads
 from distaff.errors import ConfigError
 from distaff.graphs import GraphRegistry, registry_from_specs
 from distaff.manifest import load_manifest
@@ -52,6 +52,7 @@ def create_app(
         metrics.router,
         assistants.router,
         threads.router,
+        crons.router,  # before runs: its literal /runs/crons paths must win
         runs.router,
         store.router,
     ):

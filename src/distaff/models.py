@@ -84,6 +84,33 @@ class Run(TypedDict):
     langsmith_session_name: str | None
 
 
+class Cron(TypedDict):
+    cron_id: str
+    assistant_id: str
+    thread_id: str | None
+    user_id: str
+    end_time: str | None
+    schedule: str
+    timezone: str
+    payload: Json
+    next_run_date: str | None
+    metadata: Json
+    on_run_completed: str | None
+    enabled: bool
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CronQuery:
+    assistant_id: str | None = None
+    thread_id: str | None = None
+    enabled: bool | None = None
+    metadata: Json = field(default_factory=dict)
+    sort_by: str = "created_at"
+    sort_order: SortOrder = "desc"
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     limit: int = 10

@@ -24,6 +24,7 @@ from distaff.engine.webhooks import Webhooks
 from distaff.engine.worker import Worker
 from distaff.graphs import GraphRegistry
 from distaff.services.assistants import AssistantService
+from distaff.services.crons import CronService
 from distaff.services.runs import RunService
 from distaff.services.store import StoreService
 from distaff.services.threads import ThreadService
@@ -49,6 +50,7 @@ class Runtime:
     threads: ThreadService
     runs: RunService
     store: StoreService
+    crons: CronService
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -76,6 +78,7 @@ class Runtime:
                 )
             control = RunControl(backend, broker, worker)
             assistants = AssistantService(backend, graphs)
+            runs = RunService(backend, graphs, assistants, broker, control, webhooks, settings)
             runtime = cls(
                 settings=settings,
                 backend=backend,
@@ -84,8 +87,9 @@ class Runtime:
                 worker=worker,
                 assistants=assistants,
                 threads=ThreadService(backend, graphs, control, _default_ttl(settings)),
-                runs=RunService(backend, graphs, assistants, broker, control, webhooks, settings),
+                runs=runs,
                 store=StoreService(backend.store),
+                crons=CronService(backend, assistants, runs, webhooks),
             )
             await assistants.ensure_system_assistants()
             # Everything alive now (langchain, langgraph, pydantic, the graphs) lives as long as
@@ -97,6 +101,7 @@ class Runtime:
                 [
                     ("expired threads", settings.ttl_sweep_seconds, runtime.threads.sweep_expired),
                     ("expired store items", settings.store_sweep_seconds, backend.sweep_store),
+                    ("due crons", settings.cron_tick_seconds, runtime.crons.fire_due),
                 ]
             )
             sweeper.start()

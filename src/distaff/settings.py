@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     store_refresh_on_read: bool = True
     #: How often expired store items are deleted (`store.ttl.sweep_interval_minutes`).
     store_sweep_seconds: float = Field(default=60.0, gt=0)
+    #: How often the cron scheduler looks for due crons.
+    cron_tick_seconds: float = Field(default=5.0, gt=0)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     #: Whether this process runs the queue worker (an API-only process sets it false).
     run_worker: bool = True

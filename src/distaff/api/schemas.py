@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -260,3 +261,83 @@ class StoreNamespaces(Body):
     max_depth: int | None = Field(default=None, ge=1)
     limit: int = Field(default=100, ge=1, le=1000)
     offset: int = Offset
+
+
+class CronBody(Body):
+    """What the runs a cron creates look like (shared by create and patch)."""
+
+    input: Any = None
+    metadata: dict[str, Any] | None = None
+    config: Config | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = None
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    stream_mode: StreamMode | list[StreamMode] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+    end_time: datetime | None = None
+    enabled: bool | None = None
+    timezone: str | None = None
+
+
+class CronCreate(CronBody):
+    assistant_id: str
+    schedule: str
+    on_run_completed: Literal["delete", "keep"] | None = None
+
+
+class ThreadCronCreate(CronBody):
+    assistant_id: str
+    schedule: str
+    multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None = None
+
+
+class CronPatch(CronBody):
+    schedule: str | None = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+
+
+CronField = Literal[
+    "cron_id",
+    "assistant_id",
+    "thread_id",
+    "user_id",
+    "end_time",
+    "schedule",
+    "timezone",
+    "payload",
+    "next_run_date",
+    "metadata",
+    "on_run_completed",
+    "enabled",
+    "created_at",
+    "updated_at",
+]
+
+
+class CronCount(Body):
+    assistant_id: str | None = None
+    thread_id: UUID | None = None
+    enabled: bool | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class CronSearch(CronCount):
+    limit: int = Limit
+    offset: int = Offset
+    sort_by: (
+        Literal[
+            "cron_id",
+            "assistant_id",
+            "thread_id",
+            "next_run_date",
+            "end_time",
+            "created_at",
+            "updated_at",
+        ]
+        | None
+    ) = None
+    sort_order: SortOrder | None = None
+    select: list[CronField] | None = None

@@ -20,6 +20,8 @@ from distaff.models import (
     AssistantQuery,
     AssistantVersion,
     CancelAction,
+    Cron,
+    CronQuery,
     Json,
     Page,
     Run,
@@ -175,6 +177,28 @@ class RunRepo(Protocol):
         them. Returns the ids that were requeued."""
 
 
+class CronRepo(Protocol):
+    async def create(self, cron: Cron) -> Cron: ...
+
+    async def get(self, cron_id: str) -> Cron | None: ...
+
+    async def update(self, cron_id: str, changes: Json) -> Cron:
+        """Apply `changes` (metadata merged); raises `NotFound`."""
+
+    async def delete(self, cron_id: str) -> bool: ...
+
+    async def search(self, query: CronQuery, page: Page) -> list[Cron]: ...
+
+    async def count(self, query: CronQuery) -> int: ...
+
+    async def due(self, now: str, limit: int) -> list[Cron]:
+        """Enabled crons whose next run date has come (and whose end time has not)."""
+
+    async def advance(self, cron_id: str, expected: str | None, next_run_date: str | None) -> bool:
+        """Move a cron to its next run date if it is still at `expected`: the one caller that
+        gets True fires it, so two schedulers on one database never fire a tick twice."""
+
+
 class CheckpointAdmin(Protocol):
     """Checkpoint maintenance the langgraph savers leave unimplemented."""
 
@@ -201,6 +225,8 @@ class Backend(Protocol):
     def store(self) -> BaseStore: ...
     @property
     def checkpoints(self) -> CheckpointAdmin: ...
+    @property
+    def crons(self) -> CronRepo: ...
     @property
     def location(self) -> str:
         """Where the data lives, in words."""

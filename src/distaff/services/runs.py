@@ -113,6 +113,7 @@ class RunService:
         delivery: Delivery,
         *,
         request_id: str | None = None,
+        server_configurable: Json | None = None,
     ) -> CreatedRun:
         command = body.get("command")
         if thread_id is None and command and command.get("resume") is not None:
@@ -155,6 +156,7 @@ class RunService:
             "graph_id": graph_id,
             "assistant_id": assistant["assistant_id"],
             "user_id": "",
+            **(server_configurable or {}),
         }
         config["metadata"] = {
             **(config.get("metadata") or {}),

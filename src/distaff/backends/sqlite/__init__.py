@@ -18,6 +18,7 @@ from langgraph.store.base import TTLConfig
 from distaff.backends.base import CheckpointAdmin
 from distaff.backends.sqlite.assistants import SqliteAssistants
 from distaff.backends.sqlite.checkpoints import SqliteCheckpointAdmin
+from distaff.backends.sqlite.crons import SqliteCrons
 from distaff.backends.sqlite.database import Database
 from distaff.backends.sqlite.runs import SqliteRuns
 from distaff.backends.sqlite.saver import DatabaseSaver
@@ -34,6 +35,7 @@ class SqliteBackend:
     checkpointer: BaseCheckpointSaver[Any]
     store: DatabaseStore
     checkpoints: CheckpointAdmin
+    crons: SqliteCrons
     location: str
 
     @classmethod
@@ -58,6 +60,7 @@ class SqliteBackend:
             checkpointer=checkpointer,
             store=store,
             checkpoints=checkpoints,
+            crons=SqliteCrons(db),
             location=location,
         )
 

@@ -64,6 +64,25 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_thread ON runs(thread_id, created_at);
     CREATE INDEX runs_queue ON runs(status, created_at);
     """,
+    """
+    CREATE TABLE crons (
+        cron_id TEXT PRIMARY KEY,
+        assistant_id TEXT NOT NULL,
+        thread_id TEXT,
+        user_id TEXT NOT NULL,
+        end_time TEXT,
+        schedule TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        next_run_date TEXT,
+        metadata TEXT NOT NULL,
+        on_run_completed TEXT,
+        enabled INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX crons_due ON crons(enabled, next_run_date)
+    """,
 ]
 
 

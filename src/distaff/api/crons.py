@@ -1,0 +1,80 @@
+"""Cron routes: `/runs/crons` (a new thread per run) and `/threads/{id}/runs/crons`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from distaff.api.responses import JSON, page_response, runtime
+from distaff.api.schemas import (
+    CronBody,
+    CronCount,
+    CronCreate,
+    CronPatch,
+    CronSearch,
+    ThreadCronCreate,
+)
+from distaff.ids import isoformat
+from distaff.models import CronQuery, Page
+from distaff.runtime import Runtime
+
+router = APIRouter(tags=["crons"])
+Rt = Annotated[Runtime, Depends(runtime)]
+
+
+def _fields(body: CronBody) -> dict[str, Any]:
+    data = body.model_dump(exclude_unset=True)
+    if getattr(body, "end_time", None) is not None:
+        data["end_time"] = isoformat(body.end_time)  # type: ignore[arg-type]
+    return data
+
+
+def _query(body: CronCount, sort_by: str | None = None, sort_order: str | None = None) -> CronQuery:
+    return CronQuery(
+        assistant_id=body.assistant_id,
+        thread_id=str(body.thread_id) if body.thread_id else None,
+        enabled=body.enabled,
+        metadata=body.metadata or {},
+        sort_by=sort_by or "created_at",
+        sort_order="asc" if sort_order == "asc" else "desc",
+    )
+
+
+@router.post("/runs/crons")
+async def create_cron(body: CronCreate, rt: Rt) -> Response:
+    return JSON(await rt.crons.create(None, _fields(body)))
+
+
+@router.post("/threads/{thread_id}/runs/crons")
+async def create_thread_cron(thread_id: str, body: ThreadCronCreate, rt: Rt) -> Response:
+    return JSON(await rt.crons.create(thread_id, _fields(body)))
+
+
+@router.post("/runs/crons/search")
+async def search_crons(body: CronSearch, rt: Rt) -> Response:
+    query = _query(body, body.sort_by, body.sort_order)
+    crons = await rt.crons.search(query, Page(body.limit + 1, body.offset))
+    return page_response(list(crons), body.limit, body.offset, body.select)
+
+
+@router.post("/runs/crons/count")
+async def count_crons(body: CronCount, rt: Rt) -> Response:
+    return JSON(await rt.crons.count(_query(body)))
+
+
+@router.get("/runs/crons/{cron_id}")
+async def get_cron(cron_id: str, rt: Rt) -> Response:
+    return JSON(await rt.crons.get(cron_id))
+
+
+@router.patch("/runs/crons/{cron_id}")
+async def patch_cron(cron_id: str, body: CronPatch, rt: Rt) -> Response:
+    return JSON(await rt.crons.update(cron_id, _fields(body)))
+
+
+@router.delete("/runs/crons/{cron_id}", status_code=204)
+async def delete_cron(cron_id: str, rt: Rt) -> Response:
+    await rt.crons.delete(cron_id)
+    return Response(status_code=204)
