@@ -111,6 +111,11 @@ class CronQuery:
     sort_order: SortOrder = "desc"
 
 
+def is_temporary(kwargs: Json) -> bool:
+    """Whether a run's thread goes away with it: a stateless run not asked to keep it."""
+    return bool(kwargs.get("temporary")) and kwargs.get("on_completion") != "keep"
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     limit: int = 10

@@ -26,8 +26,8 @@ Rt = Annotated[Runtime, Depends(runtime)]
 
 def _fields(body: CronBody) -> dict[str, Any]:
     data = body.model_dump(exclude_unset=True)
-    if getattr(body, "end_time", None) is not None:
-        data["end_time"] = isoformat(body.end_time)  # type: ignore[arg-type]
+    if body.end_time is not None:
+        data["end_time"] = isoformat(body.end_time)
     return data
 
 

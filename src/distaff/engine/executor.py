@@ -21,7 +21,7 @@ from distaff.engine.modes import LegacyMessages, debug_payload, event_name, lang
 from distaff.engine.webhooks import Webhooks
 from distaff.graphs import CompiledGraph, GraphRegistry
 from distaff.ids import now_iso
-from distaff.models import CancelAction, Json, Run, RunOutcome, RunStatus
+from distaff.models import CancelAction, Json, Run, RunOutcome, RunStatus, is_temporary
 from distaff.settings import Settings
 from distaff.state import snapshot_of, thread_config
 
@@ -205,8 +205,9 @@ class Executor:
         # read): the thread's stored state is then left as it was; only statuses change.
         if stateless:
             snapshot = ThreadSnapshot(last_values, {}, False, error)
-        temporary = stateless and kwargs.get("on_completion", "delete") == "delete"
-        await self._backend.runs.finish(run_id, status, snapshot, delete_thread=temporary)
+        await self._backend.runs.finish(
+            run_id, status, snapshot, delete_thread=is_temporary(kwargs)
+        )
         self._broker.finish(
             run_id, RunOutcome(status or "rollback", values=last_values, error=error)
         )
@@ -230,8 +231,7 @@ class Executor:
         run_id = handle.run["run_id"]
         error = error_payload(exc)
         snapshot = ThreadSnapshot(None, {}, False, error)
-        kwargs = handle.run["kwargs"]
-        temporary = bool(kwargs.get("temporary")) and kwargs.get("on_completion") != "keep"
+        temporary = is_temporary(handle.run["kwargs"])
         try:
             await self._backend.runs.finish(run_id, "error", snapshot, delete_thread=temporary)
         finally:

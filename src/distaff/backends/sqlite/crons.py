@@ -62,6 +62,14 @@ def _values(c: Cron) -> tuple[object, ...]:
     )
 
 
+def _put(conn: sqlite3.Connection, cron: Cron, *, replace: bool = False) -> None:
+    """Insert the cron; with `replace`, overwrite the row of the same id (an update writes
+    the whole row)."""
+    verb = "REPLACE" if replace else "INSERT"
+    placeholders = ",".join("?" * 14)
+    conn.execute(f"{verb} INTO crons ({_COLUMNS}) VALUES ({placeholders})", _values(cron))
+
+
 def _get(conn: sqlite3.Connection, cron_id: str) -> Cron | None:
     row = conn.execute("SELECT * FROM crons WHERE cron_id=?", (cron_id,)).fetchone()
     return _row(row) if row else None
@@ -90,9 +98,7 @@ class SqliteCrons:
 
     async def create(self, cron: Cron) -> Cron:
         def job(conn: sqlite3.Connection) -> Cron:
-            conn.execute(
-                f"INSERT INTO crons ({_COLUMNS}) VALUES ({','.join('?' * 14)})", _values(cron)
-            )
+            _put(conn, cron)
             return cron
 
         return await self._db.write(job)
@@ -108,10 +114,7 @@ class SqliteCrons:
             new: Cron = {**current, **changes, "updated_at": now_iso()}  # type: ignore[typeddict-item]
             if "metadata" in changes:
                 new["metadata"] = {**current["metadata"], **changes["metadata"]}
-            conn.execute("DELETE FROM crons WHERE cron_id=?", (cron_id,))
-            conn.execute(
-                f"INSERT INTO crons ({_COLUMNS}) VALUES ({','.join('?' * 14)})", _values(new)
-            )
+            _put(conn, new, replace=True)
             return new
 
         return await self._db.write(job)

@@ -13,7 +13,7 @@ from distaff.backends.sqlite.database import Database, dump, load
 from distaff.backends.sqlite.threads import get_thread, insert_thread, write_snapshot
 from distaff.errors import Conflict, NotFound
 from distaff.ids import now_iso, utcnow
-from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus
+from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus, is_temporary
 
 BUSY_MESSAGE = (
     "Thread is already running a task. Wait for it to finish or choose a different multitask"
@@ -43,12 +43,6 @@ def _active_ids(conn: sqlite3.Connection, thread_id: str, exclude: str | None = 
         (thread_id,),
     ).fetchall()
     return [r[0] for r in rows if r[0] != exclude]
-
-
-def _is_temporary(kwargs_json: str) -> bool:
-    """A stateless run whose thread goes away with it (`on_completion` other than keep)."""
-    kwargs = load(kwargs_json)
-    return bool(kwargs.get("temporary")) and kwargs.get("on_completion") != "keep"
 
 
 def _drop_thread(conn: sqlite3.Connection, thread_id: str) -> None:
@@ -278,7 +272,7 @@ class SqliteRuns:
                         "UPDATE runs SET cancel_action=? WHERE run_id=?", (action, t.run_id)
                     )
                     continue
-                if _is_temporary(row["kwargs"]):
+                if is_temporary(load(row["kwargs"])):
                     _drop_thread(conn, t.thread_id)  # a stateless run that never ran
                     continue
                 if action == "rollback":
@@ -316,7 +310,7 @@ class SqliteRuns:
             ).fetchall()
             requeued = []
             for row in rows:
-                temporary = _is_temporary(row["kwargs"])
+                temporary = is_temporary(load(row["kwargs"]))
                 if row["cancel_action"] is not None:  # cancelled before the process died
                     if temporary:
                         _drop_thread(conn, row["thread_id"])
