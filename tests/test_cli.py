@@ -291,6 +291,38 @@ def test_graph_builder_that_raises(tmp_path: Path) -> None:
     _assert_clean_failure(result, "'g'", "cannot build")
 
 
+@pytest.mark.parametrize(
+    ("index", "needles"),
+    [
+        ({"dims": 8, "embed": "./nope.py:embed"}, ["store.index.embed", "nope.py", "not found"]),
+        ({"dims": 8, "embed": "./graph.py:nope"}, ["store.index.embed", "'nope'"]),
+        ({"dims": 8, "embed": "./graph.py:number"}, ["store.index.embed", "int"]),
+        ({"dims": 8, "embed": "acme:embed-v1"}, ["store.index.embed", "langchain"]),
+        ({"embed": "./graph.py:embed"}, ["dims", "required"]),
+        ({"dims": 0, "embed": "./graph.py:embed"}, ["dims", "greater than 0"]),
+    ],
+    ids=[
+        "missing-file",
+        "missing-attr",
+        "not-callable",
+        "provider-without-langchain",
+        "no-dims",
+        "zero-dims",
+    ],
+)
+def test_bad_store_index(tmp_path: Path, index: dict[str, object], needles: list[str]) -> None:
+    source = (
+        TINY_GRAPH + "\nnumber = 42\n\ndef embed(texts):\n    return [[1.0] * 8 for _ in texts]\n"
+    )
+    manifest = _project(
+        tmp_path,
+        {"graphs": {"g": "./graph.py:graph"}, "store": {"index": index}},
+        files={"graph.py": source},
+    )
+    result = run_cli("serve", "--config", str(manifest))
+    _assert_clean_failure(result, *needles)
+
+
 # --- the package's public surface ----------------------------------------------------------
 
 

@@ -3,6 +3,7 @@ same store seen by graphs."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -145,3 +146,32 @@ async def test_graphs_share_the_store_with_the_api(client: LangGraphClient) -> N
         thread["thread_id"], "remember", input={"messages": [{"role": "user", "content": text}]}
     )
     assert int(again["messages"][-1]["content"].split()[0]) >= before + 1
+
+
+async def test_without_an_index_a_query_searches_plainly(client: LangGraphClient) -> None:
+    ns = _ns("users")
+    await client.store.put_item(ns, "prefs", {"theme": "dark", "lang": "en"})
+    found = await client.store.search_items(ns[:1], query="dark theme")
+    assert [(i["key"], i["score"]) for i in found["items"]] == [("prefs", None)]
+
+
+async def test_sync_nodes_use_the_store_alongside_everything_else(client: LangGraphClient) -> None:
+    # A sync node runs on a thread of its own; its store calls must still go through the
+    # server's one connection. (Sharing the connection across threads failed ~1 run in 8 here.)
+    async def sync_node_run(n: int) -> tuple[list[str], object]:
+        ns = _ns("library")
+        docs = {f"k{j}": f"text {j}" for j in range(20)}
+        result = await client.runs.wait(
+            None, "recall", input={"namespace": ns, "docs": docs, "query": "anything"}
+        )
+        return ns, result
+
+    async def api_writes(n: int) -> None:
+        for j in range(20):
+            await client.store.put_item(_ns("api"), f"k{j}", {"n": n})
+
+    results = await asyncio.gather(*map(sync_node_run, range(12)), *map(api_writes, range(3)))
+    for ns, result in results[:12]:
+        assert isinstance(result, dict), result
+        assert len(result["hits"]) == 10 and all(score is None for _, score in result["hits"])
+        assert (await client.store.get_item(ns, "k19"))["value"] == {"text": "text 19"}

@@ -14,9 +14,9 @@ from starlette.middleware.cors import CORSMiddleware
 from distaff.api import assistants, crons, errors, metrics, runs, store, system, threads
 from distaff.errors import ConfigError
 from distaff.graphs import GraphRegistry, registry_from_specs
-from distaff.manifest import load_manifest
+from distaff.manifest import Manifest, load_manifest
 from distaff.runtime import Runtime
-from distaff.settings import Settings
+from distaff.settings import Settings, describe_errors
 
 
 class State(TypedDict):
@@ -72,16 +72,21 @@ def from_langgraph_json(path: str | os.PathLike[str], settings: Settings | None 
     """An app for every graph a `langgraph.json` names, with its env and dependencies applied."""
     manifest = load_manifest(path)
     manifest.apply_environment()
-    settings = settings or Settings()
-    # The manifest fills what the caller (or a DISTAFF_* variable) did not set.
+    settings = manifest_settings(manifest, settings or Settings())
+    return create_app(graphs=registry_from_specs(manifest.graphs), settings=settings)
+
+
+def manifest_settings(manifest: Manifest, settings: Settings) -> Settings:
+    """`settings` with what the manifest decides filled in where the caller (or a DISTAFF_*
+    variable) set nothing."""
     overrides = {
         key: value
         for key, value in manifest.settings_overrides().items()
         if key not in settings.model_fields_set
     }
-    if overrides:
-        try:
-            settings = Settings.model_validate({**settings.model_dump(), **overrides})
-        except ValidationError as exc:
-            raise ConfigError(f"{manifest.path}: {exc}") from None
-    return create_app(graphs=registry_from_specs(manifest.graphs), settings=settings)
+    if not overrides:
+        return settings
+    try:
+        return Settings.model_validate({**settings.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ConfigError(f"{manifest.path}: {describe_errors(exc)}") from None

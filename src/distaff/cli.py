@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from distaff.errors import ConfigError
+from distaff.settings import Settings, describe_errors
 
 _ENV_CONFIG = "DISTAFF_CONFIG"
 
@@ -24,7 +26,6 @@ def default_database_url(config: Path) -> str:
 def app_factory() -> object:
     """Uvicorn's factory: settings come through the environment (as they must under reload)."""
     from distaff.app import from_langgraph_json
-    from distaff.settings import Settings
 
     return ConfigErrorsAsMessages(from_langgraph_json(os.environ[_ENV_CONFIG], Settings()))
 
@@ -65,8 +66,17 @@ def _prepare(config: str, database_url: str | None) -> tuple[Path, str]:
 
         for spec in manifest.graphs:
             import_target(spec)
+        # And check the settings the manifest decides, and the embedding function it names.
+        from distaff.app import manifest_settings
+        from distaff.embeddings import index_config
+
+        settings = manifest_settings(manifest, Settings())
+        if settings.store_index is not None:
+            index_config(settings.store_index)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    except ValidationError as exc:  # a DISTAFF_* variable with a bad value
+        raise click.ClickException(f"invalid DISTAFF_* setting: {describe_errors(exc)}") from None
     url = database_url or os.environ.get("DISTAFF_DATABASE_URL") or default_database_url(path)
     os.environ["DISTAFF_DATABASE_URL"] = url
     os.environ[_ENV_CONFIG] = str(path.resolve())

@@ -5,7 +5,8 @@
     ├── Conflict          -> 409
     ├── InvalidInput      -> 422   (a well-formed request that names something impossible)
     ├── BadRequest        -> 400   (a request the contract refuses, e.g. resume without a thread)
-    └── ConfigError             (the manifest or a graph module is wrong; stops start-up)
+    ├── ConfigError             (the manifest or a graph module is wrong; stops start-up)
+    └── EmbeddingError    -> 500   (the store's embedding function failed or broke its contract)
 
 Each class's docstring is its default message.
 """
@@ -39,3 +40,7 @@ class BadRequest(DistaffError):
 
 class ConfigError(DistaffError):
     """The server configuration is invalid"""
+
+
+class EmbeddingError(DistaffError):
+    """The store's embedding function failed"""

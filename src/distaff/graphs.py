@@ -11,14 +11,9 @@ A graph source is one of:
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib
-import importlib.util
 import inspect
-import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -27,6 +22,7 @@ from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 
 from distaff.errors import ConfigError
+from distaff.imports import import_reference
 from distaff.manifest import GraphSpec
 
 FactoryKind = Literal["builder", "config", "nullary"]
@@ -35,51 +31,8 @@ CompiledGraph = Pregel[Any, Any, Any, Any]
 
 
 def import_target(spec: GraphSpec) -> Any:
-    """Import `./file.py:attr` or `package.module:attr`; errors name the file and the problem."""
-    module_ref, _, attr = spec.target.rpartition(":")
-    try:
-        if module_ref.endswith(".py") or "/" in module_ref:
-            path = (spec.base_dir / module_ref).resolve()
-            if not path.is_file():
-                raise ConfigError(f"graph {spec.graph_id!r}: file {path} not found")
-            module = _import_file(path)
-        else:
-            module = importlib.import_module(module_ref)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise ConfigError(
-            f"graph {spec.graph_id!r}: importing {module_ref} failed: {type(exc).__name__}: {exc}"
-        ) from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ConfigError(
-            f"graph {spec.graph_id!r}: {module_ref} has no attribute {attr!r}"
-        ) from None
-
-
-def _import_file(path: Path) -> Any:
-    if not path.is_file():
-        raise ConfigError(f"graph file {path} not found")
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
-    name = f"distaff_graphs.{path.stem}_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise ConfigError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(module_spec)
-    # The file's own folder is importable, as it is when the file is run as a script.
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))
-    sys.modules[name] = module
-    try:
-        module_spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
+    """Import the graph source a manifest entry names."""
+    return import_reference(spec.target, spec.base_dir, f"graph {spec.graph_id!r}")
 
 
 async def settle(built: Any, stack: contextlib.AsyncExitStack) -> Any:

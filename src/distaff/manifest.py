@@ -17,6 +17,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from distaff.errors import ConfigError
+from distaff.imports import is_file_reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,8 @@ class Manifest:
     raw: dict[str, Any] = field(default_factory=dict)
 
     def settings_overrides(self) -> dict[str, Any]:
-        """Settings the manifest decides (`checkpointer.ttl`, `store.ttl`, `webhooks`), by
-        `Settings` field name."""
+        """Settings the manifest decides (`checkpointer.ttl`, `store.ttl`, `store.index`,
+        `webhooks`), by `Settings` field name."""
         ttl = (self.raw.get("checkpointer") or {}).get("ttl") or {}
         overrides: dict[str, Any] = {}
         if ttl.get("default_ttl") is not None:
@@ -55,6 +56,13 @@ class Manifest:
             overrides["store_refresh_on_read"] = store_ttl["refresh_on_read"]
         if store_ttl.get("sweep_interval_minutes") is not None:
             overrides["store_sweep_seconds"] = float(store_ttl["sweep_interval_minutes"]) * 60
+        if isinstance(index := (self.raw.get("store") or {}).get("index"), dict):
+            embed = index.get("embed")
+            if isinstance(embed, str) and is_file_reference(embed):
+                # A file named in the manifest is relative to the manifest, as graphs are.
+                module_ref, _, attr = embed.rpartition(":")
+                embed = f"{(self.path.parent / module_ref).resolve()}:{attr}"
+            overrides["store_index"] = {**index, "embed": embed}
         if isinstance(hooks := self.raw.get("webhooks"), dict):
             overrides["webhooks"] = {
                 **(hooks.get("url") or {}),

@@ -16,6 +16,7 @@ from langgraph.store.base import TTLConfig
 
 from distaff.backends.base import Backend
 from distaff.backends.registry import open_backend
+from distaff.embeddings import index_config
 from distaff.engine.broker import Broker
 from distaff.engine.control import RunControl
 from distaff.engine.executor import Executor
@@ -59,8 +60,9 @@ class Runtime:
             store_ttl: TTLConfig = {"refresh_on_read": settings.store_refresh_on_read}
             if settings.store_ttl_minutes is not None:
                 store_ttl["default_ttl"] = settings.store_ttl_minutes
+            store_index = index_config(settings.store_index) if settings.store_index else None
             backend = await stack.enter_async_context(
-                open_backend(settings.database_url, store_ttl=store_ttl)
+                open_backend(settings.database_url, store_ttl=store_ttl, store_index=store_index)
             )
             stack.push_async_callback(graphs.aclose)
             await graphs.start(backend.checkpointer, backend.store)

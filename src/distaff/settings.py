@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite:///.distaff/distaff.sqlite"
@@ -29,6 +29,22 @@ class WebhookSettings(BaseModel):
     attempts: int = Field(default=4, ge=1)
     retry_seconds: float = Field(default=1.0, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class StoreIndexSettings(BaseModel):
+    """Semantic search over the long-term store (`store.index` in `langgraph.json`)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    #: The length of every vector the embedding function returns.
+    dims: int = Field(gt=0)
+    #: `path/to/file.py:attr` (relative to the working directory, or to the manifest when it
+    #: comes from one), `package.module:attr`, `provider:model` (through langchain's
+    #: `init_embeddings`), or the object itself: a langchain `Embeddings`, or a sync or async
+    #: function from a list of texts to a list of vectors.
+    embed: Any
+    #: JSON paths into each value whose text is embedded; the whole value when unset.
+    fields: list[str] | None = None
 
 
 class Settings(BaseSettings):
@@ -64,6 +80,8 @@ class Settings(BaseSettings):
     store_sweep_seconds: float = Field(default=60.0, gt=0)
     #: How often the cron scheduler looks for due crons.
     cron_tick_seconds: float = Field(default=5.0, gt=0)
+    #: Semantic store search; off when unset.
+    store_index: StoreIndexSettings | None = None
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     #: Whether this process runs the queue worker (an API-only process sets it false).
     run_worker: bool = True
@@ -74,3 +92,10 @@ class Settings(BaseSettings):
         if self.database_url.startswith("sqlite:///"):
             return Path(self.database_url.removeprefix("sqlite:///"))
         return None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """A settings validation error on one line: `field.sub: message; ...`."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+    )

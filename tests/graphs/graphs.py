@@ -208,3 +208,28 @@ _remember = StateGraph(MessagesState)
 _remember.add_node("note", note)
 _remember.add_edge(START, "note")
 remember = _remember.compile()
+
+
+# recall: a *sync* node that files `docs` in the store and searches them by meaning; with
+# store.index set, sync store calls cross to the server's loop and database thread.
+class RecallState(TypedDict, total=False):
+    namespace: list[str]
+    docs: dict[str, str]
+    query: str
+    hits: list[Any]
+
+
+def file_and_search(state: RecallState, runtime: Runtime[Any]) -> dict[str, Any]:
+    store = runtime.store
+    assert store is not None, "the server did not give the graph its store"
+    namespace = tuple(state["namespace"])
+    for key, text in state.get("docs", {}).items():
+        store.put(namespace, key, {"text": text})
+    found = store.search(namespace, query=state["query"], limit=10)
+    return {"hits": [[item.key, item.score] for item in found]}
+
+
+_recall = StateGraph(RecallState)
+_recall.add_node("file_and_search", file_and_search)
+_recall.add_edge(START, "file_and_search")
+recall = _recall.compile()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from langgraph.store.base import TTLConfig
+from langgraph.store.base import IndexConfig, TTLConfig
 
 from distaff.backends.base import Backend
 from distaff.errors import ConfigError
@@ -16,12 +16,15 @@ SCHEMES = ("memory://", "sqlite:///", "postgresql://", "postgres://")
 
 @contextlib.asynccontextmanager
 async def open_backend(
-    database_url: str, *, store_ttl: TTLConfig | None = None
+    database_url: str,
+    *,
+    store_ttl: TTLConfig | None = None,
+    store_index: IndexConfig | None = None,
 ) -> AsyncIterator[Backend]:
     if database_url.startswith("memory://") or database_url == "memory":
         from distaff.backends.memory import open_memory
 
-        async with open_memory(store_ttl) as backend:
+        async with open_memory(store_ttl, store_index) as backend:
             yield backend
     elif database_url.startswith("sqlite:///"):
         from distaff.backends.sqlite import open_sqlite
@@ -29,7 +32,7 @@ async def open_backend(
         path = database_url.removeprefix("sqlite:///")
         if not path:
             raise ConfigError("sqlite:/// needs a file path, e.g. sqlite:///.distaff/db.sqlite")
-        async with open_sqlite(path, store_ttl) as backend:
+        async with open_sqlite(path, store_ttl, store_index) as backend:
             yield backend
     elif database_url.startswith(("postgresql://", "postgres://")):
         raise ConfigError("the PostgreSQL backend is not available in this version of distaff")

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.store.base import TTLConfig
+from langgraph.store.base import IndexConfig, TTLConfig
 
 from distaff.backends.memory.checkpoints import MemoryCheckpointAdmin
 from distaff.backends.sqlite import SqliteBackend
@@ -19,7 +19,9 @@ from distaff.backends.sqlite.database import Database
 
 
 @contextlib.asynccontextmanager
-async def open_memory(store_ttl: TTLConfig | None = None) -> AsyncIterator[SqliteBackend]:
+async def open_memory(
+    store_ttl: TTLConfig | None = None, store_index: IndexConfig | None = None
+) -> AsyncIterator[SqliteBackend]:
     db = Database(":memory:")
     try:
         await db.open()
@@ -30,6 +32,7 @@ async def open_memory(store_ttl: TTLConfig | None = None) -> AsyncIterator[Sqlit
             MemoryCheckpointAdmin(saver),
             location="memory (nothing is kept after the process exits)",
             store_ttl=store_ttl,
+            store_index=store_index,
         )
     finally:
         await db.close()

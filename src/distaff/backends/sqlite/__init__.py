@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.store.base import TTLConfig
+from langgraph.store.base import IndexConfig, TTLConfig
 
 from distaff.backends.base import CheckpointAdmin
 from distaff.backends.sqlite.assistants import SqliteAssistants
@@ -47,10 +47,11 @@ class SqliteBackend:
         *,
         location: str,
         store_ttl: TTLConfig | None = None,
+        store_index: IndexConfig | None = None,
     ) -> SqliteBackend:
         """The repositories and the long-term store on the open `db`, with the given
         checkpoint layer (the file's own, or langgraph's in-memory saver)."""
-        store = DatabaseStore(db, db.connection, store_ttl)
+        store = DatabaseStore(db, db.connection, store_ttl, store_index)
         await store.asetup()
         return cls(
             db=db,
@@ -73,7 +74,7 @@ class SqliteBackend:
 
 @contextlib.asynccontextmanager
 async def open_sqlite(
-    path: str, store_ttl: TTLConfig | None = None
+    path: str, store_ttl: TTLConfig | None = None, store_index: IndexConfig | None = None
 ) -> AsyncIterator[SqliteBackend]:
     file = Path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
@@ -89,4 +90,5 @@ async def open_sqlite(
             SqliteCheckpointAdmin(db, saver),
             location=f"SQLite file {file.resolve()}",
             store_ttl=store_ttl,
+            store_index=store_index,
         )

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -60,6 +61,7 @@ class Database:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distaff-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._checkpointer: asyncio.Task[None] | None = None
+        self._thread_id: int | None = None
 
     async def open(self) -> None:
         await self._submit(self._open)
@@ -97,6 +99,7 @@ class Database:
             conn.close()
 
     def _open(self) -> None:
+        self._thread_id = threading.get_ident()
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
@@ -152,6 +155,15 @@ class Database:
             return result
 
         return await self._submit(job)
+
+    def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on the database thread and wait for it, from synchronous code on any
+        thread: a sync graph node calling the store runs on a worker thread of its own, and the
+        connection must not be used from two threads at once."""
+        conn = self._require()
+        if threading.get_ident() == self._thread_id:
+            return fn(conn)
+        return self._executor.submit(fn, conn).result()
 
     @property
     def connection(self) -> sqlite3.Connection:
