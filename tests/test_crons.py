@@ -184,3 +184,37 @@ async def test_a_cron_survives_a_restart(tmp_path: Path) -> None:
             assert (await http.get(f"/threads/{tid}/runs")).json()
     finally:
         second.stop()
+
+
+async def test_two_servers_on_one_database_fire_each_tick_once(tmp_path: Path) -> None:
+    # Both schedulers see every due cron; the compare-and-set on next_run_date lets one fire
+    # each tick. Many crons make the two ticks overlap: one scheduler is still working through
+    # the list when the other reads it.
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    fast = {"DISTAFF_CRON_TICK_SECONDS": "0.05"}
+    first, second = Server(url, env=fast).start(), Server(url, env=fast).start()
+    try:
+        async with httpx.AsyncClient(base_url=first.url, timeout=30) as http:
+            crons = {}
+            started = asyncio.get_running_loop().time()
+            for _ in range(20):
+                tid = (await http.post("/threads", json={})).json()["thread_id"]
+                body = {"assistant_id": "trivial", "schedule": EVERY_SECOND, "input": MSG}
+                crons[tid] = (await http.post(f"/threads/{tid}/runs/crons", json=body)).json()
+            await asyncio.sleep(3.2)
+            for cron in crons.values():
+                await http.delete(f"/runs/crons/{cron['cron_id']}")
+            elapsed = asyncio.get_running_loop().time() - started
+            await asyncio.sleep(1.0)
+            counts = []
+            for tid in crons:
+                runs = (await http.get(f"/threads/{tid}/runs", params={"limit": 100})).json()
+                assert all(run["status"] in ("success", "pending") for run in runs), runs
+                counts.append(len(runs))
+        # A cron fires at most once per whole second that passed while it existed; twice as
+        # often if both servers fired its ticks.
+        assert max(counts) <= int(elapsed) + 1, (counts, elapsed)
+        assert min(counts) >= 2, counts
+    finally:
+        first.stop()
+        second.stop()
