@@ -6,6 +6,7 @@ for wire-level checks) and runs once per backend: memory and SQLite.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.postgres import Cluster
 from tests.servers import Server
 
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
@@ -24,16 +26,30 @@ def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("distaff")
 
 
-def _database_url(backend: str, root: Path) -> str:
-    return "memory://" if backend == "memory" else f"sqlite:///{root / backend / 'db.sqlite'}"
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_root: Path) -> Iterator[Cluster]:
+    """Started the first time a test needs PostgreSQL."""
+    cluster = Cluster(tmp_root / "postgres")
+    yield cluster
+    cluster.stop()
 
 
-@pytest.fixture(scope="session", params=["memory", "sqlite"])
+def database_url(backend: str, root: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh database of the given backend."""
+    if backend == "memory":
+        return "memory://"
+    if backend == "postgres":
+        cluster: Cluster = request.getfixturevalue("pg_cluster")
+        return cluster.database()
+    return f"sqlite:///{root / f'{backend}-{uuid.uuid4().hex[:8]}' / 'db.sqlite'}"
+
+
+@pytest.fixture(scope="session", params=["memory", "sqlite", "postgres"])
 def server(request: pytest.FixtureRequest, tmp_root: Path) -> Iterator[Server]:
     backend: str = request.param
     ARTIFACTS.mkdir(exist_ok=True)
     srv = Server(
-        _database_url(backend, tmp_root),
+        database_url(backend, tmp_root, request),
         log_path=ARTIFACTS / f"server-{backend}.log",
     ).start()
     yield srv
@@ -42,7 +58,7 @@ def server(request: pytest.FixtureRequest, tmp_root: Path) -> Iterator[Server]:
 
 @pytest.fixture
 def backend_name(server: Server) -> str:
-    return "memory" if server.database_url.startswith("memory") else "sqlite"
+    return server.database_url.split(":", 1)[0].replace("postgresql", "postgres")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.conftest import database_url
 from tests.servers import Server
 
 MSG = {"messages": [{"role": "user", "content": "from cron"}]}
@@ -186,11 +187,14 @@ async def test_a_cron_survives_a_restart(tmp_path: Path) -> None:
         second.stop()
 
 
-async def test_two_servers_on_one_database_fire_each_tick_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_two_servers_on_one_database_fire_each_tick_once(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     # Both schedulers see every due cron; the compare-and-set on next_run_date lets one fire
     # each tick. Many crons make the two ticks overlap: one scheduler is still working through
     # the list when the other reads it.
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    url = database_url(backend, tmp_path, request)
     fast = {"DISTAFF_CRON_TICK_SECONDS": "0.05"}
     first, second = Server(url, env=fast).start(), Server(url, env=fast).start()
     try:

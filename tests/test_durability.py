@@ -19,6 +19,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.conftest import database_url
 from tests.servers import Server
 
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
@@ -40,9 +41,10 @@ def log_path(request: pytest.FixtureRequest) -> Path:
     return path
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'durable.sqlite'}"
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database on each durable backend."""
+    return database_url(request.param, tmp_path, request)
 
 
 @contextmanager
@@ -81,9 +83,9 @@ async def wait_status(
 
 
 async def test_sigterm_restart_keeps_assistants_threads_runs_and_checkpoints(
-    sqlite_url: str, log_path: Path
+    durable_url: str, log_path: Path
 ) -> None:
-    with running(sqlite_url, log_path) as first:
+    with running(durable_url, log_path) as first:
         async with sdk(first) as client:
             mine = await client.assistants.create(
                 "agent",
@@ -117,7 +119,7 @@ async def test_sigterm_restart_keeps_assistants_threads_runs_and_checkpoints(
         assert first.process.returncode in (0, -signal.SIGTERM)
         assert "Application shutdown complete" in log_path.read_text()
 
-    with running(sqlite_url, log_path) as second:
+    with running(durable_url, log_path) as second:
         async with sdk(second) as client:
             after_assistants = {
                 a["assistant_id"]: a for a in await client.assistants.search(limit=100)
@@ -182,9 +184,9 @@ SLOW_ENV = {"DISTAFF_TEST_SLOW_DELAY": "0.1"}
 
 
 async def test_sigkill_during_run_resumes_it_and_the_queued_run_behind_it(
-    sqlite_url: str, log_path: Path
+    durable_url: str, log_path: Path
 ) -> None:
-    with running(sqlite_url, log_path, SLOW_ENV) as first:
+    with running(durable_url, log_path, SLOW_ENV) as first:
         async with sdk(first) as client:
             thread = await client.threads.create()
             tid = thread["thread_id"]
@@ -197,7 +199,7 @@ async def test_sigkill_during_run_resumes_it_and_the_queued_run_behind_it(
             assert (await client.runs.get(tid, queued["run_id"]))["status"] == "pending"
         first.kill()
 
-    with running(sqlite_url, log_path, SLOW_ENV) as second:
+    with running(durable_url, log_path, SLOW_ENV) as second:
         async with sdk(second) as client:
             await wait_status(client, tid, busy["run_id"], {"success", "error"}, timeout=20)
             await wait_status(client, tid, queued["run_id"], {"success", "error"}, timeout=20)
@@ -214,11 +216,11 @@ async def test_sigkill_during_run_resumes_it_and_the_queued_run_behind_it(
 
 
 async def test_acknowledged_background_runs_survive_sigkill(
-    sqlite_url: str, log_path: Path
+    durable_url: str, log_path: Path
 ) -> None:
     # Killed right after the last POST returned: the runs are pending or running, not done.
     env = SLOW_ENV
-    with running(sqlite_url, log_path, env) as first:
+    with running(durable_url, log_path, env) as first:
         async with httpx.AsyncClient(base_url=first.url, timeout=30) as http:
             tids = [(await http.post("/threads", json={})).json()["thread_id"] for _ in range(3)]
             acked: list[tuple[str, str]] = []
@@ -239,7 +241,7 @@ async def test_acknowledged_background_runs_survive_sigkill(
             acked.append((new_tid, resp.json()["run_id"]))
         first.kill()
 
-    with running(sqlite_url, log_path, env) as second:
+    with running(durable_url, log_path, env) as second:
         async with sdk(second) as client:
             for tid, run_id in acked:
                 status = await wait_status(
@@ -273,11 +275,11 @@ async def test_memory_backend_forgets_on_restart(log_path: Path) -> None:
 
 
 async def test_sigterm_during_long_run_hands_it_back_and_the_next_process_finishes_it(
-    sqlite_url: str, log_path: Path
+    durable_url: str, log_path: Path
 ) -> None:
     # 120 ticks of 0.05 s outlast the worker's 5 s shutdown grace: the run must be requeued.
     env = {"DISTAFF_TEST_SLOW_DELAY": "0.05"}
-    with running(sqlite_url, log_path, env) as first:
+    with running(durable_url, log_path, env) as first:
         async with sdk(first) as client:
             thread = await client.threads.create()
             tid = thread["thread_id"]
@@ -285,7 +287,7 @@ async def test_sigterm_during_long_run_hands_it_back_and_the_next_process_finish
             await wait_status(client, tid, run["run_id"], {"running"})
         first.stop(signal.SIGTERM)
 
-    with running(sqlite_url, log_path, env) as second:
+    with running(durable_url, log_path, env) as second:
         async with sdk(second) as client:
             status = await wait_status(
                 client, tid, run["run_id"], {"success", "error", "interrupted"}, timeout=20
@@ -297,22 +299,22 @@ async def test_sigterm_during_long_run_hands_it_back_and_the_next_process_finish
 
 
 async def test_a_run_whose_process_keeps_dying_ends_in_error_after_its_attempts(
-    sqlite_url: str, log_path: Path
+    durable_url: str, log_path: Path
 ) -> None:
     """Bounded retries: with two attempts allowed, a run that was running when the process
     died twice is not tried a third time; it ends `error` and its thread says so."""
     env = {**SLOW_ENV, "DISTAFF_MAX_RUN_ATTEMPTS": "2"}
-    with running(sqlite_url, log_path, env) as first:
+    with running(durable_url, log_path, env) as first:
         async with sdk(first) as client:
             tid = (await client.threads.create())["thread_id"]
             run = await client.runs.create(tid, "slow", input=_msg("500"))
             await wait_status(client, tid, run["run_id"], {"running"})
         first.kill()
-    with running(sqlite_url, log_path, env) as second:
+    with running(durable_url, log_path, env) as second:
         async with sdk(second) as client:
             await wait_status(client, tid, run["run_id"], {"running"})
         second.kill()
-    with running(sqlite_url, log_path, env) as third:
+    with running(durable_url, log_path, env) as third:
         async with sdk(third) as client:
             assert await wait_status(client, tid, run["run_id"], {"error", "success"}) == "error"
             thread = await client.threads.get(tid)
@@ -321,17 +323,17 @@ async def test_a_run_whose_process_keeps_dying_ends_in_error_after_its_attempts(
 
 
 async def test_a_scheduled_run_still_starts_after_a_restart(
-    sqlite_url: str, log_path: Path
+    durable_url: str, log_path: Path
 ) -> None:
     """`after_seconds` is stored with the run, not kept in a timer: a restart in between does
     not lose it, and it does not start early."""
-    with running(sqlite_url, log_path) as first:
+    with running(durable_url, log_path) as first:
         async with sdk(first) as client:
             tid = (await client.threads.create())["thread_id"]
             run = await client.runs.create(tid, "trivial", input=_msg("later"), after_seconds=5)
             scheduled = run["created_at"]
             first.stop()
-    with running(sqlite_url, log_path) as second:
+    with running(durable_url, log_path) as second:
         async with sdk(second) as client:
             assert (await client.runs.get(tid, run["run_id"]))["status"] == "pending"
             await wait_status(client, tid, run["run_id"], {"success"}, timeout=15)

@@ -5,6 +5,7 @@
     ├── Conflict          -> 409
     ├── InvalidInput      -> 422   (a well-formed request that names something impossible)
     ├── BadRequest        -> 400   (a request the contract refuses, e.g. resume without a thread)
+    ├── Unavailable       -> 503   (the database cannot be reached)
     ├── ConfigError             (the manifest or a graph module is wrong; stops start-up)
     └── EmbeddingError    -> 500   (the store's embedding function failed or broke its contract)
 
@@ -44,3 +45,7 @@ class ConfigError(DistaffError):
 
 class EmbeddingError(DistaffError):
     """The store's embedding function failed"""
+
+
+class Unavailable(DistaffError):
+    """The database is unavailable"""

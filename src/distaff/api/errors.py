@@ -8,9 +8,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from distaff.api.responses import JSON
-from distaff.errors import BadRequest, Conflict, DistaffError, InvalidInput, NotFound
+from distaff.errors import (
+    BadRequest,
+    Conflict,
+    DistaffError,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
 
-STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, BadRequest: 400}
+STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, BadRequest: 400, Unavailable: 503}
 
 
 def _status(exc: DistaffError) -> int:

@@ -35,7 +35,15 @@ async def open_backend(
         async with open_sqlite(path, store_ttl, store_index) as backend:
             yield backend
     elif database_url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("the PostgreSQL backend is not available in this version of distaff")
+        try:
+            from distaff.backends.postgres import open_postgres
+        except ImportError as exc:
+            raise ConfigError(
+                f"postgresql:// needs distaff's postgres extra (pip install 'distaff[postgres]'):"
+                f" {exc}"
+            ) from None
+        async with open_postgres(database_url, store_ttl, store_index) as backend:
+            yield backend
     else:
         raise ConfigError(
             f"unknown database_url {database_url!r}: use one of {', '.join(SCHEMES[:3])}"

@@ -1,0 +1,105 @@
+"""The PostgreSQL backend: several processes on one database.
+
+One connection pool per process serves the metadata repositories, langgraph's checkpointer
+(`AsyncPostgresSaver`) and langgraph's store (`AsyncPostgresStore`, with pgvector for
+`store.index`). Schemas are migrated at start-up under an advisory lock, so replicas may start
+together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import cast
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.base import IndexConfig, TTLConfig
+from langgraph.store.postgres.base import PostgresIndexConfig
+
+from distaff.backends.postgres.assistants import PostgresAssistants
+from distaff.backends.postgres.checkpoints import PostgresCheckpointAdmin
+from distaff.backends.postgres.crons import PostgresCrons
+from distaff.backends.postgres.database import Database, translated
+from distaff.backends.postgres.runs import PostgresRuns
+from distaff.backends.postgres.schema import LOCK_KEY, migrate
+from distaff.backends.postgres.store import DistaffPostgresStore
+from distaff.backends.postgres.threads import PostgresThreads
+from distaff.errors import ConfigError
+
+
+@dataclass
+class PostgresBackend:
+    db: Database
+    assistants: PostgresAssistants
+    threads: PostgresThreads
+    runs: PostgresRuns
+    checkpointer: AsyncPostgresSaver
+    store: DistaffPostgresStore
+    checkpoints: PostgresCheckpointAdmin
+    crons: PostgresCrons
+    location: str
+
+    async def sweep_store(self) -> int:
+        with translated():
+            return await self.store.sweep_ttl()
+
+    async def check(self) -> None:
+        await self.db.fetchone("SELECT 1")
+
+
+def _describe(url: str) -> str:
+    """The URL without its password, for logs."""
+    rest = url.split("://", 1)[-1]
+    return "PostgreSQL " + rest.rsplit("@", 1)[-1]
+
+
+async def _require_pgvector(db: Database) -> None:
+    row = await db.fetchone("SELECT name FROM pg_available_extensions WHERE name = 'vector'")
+    if row is None:
+        raise ConfigError(
+            "store.index needs the PostgreSQL extension 'vector' (pgvector), which this"
+            " PostgreSQL server does not have: install it (e.g. the postgresql-<version>-pgvector"
+            " package) or remove store.index"
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_postgres(
+    url: str, store_ttl: TTLConfig | None = None, store_index: IndexConfig | None = None
+) -> AsyncIterator[PostgresBackend]:
+    db = Database(url)
+    try:
+        await db.open()
+        if store_index is not None:
+            await _require_pgvector(db)
+        saver = AsyncPostgresSaver(conn=db.pool)
+        index = cast(PostgresIndexConfig | None, store_index)
+        store = DistaffPostgresStore(conn=db.pool, index=index, ttl=store_ttl)
+        with translated():
+            await migrate(db)
+            # langgraph's own migrations take no lock: replicas starting together queue here.
+            async with db.connection() as conn:
+                await conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+                try:
+                    await saver.setup()
+                    await store.setup()
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        yield PostgresBackend(
+            db=db,
+            assistants=PostgresAssistants(db),
+            threads=PostgresThreads(db),
+            runs=PostgresRuns(db, owner),
+            checkpointer=saver,
+            store=store,
+            checkpoints=PostgresCheckpointAdmin(db, saver),
+            crons=PostgresCrons(db),
+            location=_describe(url),
+        )
+    finally:
+        await db.close()
