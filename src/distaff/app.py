@@ -12,11 +12,11 @@ from pydantic import ValidationError
 from starlette.middleware.cors import CORSMiddleware
 
 from distaff.api import assistants, crons, errors, metrics, runs, store, system, threads
-from distaff.errors import ConfigError
+from distaff.errors import ConfigError, describe_validation
 from distaff.graphs import GraphRegistry, registry_from_specs
 from distaff.manifest import Manifest, load_manifest
 from distaff.runtime import Runtime
-from distaff.settings import Settings, describe_errors
+from distaff.settings import Settings
 
 
 class State(TypedDict):
@@ -89,4 +89,4 @@ def manifest_settings(manifest: Manifest, settings: Settings) -> Settings:
     try:
         return Settings.model_validate({**settings.model_dump(), **overrides})
     except ValidationError as exc:
-        raise ConfigError(f"{manifest.path}: {describe_errors(exc)}") from None
+        raise ConfigError(f"{manifest.path}: {describe_validation(exc.errors())}") from None

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
-from distaff.errors import ConfigError
-from distaff.settings import Settings, describe_errors
+from distaff.errors import ConfigError, describe_validation
+from distaff.settings import Settings
 
 _ENV_CONFIG = "DISTAFF_CONFIG"
 
@@ -76,7 +76,9 @@ def _prepare(config: str, database_url: str | None) -> tuple[Path, str]:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     except ValidationError as exc:  # a DISTAFF_* variable with a bad value
-        raise click.ClickException(f"invalid DISTAFF_* setting: {describe_errors(exc)}") from None
+        raise click.ClickException(
+            f"invalid DISTAFF_* setting: {describe_validation(exc.errors())}"
+        ) from None
     url = database_url or os.environ.get("DISTAFF_DATABASE_URL") or default_database_url(path)
     os.environ["DISTAFF_DATABASE_URL"] = url
     os.environ[_ENV_CONFIG] = str(path.resolve())

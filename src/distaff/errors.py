@@ -9,10 +9,14 @@
     ├── ConfigError             (the manifest or a graph module is wrong; stops start-up)
     └── EmbeddingError    -> 500   (the store's embedding function failed or broke its contract)
 
-Each class's docstring is its default message.
+Each class's docstring is its default message. `describe_validation` puts pydantic's errors on one
+line, for request bodies and settings alike.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 class DistaffError(Exception):
@@ -49,3 +53,14 @@ class EmbeddingError(DistaffError):
 
 class Unavailable(DistaffError):
     """The database is unavailable"""
+
+
+def describe_validation(errors: Iterable[Mapping[str, Any]]) -> str:
+    """pydantic's validation errors (of a request body or of settings) on one line:
+    `field.sub: message; ...`."""
+    parts = []
+    for error in errors:
+        loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        message = error.get("msg", "invalid")
+        parts.append(f"{loc}: {message}" if loc else message)
+    return "; ".join(parts) or "invalid request"

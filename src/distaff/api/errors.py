@@ -15,6 +15,7 @@ from distaff.errors import (
     InvalidInput,
     NotFound,
     Unavailable,
+    describe_validation,
 )
 
 STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, BadRequest: 400, Unavailable: 503}
@@ -27,15 +28,6 @@ def _status(exc: DistaffError) -> int:
     return 500
 
 
-def validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-        message = error.get("msg", "invalid")
-        parts.append(f"{loc}: {message}" if loc else message)
-    return "; ".join(parts) or "invalid request"
-
-
 def install(app: FastAPI) -> None:
     async def on_domain(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DistaffError)
@@ -43,7 +35,7 @@ def install(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return JSON({"detail": validation_message(exc)}, status_code=422)
+        return JSON({"detail": describe_validation(exc.errors())}, status_code=422)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

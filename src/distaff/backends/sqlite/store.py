@@ -12,7 +12,6 @@ What differs from langgraph's own `SqliteStore` when `store.index` is set:
   first by similarity and then the unindexed ones with `score: null`, as the reference server
   does; langgraph's own query drops unindexed items, and its row limit of `2 * limit` before
   `offset` made every page after the second come back empty;
-- the vectors of an item are replaced with it, so a new value never keeps an old text's score;
 - `fields` in the index config is honoured (langgraph's SQLite store reads `text_fields`).
 
 The memory backend uses the same store on its in-memory database: both single-process
@@ -39,7 +38,7 @@ from langgraph.store.base import (
     tokenize_path,
 )
 from langgraph.store.sqlite import SqliteStore
-from langgraph.store.sqlite.base import SqliteIndexConfig, _namespace_to_text
+from langgraph.store.sqlite.base import SqliteIndexConfig
 
 from distaff.backends.sqlite import vectors
 from distaff.backends.sqlite.database import Database
@@ -169,12 +168,8 @@ class DatabaseStore(SqliteStore):
         if not self.index_config:
             super()._batch_put_ops(put_ops, cur)
             return
-        # An item's old vectors go with its old value (the table's foreign key is not
-        # enforced: `foreign_keys` is off on this connection).
-        cur.executemany(
-            "DELETE FROM store_vectors WHERE prefix = ? AND key = ?",
-            {(_namespace_to_text(op.namespace), op.key) for _, op in put_ops},
-        )
+        # An item's old vectors go with its old row: `foreign_keys` is on (see `schema.py`),
+        # so the REPLACE or DELETE of the row cascades to `store_vectors`.
         queries, request = self._prepare_batch_PUT_queries(put_ops)
         if request is not None:
             sql, texts = request
@@ -217,16 +212,6 @@ class DatabaseStore(SqliteStore):
             LIMIT ? OFFSET ?
         """
         return ranked, [query, *params]
-
-    def sweep_ttl(self) -> int:
-        swept = super().sweep_ttl()
-        if swept and self.index_config:
-            with self._cursor() as cur:
-                cur.execute(
-                    "DELETE FROM store_vectors WHERE NOT EXISTS (SELECT 1 FROM store s"
-                    " WHERE s.prefix = store_vectors.prefix AND s.key = store_vectors.key)"
-                )
-        return swept
 
     # -- the sweeper and start-up, on the database thread ------------------------------------
 
