@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -45,6 +46,22 @@ async def test_deep_json_is_stored_or_refused_never_500(http: httpx.AsyncClient)
     )
     assert 400 <= deep.status_code < 500
     assert "detail" in deep.json()
+
+
+async def test_a_nul_character_is_stored_or_refused_with_422(
+    http: httpx.AsyncClient, backend_name: str
+) -> None:
+    # PostgreSQL's jsonb cannot hold "\u0000"; SQLite can. Either way: no 500, no half write.
+    tag = uuid.uuid4().hex
+    r = await http.post("/threads", json={"metadata": {"tag": tag, "note": "a\u0000b"}})
+    found = await http.post("/threads/search", json={"metadata": {"tag": tag}})
+    if backend_name == "postgres":
+        assert r.status_code == 422, r.text
+        assert "cannot store" in r.json()["detail"]
+        assert found.json() == []
+    else:
+        assert r.status_code == 200, r.text
+        assert [t["metadata"]["note"] for t in found.json()] == ["a\u0000b"]
 
 
 @pytest.mark.parametrize(
