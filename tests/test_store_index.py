@@ -1,9 +1,10 @@
-"""Semantic store search (`store.index`) through the real SDK, on memory and SQLite.
+"""Semantic store search (`store.index`) through the real SDK, on memory, SQLite and PostgreSQL.
 
 The embedding is `tests/graphs/embed.py`: deterministic, so every score is checked against the
 cosine similarity computed here. The memory server names it the manifest's way (a file path to
-an async function); the SQLite server the settings' way (`DISTAFF_STORE_INDEX` naming a sync
-function as `module:attr`).
+an async function); the SQLite and PostgreSQL servers the settings' way (`DISTAFF_STORE_INDEX`
+naming a sync function as `module:attr`). PostgreSQL ranks with pgvector, on the throwaway
+embedded cluster of `conftest.py`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, database_url
 from tests.graphs.embed import cosine, vector
 from tests.servers import MANIFEST, Server
 
@@ -28,23 +29,28 @@ INDEXED = MANIFEST.with_name("langgraph.index.json")
 AS_SETTING = {"dims": 16, "embed": "embed:embed_texts", "fields": ["text"]}
 
 
-def _server(backend: str, root: Path) -> Server:
+def _server(backend: str, root: Path, request: pytest.FixtureRequest | None = None) -> Server:
     if backend == "memory":
         return Server("memory://", manifest=INDEXED, log_path=ARTIFACTS / "server-index-memory.log")
+    if backend == "postgres":
+        assert request is not None, "a PostgreSQL database comes from the pg_cluster fixture"
+        url = database_url(backend, root, request)
+    else:
+        url = f"sqlite:///{root / 'db.sqlite'}"
     # The main manifest has no `store.index`: here the setting alone turns it on.
     return Server(
-        f"sqlite:///{root / 'db.sqlite'}",
+        url,
         env={"DISTAFF_STORE_INDEX": json.dumps(AS_SETTING)},
-        log_path=ARTIFACTS / "server-index-sqlite.log",
+        log_path=ARTIFACTS / f"server-index-{backend}.log",
     )
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite"])
+@pytest.fixture(scope="module", params=["memory", "sqlite", "postgres"])
 def index_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     ARTIFACTS.mkdir(exist_ok=True)
-    srv = _server(request.param, tmp_path_factory.mktemp("index")).start()
+    srv = _server(request.param, tmp_path_factory.mktemp("index"), request).start()
     yield srv
     srv.stop()
 
