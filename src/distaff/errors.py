@@ -64,3 +64,10 @@ def describe_validation(errors: Iterable[Mapping[str, Any]]) -> str:
         message = error.get("msg", "invalid")
         parts.append(f"{loc}: {message}" if loc else message)
     return "; ".join(parts) or "invalid request"
+
+
+class LeaseLost(Exception):
+    """This process's claim on a run expired; another process may be executing it now.
+
+    Not a `DistaffError`: no client ever sees it. The executor stops the run here and leaves
+    its record, result and stream to the run's new owner."""

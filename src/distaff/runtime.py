@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from langgraph.store.base import TTLConfig
@@ -18,9 +18,10 @@ from distaff.backends.base import Backend
 from distaff.backends.registry import open_backend
 from distaff.embeddings import index_config
 from distaff.engine.broker import Broker
+from distaff.engine.cluster import Cluster
 from distaff.engine.control import RunControl
 from distaff.engine.executor import Executor
-from distaff.engine.sweeper import Sweeper
+from distaff.engine.sweeper import Job, Sweeper
 from distaff.engine.webhooks import Webhooks
 from distaff.engine.worker import Worker
 from distaff.graphs import GraphRegistry
@@ -38,6 +39,13 @@ def _default_ttl(settings: Settings) -> dict[str, object] | None:
     if settings.thread_ttl_minutes is None:
         return None
     return {"strategy": settings.thread_ttl_strategy, "ttl": settings.thread_ttl_minutes}
+
+
+def _recover_job(backend: Backend, max_attempts: int) -> Callable[[], Awaitable[int]]:
+    async def recover() -> int:
+        return len(await backend.runs.recover(max_attempts))
+
+    return recover
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +70,12 @@ class Runtime:
                 store_ttl["default_ttl"] = settings.store_ttl_minutes
             store_index = index_config(settings.store_index) if settings.store_index else None
             backend = await stack.enter_async_context(
-                open_backend(settings.database_url, store_ttl=store_ttl, store_index=store_index)
+                open_backend(
+                    settings.database_url,
+                    store_ttl=store_ttl,
+                    store_index=store_index,
+                    lease_seconds=settings.lease_seconds,
+                )
             )
             stack.push_async_callback(graphs.aclose)
             await graphs.start(backend.checkpointer, backend.store)
@@ -70,6 +83,7 @@ class Runtime:
             webhooks = Webhooks(settings.webhooks)
             stack.push_async_callback(webhooks.aclose)  # after the worker stops (LIFO)
             worker = None
+            shared = backend.relay is not None
             if settings.run_worker:
                 executor = Executor(backend, graphs, broker, webhooks, settings)
                 worker = Worker(
@@ -77,10 +91,18 @@ class Runtime:
                     executor,
                     slots=settings.max_concurrent_runs,
                     poll_seconds=settings.queue_poll_seconds,
+                    lease_seconds=settings.lease_seconds if shared else None,
                 )
-            control = RunControl(backend, broker, worker)
+            cluster = None
+            if backend.relay is not None:
+                cluster = Cluster(backend.relay, broker, worker, backend.runs)
+                await cluster.start()
+                stack.push_async_callback(cluster.stop)  # after the worker drained (LIFO)
+            control = RunControl(backend, broker, worker, cluster)
             assistants = AssistantService(backend, graphs)
-            runs = RunService(backend, graphs, assistants, broker, control, webhooks, settings)
+            runs = RunService(
+                backend, graphs, assistants, broker, control, webhooks, settings, cluster
+            )
             runtime = cls(
                 settings=settings,
                 backend=backend,
@@ -99,13 +121,27 @@ class Runtime:
             # create: it took ~100 ms per gen-2 pass before, a stall every client saw.
             gc.collect()
             gc.freeze()
-            sweeper = Sweeper(
-                [
-                    ("expired threads", settings.ttl_sweep_seconds, runtime.threads.sweep_expired),
-                    ("expired store items", settings.store_sweep_seconds, backend.sweep_store),
-                    ("due crons", settings.cron_tick_seconds, runtime.crons.fire_due),
+            jobs: list[Job] = [
+                ("expired threads", settings.ttl_sweep_seconds, runtime.threads.sweep_expired),
+                ("expired store items", settings.store_sweep_seconds, backend.sweep_store),
+                ("due crons", settings.cron_tick_seconds, runtime.crons.fire_due),
+            ]
+            if backend.relay is not None:
+                relay = backend.relay
+                retention = settings.resumable_stream_ttl_seconds
+
+                async def prune_events() -> int:
+                    return await relay.prune(retention)
+
+                jobs += [
+                    (
+                        "runs of lost processes",
+                        settings.lease_seconds / 4,
+                        _recover_job(backend, settings.max_run_attempts),
+                    ),
+                    ("logged stream events", 60.0, prune_events),
                 ]
-            )
+            sweeper = Sweeper(jobs)
             sweeper.start()
             stack.push_async_callback(sweeper.stop)
             if worker is not None:

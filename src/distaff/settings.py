@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     resumable_stream_ttl_seconds: float = Field(default=120.0, ge=0)
     #: The floor under event-driven wake-ups: the queue is polled at least this often.
     queue_poll_seconds: float = Field(default=1.0, gt=0)
+    #: On a shared database (PostgreSQL): how long a claim on a run holds without a heartbeat
+    #: (heartbeats come every third of it). A run whose process died without a trace is
+    #: given back to the queue within about this long (at once when the process was on the
+    #: same host).
+    lease_seconds: float = Field(default=20.0, ge=1)
     #: Thread TTL for threads created without one, in minutes (`checkpointer.ttl.default_ttl`).
     thread_ttl_minutes: float | None = Field(default=None, gt=0)
     #: What an expired thread loses: everything (`delete`) or all but its latest checkpoint.

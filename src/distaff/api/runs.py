@@ -231,7 +231,10 @@ async def stream_thread(
         # Lifecycle: a run starting (its `metadata` event) and ending (`run_done`).
         return ("lifecycle" if event.event == "metadata" else "run_modes") in wanted
 
-    reader = Reader(sub)
+    async def unfollow() -> None:  # other processes may stop sending this thread's events
+        await rt.runs.unsubscribe_thread(thread_id)
+
+    reader = Reader(sub, unfollow)
     return sse_response(
         sse_events(reader, heartbeat=rt.settings.heartbeat_seconds, keep=keep, always_ids=True),
         reader,

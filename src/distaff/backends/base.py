@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
+from distaff.engine.relay import Relay
 from distaff.models import (
     Assistant,
     AssistantQuery,
@@ -105,6 +106,8 @@ class Claim:
     runs: list[tuple[Run, int]]
     #: When nothing was claimable: seconds until a pending run becomes due, None if none waits.
     next_due_in: float | None = None
+    #: Claimed runs whose creator streams or waits for them in another process.
+    read_elsewhere: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +123,20 @@ class QueueStats:
 
 class RunRepo(Protocol):
     async def insert(
-        self, run: Run, *, create_thread: Thread | None, reject_if_busy: bool
+        self,
+        run: Run,
+        *,
+        create_thread: Thread | None,
+        reject_if_busy: bool,
+        read_here: bool = False,
     ) -> list[str]:
         """Insert a pending run and mark its thread busy, atomically.
 
         Creates `create_thread` first when given and missing. Raises `NotFound` when the thread
         does not exist, `Conflict` when `reject_if_busy` and the thread has an active run.
-        Returns the ids of the runs that were already active on the thread.
+        `read_here` records that this process streams or waits for the run, so another process
+        that claims it sends its events here. Returns the ids of the runs that were already
+        active on the thread.
         """
 
     async def get(self, run_id: str, thread_id: str | None = None) -> Run | None: ...
@@ -154,6 +164,11 @@ class RunRepo(Protocol):
         transaction, or delete the thread with its runs (a stateless run's temporary thread).
         Returns the new thread status."""
 
+    async def heartbeat(self, run_ids: Sequence[str]) -> dict[str, CancelAction | None]:
+        """Renew this process's claim on running runs. Returns those it still holds, each with
+        the cancel requested for it, if any; a run missing from the answer was lost (its lease
+        expired and another process may have taken it)."""
+
     async def requeue(self, run_id: str) -> None:
         """Give a running run back to the queue (shutdown); it resumes from its checkpoints."""
 
@@ -172,9 +187,11 @@ class RunRepo(Protocol):
     async def stats(self) -> QueueStats: ...
 
     async def recover(self, max_attempts: int) -> list[str]:
-        """At start-up: runs left running by a dead process go back to pending, end in `error`
-        when they used up their attempts, or end as cancelled when a cancel was accepted for
-        them. Returns the ids that were requeued."""
+        """Runs left running by a dead process go back to pending, end in `error` when they
+        used up their attempts, or end as cancelled when a cancel was accepted for them.
+        Returns the ids that were requeued. A single-process backend calls it at start-up
+        only; a shared one also periodically, and counts a process dead when its lease
+        expired."""
 
 
 class CronRepo(Protocol):
@@ -230,6 +247,10 @@ class Backend(Protocol):
     @property
     def location(self) -> str:
         """Where the data lives, in words."""
+
+    @property
+    def relay(self) -> Relay | None:
+        """Messages between processes sharing the database; None for a single-process one."""
 
     async def check(self) -> None:
         """Raise if the database cannot be reached (`/ok?check_db=1`)."""

@@ -20,6 +20,7 @@ async def open_backend(
     *,
     store_ttl: TTLConfig | None = None,
     store_index: IndexConfig | None = None,
+    lease_seconds: float = 20.0,
 ) -> AsyncIterator[Backend]:
     if database_url.startswith("memory://") or database_url == "memory":
         from distaff.backends.memory import open_memory
@@ -42,7 +43,9 @@ async def open_backend(
                 f"postgresql:// needs distaff's postgres extra (pip install 'distaff[postgres]'):"
                 f" {exc}"
             ) from None
-        async with open_postgres(database_url, store_ttl, store_index) as backend:
+        async with open_postgres(
+            database_url, store_ttl, store_index, lease_seconds=lease_seconds
+        ) as backend:
             yield backend
     else:
         raise ConfigError(

@@ -12,14 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from collections.abc import AsyncIterator
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from distaff.errors import InvalidInput
 from distaff.models import RunOutcome
-from distaff.serde import dumps
+from distaff.serde import dumps, loads
+
+if TYPE_CHECKING:
+    from distaff.engine.relay import LoggedEvent
+
+#: The last entry of a run's event log: how the run ended, for readers in other processes.
+END_EVENT = "__end__"
+
+
+class Outbox(Protocol):
+    """Where events for other processes go (a relay)."""
+
+    def send(self, run_id: str, thread_id: str, event: StreamEvent) -> None: ...
+
+    async def flush(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,8 @@ class _Channel:
     history: list[StreamEvent] = field(default_factory=list)
     outcome: RunOutcome | None = None
     expiry: asyncio.TimerHandle | None = None
+    #: For a run executing in another process: how far its event log has been read.
+    cursor: str | None = None
 
 
 @dataclass(slots=True)
@@ -124,6 +140,13 @@ class Broker:
         self._run_threads: dict[str, str] = {}
         self._clock = _IdClock()
         self._retention = retention_seconds
+        #: Where events for other processes go; None in a lone process.
+        self.outbox: Outbox | None = None
+        #: Runs and threads that other processes read: their events go to the outbox.
+        self._exported: set[str] = set()
+        self._exported_threads: Counter[str] = Counter()
+        #: Runs some of whose events went to the outbox (their log ends with `END_EVENT`).
+        self._logged: set[str] = set()
 
     def bind(self, run_id: str, thread_id: str) -> None:
         """Route a run's events to its thread's stream too (called as the run starts)."""
@@ -189,7 +212,9 @@ class Broker:
         channel = self._channels.get(run_id)
         thread = self._thread_channel(run_id, create=resumable)
         readers = bool(channel and channel.subscribers) or bool(thread and thread.subscribers)
-        if not resumable and not readers:
+        thread_id = self._run_threads.get(run_id)
+        remote = self.outbox is not None and thread_id is not None and self.exported(run_id)
+        if not resumable and not readers and not remote:
             return  # nobody reads events and none are kept: skip the serialisation too
         if channel is None:
             channel = self._channels[run_id] = _Channel()
@@ -197,12 +222,100 @@ class Broker:
         item = StreamEvent(event, payload, self._clock.next(), resumable)
         if resumable:
             channel.history.append(item)
+            # A resumable stream can be resumed from any process: its events are all logged.
+            remote = self.outbox is not None and thread_id is not None
         for queue in channel.subscribers:
             queue.put_nowait(item)
         if thread is not None:
             self._deliver(thread, item)
+        if remote and self.outbox is not None and thread_id is not None:
+            self.outbox.send(run_id, thread_id, item)
+            self._logged.add(run_id)
+
+    # -- other processes ------------------------------------------------------------------------
+
+    def export(self, run_id: str) -> None:
+        """Another process reads this run: send its events from now on."""
+        self._exported.add(run_id)
+
+    def export_thread(self, thread_id: str, watching: bool) -> None:
+        self._exported_threads[thread_id] += 1 if watching else -1
+        if self._exported_threads[thread_id] <= 0:
+            del self._exported_threads[thread_id]
+
+    def exported(self, run_id: str) -> bool:
+        if run_id in self._exported:
+            return True
+        thread_id = self._run_threads.get(run_id)
+        return thread_id is not None and thread_id in self._exported_threads
+
+    async def end_log(self, run_id: str, outcome: RunOutcome) -> None:
+        """Close a run's event log with its outcome, if anything was logged or anyone elsewhere
+        reads it, and wait until the log is written: readers elsewhere learn that the run
+        ended from the database, and must find its last events there by then."""
+        thread_id = self._run_threads.get(run_id)
+        if self.outbox is None or thread_id is None:
+            return
+        if run_id not in self._logged and not self.exported(run_id):
+            return
+        body = {"status": outcome.status, "values": outcome.values, "error": outcome.error}
+        self.outbox.send(run_id, thread_id, StreamEvent(END_EVENT, dumps(body), self._clock.next()))
+        self.forget(run_id)
+        await self.outbox.flush()
+
+    def forget(self, run_id: str) -> None:
+        """A run ended elsewhere: nothing of it is exported any more."""
+        self._exported.discard(run_id)
+        self._logged.discard(run_id)
+
+    def open_runs(self) -> list[str]:
+        """Runs with a channel here that has not ended."""
+        return [r for r, c in self._channels.items() if c.outcome is None]
+
+    def thread_of(self, run_id: str) -> str | None:
+        return self._run_threads.get(run_id)
+
+    def has_channel(self, run_id: str) -> bool:
+        return run_id in self._channels
+
+    def cursor(self, run_id: str) -> str | None:
+        channel = self._channels.get(run_id)
+        return channel.cursor if channel else None
+
+    def reads(self, run_id: str, thread_id: str) -> bool:
+        """Whether anyone here reads this run (directly or through its thread's stream)."""
+        channel = self._channels.get(run_id)
+        if channel is not None and (channel.subscribers or channel.watchers):
+            return True
+        thread = self._threads.get(thread_id)
+        return thread is not None and bool(thread.subscribers)
+
+    def ingest(self, run_id: str, thread_id: str, logged: Sequence[LoggedEvent]) -> None:
+        """Events of a run executing in another process, read from its log: delivered as if
+        published here, under the ids they were published with."""
+        self.bind(run_id, thread_id)
+        channel = self._channels.setdefault(run_id, _Channel())
+        thread = self._thread_channel(run_id, create=any(e.event.resumable for e in logged))
+        for entry in logged:
+            channel.cursor = entry.cursor
+            item = entry.event
+            if channel.outcome is not None:
+                continue
+            if item.event == END_EVENT:
+                body = loads(item.data)
+                self.finish(
+                    run_id, RunOutcome(body["status"], values=body["values"], error=body["error"])
+                )
+                continue
+            if item.resumable:
+                channel.history.append(item)
+            for queue in channel.subscribers:
+                queue.put_nowait(item)
+            if thread is not None:
+                self._deliver(thread, item)
 
     def finish(self, run_id: str, outcome: RunOutcome) -> None:
+        self.forget(run_id)
         channel = self._channels.get(run_id)
         if channel is None:
             channel = self._channels[run_id] = _Channel()

@@ -7,15 +7,19 @@ from collections.abc import Sequence
 
 from distaff.backends.base import Backend, CancelTarget
 from distaff.engine.broker import Broker
+from distaff.engine.cluster import Cluster
 from distaff.engine.worker import Worker
 from distaff.models import CancelAction, RunOutcome
 
 
 class RunControl:
-    def __init__(self, backend: Backend, broker: Broker, worker: Worker | None) -> None:
+    def __init__(
+        self, backend: Backend, broker: Broker, worker: Worker | None, cluster: Cluster | None
+    ) -> None:
         self._runs = backend.runs
         self._broker = broker
         self._worker = worker
+        self._cluster = cluster
 
     def wake(self) -> None:
         if self._worker is not None:
@@ -30,13 +34,17 @@ class RunControl:
         status: str | None = None,
     ) -> list[CancelTarget]:
         """Cancel matching active runs. Pending runs end at once (their streams close);
-        running runs are stopped by this process's worker, and flagged in the database so a
-        cancel accepted just before a crash still holds after the restart."""
+        running runs are stopped by the worker executing them, here or in another process, and
+        flagged in the database so a cancel accepted just before a crash still holds after the
+        restart (and reaches, with its next heartbeat, a worker the message missed)."""
         targets = await self._runs.request_cancel(
             action, run_ids=run_ids, thread_id=thread_id, status=status
         )
         for target in targets:
             if target.status == "running":
+                local = self._worker is not None and self._worker.executes(target.run_id)
+                if self._cluster is not None and not local:
+                    await self._cluster.cancel(target.run_id, action)
                 if self._worker is not None:
                     self._worker.cancel(target.run_id, action)
             else:
@@ -54,9 +62,11 @@ class RunControl:
         """Cancel a thread's active runs and wait (up to `timeout`) until the running ones have
         stopped, so nothing they still write lands after, say, their thread is deleted."""
         targets = await self.cancel(action, thread_id=thread_id)
-        subscriptions = [
-            self._broker.subscribe(t.run_id, events=False) for t in targets if t.status == "running"
-        ]
+        running = [t for t in targets if t.status == "running"]
+        if self._cluster is not None:
+            for target in running:
+                await self._cluster.follow(target.run_id, target.thread_id, events=False)
+        subscriptions = [self._broker.subscribe(t.run_id, events=False) for t in running]
         try:
             async with asyncio.timeout(timeout):
                 for subscription in subscriptions:

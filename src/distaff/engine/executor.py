@@ -19,6 +19,7 @@ from distaff.backends.base import Backend, ThreadSnapshot
 from distaff.engine.broker import Broker
 from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
 from distaff.engine.webhooks import Webhooks
+from distaff.errors import LeaseLost
 from distaff.graphs import CompiledGraph, GraphRegistry
 from distaff.ids import now_iso
 from distaff.models import CancelAction, Json, Run, RunOutcome, RunStatus, is_temporary
@@ -63,6 +64,8 @@ class RunHandle:
     #: before, the executor sees `action` when it starts streaming; after, the graph is done and
     #: interrupting the recording of its outcome would leave the run `running`.
     streaming: bool = False
+    #: Its creator streams or waits for it in another process: send its events there.
+    exported: bool = False
 
 
 def graph_input(kwargs: Json) -> Any:
@@ -146,6 +149,8 @@ class Executor:
         started_at = now_iso()
         self._broker.reset(run_id)
         self._broker.bind(run_id, thread_id)
+        if handle.exported:
+            self._broker.export(run_id)
         publish("metadata", {"run_id": run_id, "attempt": attempt})
         status: RunStatus | None = "success"
         error: Json | None = None
@@ -175,6 +180,8 @@ class Executor:
                         "error": "UserInterrupt",
                         "message": f"{handle.action} requested via cancel",
                     }
+                except LeaseLost:
+                    raise  # another process owns the run now: record nothing here
                 except TimeoutError as exc:
                     if deadline.expired():
                         status, error = (
@@ -197,6 +204,8 @@ class Executor:
                         snapshot = ThreadSnapshot(last_values, {}, False, None)
                     else:
                         snapshot = await snapshot_of(graph, thread_id, error)
+        except LeaseLost:
+            raise
         except Exception as exc:  # the graph factory or the state read failed
             log.exception("run %s failed outside the graph", run_id)
             status, error = "error", error_payload(exc)
@@ -205,12 +214,12 @@ class Executor:
         # read): the thread's stored state is then left as it was; only statuses change.
         if stateless:
             snapshot = ThreadSnapshot(last_values, {}, False, error)
+        outcome = RunOutcome(status or "rollback", values=last_values, error=error)
+        await self._broker.end_log(run_id, outcome)
         await self._backend.runs.finish(
             run_id, status, snapshot, delete_thread=is_temporary(kwargs)
         )
-        self._broker.finish(
-            run_id, RunOutcome(status or "rollback", values=last_values, error=error)
-        )
+        self._broker.finish(run_id, outcome)
         if kwargs.get("webhook"):
             ended = {**run, "status": status or "rollback", "updated_at": now_iso()}
             self._webhooks.send(
@@ -232,12 +241,15 @@ class Executor:
         error = error_payload(exc)
         snapshot = ThreadSnapshot(None, {}, False, error)
         temporary = is_temporary(handle.run["kwargs"])
+        outcome = RunOutcome("error", error=error)
         try:
+            if self._broker.outcome(run_id) is None:
+                self._broker.publish(run_id, "error", error)
+                await self._broker.end_log(run_id, outcome)
             await self._backend.runs.finish(run_id, "error", snapshot, delete_thread=temporary)
         finally:
             if self._broker.outcome(run_id) is None:
-                self._broker.publish(run_id, "error", error)
-                self._broker.finish(run_id, RunOutcome("error", error=error))
+                self._broker.finish(run_id, outcome)
 
     async def _resume_point(
         self, graph: CompiledGraph, run: Run, config: dict[str, Any]

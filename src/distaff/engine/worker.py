@@ -2,6 +2,10 @@
 
 Wake-ups are events (a run was enqueued, a run ended); a timer is only the floor, set to the
 next scheduled run or the poll interval. So a lone run starts at once, not on the next tick.
+
+On a database shared by several processes a claim is a lease: the worker renews it for every
+run it executes (learning of cancels sent while its relay was away, too), and stops a run
+whose lease was lost, since another process may be executing it by now.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 
 from distaff.backends.base import RunRepo
 from distaff.engine.executor import Executor, RunHandle
+from distaff.errors import LeaseLost
 from distaff.models import CancelAction
 
 log = logging.getLogger("distaff.worker")
@@ -19,12 +24,20 @@ log = logging.getLogger("distaff.worker")
 
 class Worker:
     def __init__(
-        self, runs: RunRepo, executor: Executor, *, slots: int, poll_seconds: float
+        self,
+        runs: RunRepo,
+        executor: Executor,
+        *,
+        slots: int,
+        poll_seconds: float,
+        lease_seconds: float | None = None,
     ) -> None:
         self._runs = runs
         self._executor = executor
         self._slots = slots
         self._poll = poll_seconds
+        self._lease = lease_seconds
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._active: dict[str, RunHandle] = {}
         #: Cancels that arrived while the run was claimed but its task not yet started.
@@ -43,8 +56,15 @@ class Worker:
     def wake(self) -> None:
         self._wake.set()
 
+    def executes(self, run_id: str) -> bool:
+        return run_id in self._active
+
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run_loop(), name="distaff-worker")
+        if self._lease is not None:
+            self._heartbeat_task = asyncio.create_task(
+                self._heartbeat_loop(self._lease / 3), name="distaff-heartbeat"
+            )
 
     async def stop(self, grace_seconds: float = 5.0) -> None:
         """Stop claiming; let running runs finish for `grace_seconds`, then hand the rest back
@@ -60,6 +80,10 @@ class Worker:
             for task in still_running:
                 task.cancel()
             await asyncio.gather(*still_running, return_exceptions=True)
+        if self._heartbeat_task is not None:  # last: runs keep their leases while draining
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
 
     def cancel(self, run_id: str, action: CancelAction) -> None:
         """Stop a run executing here (or about to: the action waits for its task)."""
@@ -67,6 +91,8 @@ class Worker:
         if handle is None:
             self._early_cancels[run_id] = action
             return
+        if handle.action is not None:
+            return  # cancelled already (a cancel may arrive locally and through the relay)
         handle.action = action
         if handle.streaming and handle.task is not None:
             handle.task.cancel()
@@ -91,7 +117,7 @@ class Worker:
         self._wake.clear()
         claim = await self._runs.claim(free)
         for run, attempt in claim.runs:
-            handle = RunHandle(run, attempt)
+            handle = RunHandle(run, attempt, exported=run["run_id"] in claim.read_elsewhere)
             handle.action = self._early_cancels.pop(run["run_id"], None)
             handle.task = asyncio.create_task(
                 self._execute(handle), name=f"distaff-run-{run['run_id']}"
@@ -106,14 +132,41 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
+    async def _heartbeat_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            if not self._active:
+                continue
+            sent = list(self._active)
+            try:
+                held = await self._runs.heartbeat(sent)
+            except Exception as exc:  # the lease is not lost yet; the next beat tries again
+                log.warning("could not renew the leases of %d run(s): %s", len(sent), exc)
+                continue
+            for run_id in sent:
+                handle = self._active.get(run_id)
+                if handle is None:
+                    continue  # ended meanwhile
+                if run_id not in held:
+                    # Only while its graph streams: a run that is recording its end finished
+                    # the row itself, and recording is fenced by owner anyway.
+                    if handle.streaming and handle.task is not None:
+                        log.warning("run %s lost its lease; stopping it here", run_id)
+                        handle.task.cancel()
+                elif (action := held[run_id]) is not None:
+                    self.cancel(run_id, action)
+
     async def _execute(self, handle: RunHandle) -> None:
         run_id = handle.run["run_id"]
         try:
             await self._executor.execute(handle)
         except asyncio.CancelledError:
-            # Only a shutdown cancels a task outside its graph stream: hand the run back.
+            # A shutdown (or a lost lease) cancels a task outside a client's cancel: hand the
+            # run back; `requeue` does nothing if another process owns it by now.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._runs.requeue(run_id))
+        except LeaseLost:
+            log.warning("run %s: lease lapsed; left to the process that took it over", run_id)
         except Exception as exc:
             log.exception("run %s could not be recorded", run_id)
             with contextlib.suppress(Exception):

@@ -17,6 +17,7 @@ import langgraph.version
 
 from distaff.backends.base import Backend
 from distaff.engine.broker import Broker, Subscription
+from distaff.engine.cluster import Cluster
 from distaff.engine.control import RunControl
 from distaff.engine.webhooks import Webhooks
 from distaff.errors import BadRequest, NotFound
@@ -96,7 +97,9 @@ class RunService:
         control: RunControl,
         webhooks: Webhooks,
         settings: Settings,
+        cluster: Cluster | None = None,
     ) -> None:
+        self._cluster = cluster
         self._backend = backend
         self._runs = backend.runs
         self._graphs = graphs
@@ -232,7 +235,10 @@ class RunService:
         )
         try:
             inflight = await self._runs.insert(
-                run, create_thread=create_thread, reject_if_busy=strategy == "reject"
+                run,
+                create_thread=create_thread,
+                reject_if_busy=strategy == "reject",
+                read_here=subscription is not None,
             )
         except BaseException:
             if subscription is not None:
@@ -281,6 +287,10 @@ class RunService:
         seen through the broker; a run that had already ended ends the subscription at once.
         """
         run = await self.get(thread_id, run_id)
+        active = run["status"] in ACTIVE_RUN_STATUSES
+        if self._cluster is not None and (active or run["kwargs"].get("resumable")):
+            # The run may execute (or have executed) in another process: mirror it here.
+            await self._cluster.follow(run["run_id"], run["thread_id"], events=events and active)
         subscription = self._broker.subscribe(run["run_id"], after=last_event_id, events=events)
         current = await self._runs.get(run["run_id"])
         if current is None or current["status"] not in ACTIVE_RUN_STATUSES:
@@ -299,7 +309,13 @@ class RunService:
         tid = _uuid_or_404(thread_id)
         if await self._backend.threads.get(tid) is None:
             raise NotFound(f"Thread with ID {thread_id} not found")
+        if self._cluster is not None:
+            await self._cluster.follow_thread(tid, replay=last_event_id is not None)
         return self._broker.subscribe_thread(tid, after=last_event_id)
+
+    async def unsubscribe_thread(self, thread_id: str) -> None:
+        if self._cluster is not None:
+            await self._cluster.unfollow_thread(canonical_uuid(thread_id))
 
     async def is_active(self, run_id: str) -> bool:
         run = await self._runs.get(run_id)

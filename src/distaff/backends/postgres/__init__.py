@@ -1,22 +1,19 @@
 """The PostgreSQL backend: several processes on one database.
 
 One connection pool per process serves the metadata repositories, langgraph's checkpointer
-(`AsyncPostgresSaver`) and langgraph's store (`AsyncPostgresStore`, with pgvector for
-`store.index`). Schemas are migrated at start-up under an advisory lock, so replicas may start
-together.
+(`AsyncPostgresSaver`, fenced by leases: see `leases.py`) and langgraph's store
+(`AsyncPostgresStore`, with pgvector for `store.index`). Schemas are migrated at start-up under
+an advisory lock, so replicas may start together. The relay (`relay.py`) carries wake-ups,
+cancels and stream events between the processes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
 
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.store.base import IndexConfig, TTLConfig
 from langgraph.store.postgres.base import PostgresIndexConfig
 
@@ -24,7 +21,9 @@ from distaff.backends.postgres.assistants import PostgresAssistants
 from distaff.backends.postgres.checkpoints import PostgresCheckpointAdmin
 from distaff.backends.postgres.crons import PostgresCrons
 from distaff.backends.postgres.database import Database, translated
-from distaff.backends.postgres.runs import PostgresRuns
+from distaff.backends.postgres.leases import FencedSaver, Leases
+from distaff.backends.postgres.relay import PostgresRelay
+from distaff.backends.postgres.runs import PostgresRuns, owner_id
 from distaff.backends.postgres.schema import LOCK_KEY, migrate
 from distaff.backends.postgres.store import DistaffPostgresStore
 from distaff.backends.postgres.threads import PostgresThreads
@@ -37,10 +36,11 @@ class PostgresBackend:
     assistants: PostgresAssistants
     threads: PostgresThreads
     runs: PostgresRuns
-    checkpointer: AsyncPostgresSaver
+    checkpointer: FencedSaver
     store: DistaffPostgresStore
     checkpoints: PostgresCheckpointAdmin
     crons: PostgresCrons
+    relay: PostgresRelay
     location: str
 
     async def sweep_store(self) -> int:
@@ -69,14 +69,20 @@ async def _require_pgvector(db: Database) -> None:
 
 @contextlib.asynccontextmanager
 async def open_postgres(
-    url: str, store_ttl: TTLConfig | None = None, store_index: IndexConfig | None = None
+    url: str,
+    store_ttl: TTLConfig | None = None,
+    store_index: IndexConfig | None = None,
+    *,
+    lease_seconds: float = 20.0,
 ) -> AsyncIterator[PostgresBackend]:
     db = Database(url)
     try:
         await db.open()
         if store_index is not None:
             await _require_pgvector(db)
-        saver = AsyncPostgresSaver(conn=db.pool)
+        leases = Leases(lease_seconds)
+        saver = FencedSaver(conn=db.pool)
+        saver.leases = leases
         index = cast(PostgresIndexConfig | None, store_index)
         store = DistaffPostgresStore(conn=db.pool, index=index, ttl=store_ttl)
         with translated():
@@ -89,16 +95,17 @@ async def open_postgres(
                     await store.setup()
                 finally:
                     await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        owner = owner_id()
         yield PostgresBackend(
             db=db,
             assistants=PostgresAssistants(db),
             threads=PostgresThreads(db),
-            runs=PostgresRuns(db, owner),
+            runs=PostgresRuns(db, owner, leases),
             checkpointer=saver,
             store=store,
             checkpoints=PostgresCheckpointAdmin(db, saver),
             crons=PostgresCrons(db),
+            relay=PostgresRelay(db, url, owner),
             location=_describe(url),
         )
     finally:

@@ -2,14 +2,21 @@
 
 `claim` takes runs with `FOR UPDATE SKIP LOCKED`, so processes claiming at once never take the
 same run and never wait for each other; a partial unique index keeps at most one run per
-thread `running`, whatever any process believes. A claimed run records its `owner`; `finish`
-only ends a run its own process owns, so a worker that lost its run cannot overwrite the
-result of the run's next owner.
+thread `running`, whatever any process believes. A claimed run records its `owner` and a
+lease that the owner's heartbeats renew; `finish` only ends a run its own process owns, so a
+worker that lost its run cannot overwrite the result of the run's next owner.
+
+`recover` (at start-up and then periodically, from every process) takes back runs whose owner
+is gone: its lease expired, or it was a process on this host whose pid no longer exists (so a
+crash on one machine is recovered at once, not a lease later).
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import statistics
+import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -18,6 +25,7 @@ from psycopg.rows import DictRow
 
 from distaff.backends.base import CancelTarget, Claim, QueueStats, ThreadSnapshot
 from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
+from distaff.backends.postgres.leases import Leases
 from distaff.backends.postgres.threads import get_thread, insert_thread, write_snapshot
 from distaff.errors import Conflict, NotFound
 from distaff.ids import now_iso, utcnow
@@ -27,8 +35,28 @@ BUSY_MESSAGE = (
     "Thread is already running a task. Wait for it to finish or choose a different multitask"
     " strategy."
 )
-#: How long a claim holds; the process renews it while the run executes.
-LEASE_SECONDS = 60
+
+
+def owner_id() -> str:
+    """This process, as recorded on the runs it claims: `host:pid:nonce`."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def _gone(owner: str | None, host: str) -> bool:
+    """Whether `owner` was a process on this host that no longer exists."""
+    if owner is None:
+        return True
+    owner_host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if owner_host != host or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, under another user
+        return False
+    return False
 
 
 def _row(row: DictRow) -> Run:
@@ -76,13 +104,20 @@ def _seconds_since(moment: datetime, now: datetime) -> float:
 
 
 class PostgresRuns:
-    def __init__(self, db: Database, owner: str) -> None:
+    def __init__(self, db: Database, owner: str, leases: Leases) -> None:
         self._db = db
-        #: This process, as recorded on the runs it claims.
+        #: This process, as recorded on the runs it claims (see `owner_id`).
         self.owner = owner
+        self._leases = leases
+        self._lease = leases.seconds
 
     async def insert(
-        self, run: Run, *, create_thread: Thread | None, reject_if_busy: bool
+        self,
+        run: Run,
+        *,
+        create_thread: Thread | None,
+        reject_if_busy: bool,
+        read_here: bool = False,
     ) -> list[str]:
         async with self._db.transaction() as conn:
             if create_thread is not None:
@@ -97,8 +132,8 @@ class PostgresRuns:
                 raise Conflict(BUSY_MESSAGE)
             await conn.execute(
                 "INSERT INTO runs (run_id, thread_id, assistant_id, metadata, status, kwargs,"
-                " multitask_strategy, created_at, updated_at)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                " multitask_strategy, created_at, updated_at, reader)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 (
                     run["run_id"],
                     run["thread_id"],
@@ -109,6 +144,7 @@ class PostgresRuns:
                     run["multitask_strategy"],
                     run["created_at"],
                     run["updated_at"],
+                    self.owner if read_here else None,
                 ),
             )
             # Stamp the graph on the thread now (see the SQLite backend for why).
@@ -155,7 +191,7 @@ class PostgresRuns:
             return True
 
     async def claim(self, limit: int) -> Claim:
-        now = now_iso()
+        now, sent_at = now_iso(), time.monotonic()
         try:
             async with self._db.transaction() as conn:
                 # The oldest due pending run of each thread that has none running.
@@ -172,7 +208,7 @@ class PostgresRuns:
                     " updated_at = %(now)s, owner = %(owner)s,"
                     " lease_until = %(now)s::timestamptz + %(lease)s * interval '1 second'"
                     " FROM due WHERE runs.run_id = due.run_id RETURNING runs.*",
-                    {"now": now, "limit": limit, "owner": self.owner, "lease": LEASE_SECONDS},
+                    {"now": now, "limit": limit, "owner": self.owner, "lease": self._lease},
                 )
                 rows = await cur.fetchall()
         except psycopg.errors.UniqueViolation:
@@ -183,7 +219,11 @@ class PostgresRuns:
             ((_row(r), int(r["attempt"])) for r in rows), key=lambda c: c[0]["created_at"]
         )
         if claimed:
-            return Claim(claimed)
+            self._leases.renewed((r["run_id"] for r in rows), sent_at)
+            elsewhere = frozenset(
+                r["run_id"] for r in rows if r["reader"] is not None and r["reader"] != self.owner
+            )
+            return Claim(claimed, read_elsewhere=elsewhere)
         row = await self._db.fetchone(
             "SELECT min(created_at) AS at FROM runs WHERE status = 'pending'"
             " AND created_at > %s::timestamptz",
@@ -206,6 +246,7 @@ class PostgresRuns:
                 "SELECT thread_id, owner FROM runs WHERE run_id = %s FOR UPDATE", (run_id,)
             )
             row = await cur.fetchone()
+            self._leases.drop(run_id)
             if row is None:
                 return None  # deleted meanwhile, with its thread
             if row["owner"] is not None and row["owner"] != self.owner:
@@ -231,8 +272,21 @@ class PostgresRuns:
                 ended = "interrupted"
             return await _settle_thread(conn, thread_id, ended, now)
 
+    async def heartbeat(self, run_ids: Sequence[str]) -> dict[str, CancelAction | None]:
+        sent_at = time.monotonic()
+        rows = await self._db.fetchall(
+            "UPDATE runs SET lease_until = now() + %s * interval '1 second'"
+            " WHERE run_id = ANY(%s) AND owner = %s AND status = 'running'"
+            " RETURNING run_id, cancel_action",
+            (self._lease, list(run_ids), self.owner),
+        )
+        held = {r["run_id"]: r["cancel_action"] for r in rows}
+        self._leases.renewed(held, sent_at)
+        return held
+
     async def requeue(self, run_id: str) -> None:
         # The attempt stays counted: it tells the next execution to resume from checkpoints.
+        self._leases.drop(run_id)
         await self._db.execute(
             "UPDATE runs SET status = 'pending', updated_at = %s, owner = NULL, lease_until = NULL"
             " WHERE run_id = %s AND status = 'running' AND owner = %s",
@@ -311,18 +365,21 @@ class PostgresRuns:
         )
 
     async def recover(self, max_attempts: int) -> list[str]:
-        """Runs left `running` by processes that are gone. Without heartbeats across processes
-        yet, every run not claimed by this process counts as such: one executing process per
-        database, as with SQLite."""
+        """Runs whose owner is gone: its lease expired, or its pid on this host is dead."""
         requeued = []
+        host = socket.gethostname()
         async with self._db.transaction() as conn:
-            rows = await (
+            candidates = await (
                 await conn.execute(
-                    "SELECT run_id, thread_id, attempt, kwargs, cancel_action FROM runs"
-                    " WHERE status = 'running' AND owner IS DISTINCT FROM %s FOR UPDATE",
-                    (self.owner,),
+                    "SELECT run_id, thread_id, attempt, kwargs, cancel_action, owner,"
+                    " lease_until IS NULL OR lease_until < now() AS expired FROM runs"
+                    " WHERE status = 'running' AND owner IS DISTINCT FROM %s"
+                    " AND (lease_until IS NULL OR lease_until < now() OR owner LIKE %s)"
+                    " FOR UPDATE SKIP LOCKED",
+                    (self.owner, f"{host}:%"),
                 )
             ).fetchall()
+            rows = [r for r in candidates if r["expired"] or _gone(r["owner"], host)]
             now = now_iso()
             for row in rows:
                 temporary = is_temporary(row["kwargs"])

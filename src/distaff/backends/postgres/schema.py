@@ -94,6 +94,54 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX crons_due ON crons (next_run_date) WHERE enabled;
     """,
+    # Several processes on one database: who reads a run elsewhere, the event log that carries
+    # stream events between processes (and keeps resumable streams), and notifications.
+    """
+    -- The process whose client streams or waits for the run (NULL for background runs): the
+    -- process that claims the run sends its events there.
+    ALTER TABLE runs ADD COLUMN reader text;
+    CREATE TABLE run_events (
+        seq bigserial PRIMARY KEY,
+        run_id text NOT NULL,
+        thread_id text NOT NULL,
+        event_id text NOT NULL,
+        event text NOT NULL,
+        data bytea NOT NULL,
+        resumable boolean NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX run_events_run ON run_events (run_id, seq);
+    CREATE INDEX run_events_thread ON run_events (thread_id, seq);
+    CREATE INDEX run_events_created ON run_events (created_at);
+    -- Notifications are part of the transaction that changes a run, so they cost no round
+    -- trip and are sent only if it commits: `distaff_wake` when a run may be claimable,
+    -- `distaff_end` (run id, thread id, status) when a run ends or is deleted while active.
+    CREATE FUNCTION distaff_runs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            IF OLD.status IN ('pending', 'running') THEN
+                PERFORM pg_notify('distaff_end', OLD.run_id || ' ' || OLD.thread_id || ' rollback');
+            END IF;
+            RETURN OLD;
+        END IF;
+        IF NEW.status = 'pending' THEN
+            IF TG_OP = 'INSERT' OR OLD.status <> 'pending' THEN
+                PERFORM pg_notify('distaff_wake', '');
+            END IF;
+        ELSIF TG_OP = 'UPDATE' AND OLD.status IN ('pending', 'running')
+                AND NEW.status NOT IN ('pending', 'running') THEN
+            PERFORM pg_notify('distaff_end',
+                              NEW.run_id || ' ' || NEW.thread_id || ' ' || NEW.status);
+            IF EXISTS (SELECT 1 FROM runs WHERE thread_id = NEW.thread_id
+                       AND status = 'pending') THEN
+                PERFORM pg_notify('distaff_wake', '');  -- the thread's next run may start
+            END IF;
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE OF status OR DELETE ON runs
+        FOR EACH ROW EXECUTE FUNCTION distaff_runs_notify();
+    """,
 ]
 
 

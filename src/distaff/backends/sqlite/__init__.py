@@ -37,6 +37,8 @@ class SqliteBackend:
     checkpoints: CheckpointAdmin
     crons: SqliteCrons
     location: str
+    #: One process per database: nothing to relay.
+    relay: None = None
 
     @classmethod
     async def assemble(

@@ -81,7 +81,12 @@ class SqliteRuns:
         self._db = db
 
     async def insert(
-        self, run: Run, *, create_thread: Thread | None, reject_if_busy: bool
+        self,
+        run: Run,
+        *,
+        create_thread: Thread | None,
+        reject_if_busy: bool,
+        read_here: bool = False,  # one process: every reader is here
     ) -> list[str]:
         def job(conn: sqlite3.Connection) -> list[str]:
             thread = get_thread(conn, run["thread_id"])
@@ -226,6 +231,18 @@ class SqliteRuns:
             return _settle_thread(conn, thread_id, ended, now)
 
         return await self._db.write(job)
+
+    async def heartbeat(self, run_ids: Sequence[str]) -> dict[str, CancelAction | None]:
+        # One process per database: no leases to renew, only cancels to report.
+        marks = ",".join("?" * len(run_ids))
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                f"SELECT run_id, cancel_action FROM runs WHERE status='running'"
+                f" AND run_id IN ({marks})",
+                tuple(run_ids),
+            ).fetchall()
+        )
+        return {r["run_id"]: r["cancel_action"] for r in rows}
 
     async def requeue(self, run_id: str) -> None:
         def job(conn: sqlite3.Connection) -> None:

@@ -1,0 +1,194 @@
+"""The relay between processes on one PostgreSQL database: LISTEN/NOTIFY and an event table.
+
+One dedicated connection per process LISTENs (a pooled connection cannot: it would miss
+notifications while lent out). Wake-ups and run ends are sent by a trigger on `runs`, inside
+the transaction that changed the run, so they cost no extra round trip and are never sent for
+a change that rolled back. Cancels and watches are sent with `pg_notify` on a pooled
+connection. Stream events go into `run_events`, a batch per statement with one notification
+per run in it; the notification carries no data, so events of any size fit (NOTIFY payloads
+are limited to 8000 bytes).
+
+Every notification names the process that sent it, so a process ignores its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import psycopg
+
+from distaff.backends.postgres.database import Database
+from distaff.engine.broker import StreamEvent
+from distaff.engine.relay import LoggedEvent, Signals
+from distaff.models import CancelAction
+
+log = logging.getLogger("distaff.relay")
+
+CHANNELS = ("distaff_wake", "distaff_end", "distaff_cancel", "distaff_watch", "distaff_events")
+#: At most this many events per INSERT.
+BATCH = 500
+
+_Item = tuple[str, str, StreamEvent] | asyncio.Future[None]
+
+
+class PostgresRelay:
+    def __init__(self, db: Database, url: str, owner: str) -> None:
+        self._db = db
+        self._url = url
+        self._owner = owner
+        self._outbox: asyncio.Queue[_Item] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._signals: Signals | None = None
+        self._listening = asyncio.Event()
+
+    async def start(self, signals: Signals) -> None:
+        self._signals = signals
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="distaff-relay-listen"),
+            asyncio.create_task(self._write(), name="distaff-relay-write"),
+        ]
+        # Listening before serving: a watch or wake sent right after start-up is not missed.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), 10)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.flush(), 5)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def send(self, run_id: str, thread_id: str, event: StreamEvent) -> None:
+        self._outbox.put_nowait((run_id, thread_id, event))
+
+    async def flush(self) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._outbox.put_nowait(done)
+        await done
+
+    async def _write(self) -> None:
+        while True:
+            batch: list[tuple[str, str, StreamEvent]] = []
+            waiters: list[asyncio.Future[None]] = []
+            item = await self._outbox.get()
+            while True:
+                if isinstance(item, asyncio.Future):
+                    waiters.append(item)
+                else:
+                    batch.append(item)
+                if len(batch) >= BATCH or self._outbox.empty():
+                    break
+                item = self._outbox.get_nowait()
+            try:
+                if batch:
+                    await self._insert(batch)
+            except Exception:
+                # Remote readers miss these events; the run itself goes on.
+                log.exception("could not write %d stream event(s) to the event log", len(batch))
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _insert(self, batch: list[tuple[str, str, StreamEvent]]) -> None:
+        columns: list[list[Any]] = [[], [], [], [], [], []]
+        for run_id, thread_id, event in batch:
+            for column, value in zip(
+                columns,
+                (run_id, thread_id, event.id, event.event, event.data, event.resumable),
+                strict=True,
+            ):
+                column.append(value)
+        await self._db.execute(
+            "WITH added AS (INSERT INTO run_events"
+            " (run_id, thread_id, event_id, event, data, resumable)"
+            " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::bytea[], %s::boolean[]) RETURNING run_id, thread_id)"
+            " SELECT pg_notify('distaff_events', %s || ' ' || run_id || ' ' || thread_id)"
+            " FROM (SELECT DISTINCT run_id, thread_id FROM added) AS runs",
+            (*columns, self._owner),
+        )
+
+    async def read(self, run_id: str, after: str | None) -> list[LoggedEvent]:
+        rows = await self._db.fetchall(
+            "SELECT seq, event_id, event, data, resumable FROM run_events"
+            " WHERE run_id = %s AND seq > %s ORDER BY seq",
+            (run_id, int(after) if after else 0),
+        )
+        return [
+            LoggedEvent(
+                str(r["seq"]),
+                StreamEvent(r["event"], bytes(r["data"]), r["event_id"], r["resumable"]),
+            )
+            for r in rows
+        ]
+
+    async def cancel(self, run_id: str, action: CancelAction) -> None:
+        await self._notify("distaff_cancel", f"{run_id} {action}")
+
+    async def watch(self, key: str, watching: bool) -> None:
+        await self._notify("distaff_watch", f"{key} {'+' if watching else '-'}")
+
+    async def prune(self, retention_seconds: float) -> int:
+        return await self._db.execute(
+            "DELETE FROM run_events e WHERE created_at < now() - %s * interval '1 second'"
+            " AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = e.run_id"
+            " AND r.status IN ('pending', 'running'))",
+            (retention_seconds,),
+        )
+
+    async def _notify(self, channel: str, message: str) -> None:
+        await self._db.execute("SELECT pg_notify(%s, %s)", (channel, f"{self._owner} {message}"))
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        delay, first = 0.1, True
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+                async with conn:
+                    for channel in CHANNELS:
+                        await conn.execute(f"LISTEN {channel}")
+                    self._listening.set()
+                    if not first and self._signals is not None:
+                        await self._signals.on_reconnect()
+                    first, delay = False, 0.1
+                    async for note in conn.notifies():
+                        await self._dispatch(note.channel, note.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("relay connection lost (%s); reconnecting in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _dispatch(self, channel: str, payload: str) -> None:
+        signals = self._signals
+        if signals is None:
+            return
+        try:
+            if channel == "distaff_wake":
+                signals.on_wake()
+            elif channel == "distaff_end":
+                run_id, thread_id, status = payload.split(" ", 2)
+                await signals.on_end(run_id, thread_id, status)
+            else:
+                sender, _, message = payload.partition(" ")
+                if sender == self._owner:
+                    return
+                first, second = message.split(" ", 1)
+                if channel == "distaff_events":
+                    await signals.on_events(first, second)
+                elif channel == "distaff_cancel":
+                    signals.on_cancel(first, "rollback" if second == "rollback" else "interrupt")
+                elif channel == "distaff_watch":
+                    signals.on_watch(first, second == "+")
+        except Exception:
+            log.exception("handling %s %r failed", channel, payload)

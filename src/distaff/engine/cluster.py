@@ -1,0 +1,132 @@
+"""This process's part among several sharing one database: it answers the relay's signals and
+lets the services read runs that execute elsewhere.
+
+A run's events reach a reader in another process through the run's event log: the executing
+process logs them when it knows someone elsewhere reads (the run's creator streams or waits for
+it, or a later reader sent a watch) and always for a resumable run. The reader's process keeps
+a mirror of the run in its own broker, fed by reading the log after a cursor, so replay,
+`Last-Event-ID` and live delivery work exactly as for a local run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from distaff.backends.base import RunRepo
+from distaff.engine.broker import Broker
+from distaff.engine.relay import Relay
+from distaff.engine.worker import Worker
+from distaff.models import ACTIVE_RUN_STATUSES, CancelAction, Page, RunOutcome
+
+log = logging.getLogger("distaff.cluster")
+
+#: How many of a thread's latest runs a thread-stream rejoin replays from the event log.
+THREAD_REPLAY_RUNS = 20
+
+
+class Cluster:
+    def __init__(self, relay: Relay, broker: Broker, worker: Worker | None, runs: RunRepo) -> None:
+        self._relay = relay
+        self._broker = broker
+        self._worker = worker
+        self._runs = runs
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def start(self) -> None:
+        self._broker.outbox = self._relay
+        await self._relay.start(self)
+
+    async def stop(self) -> None:
+        await self._relay.stop()
+        self._broker.outbox = None
+
+    def _local(self, run_id: str) -> bool:
+        return self._worker is not None and self._worker.executes(run_id)
+
+    # -- for the services ---------------------------------------------------------------------
+
+    async def follow(self, run_id: str, thread_id: str, *, events: bool) -> None:
+        """Before subscribing to a run that may execute elsewhere: ask for its events (a
+        reader of the outcome only needs the end, which every process hears of) and bring
+        the local mirror up to date, so a replay sees what was logged so far."""
+        if self._local(run_id):
+            return
+        if events:
+            await self._relay.watch(f"run:{run_id}", True)
+        await self.sync(run_id, thread_id)
+
+    async def follow_thread(self, thread_id: str, *, replay: bool) -> None:
+        await self._relay.watch(f"thread:{thread_id}", True)
+        if replay:
+            for run in await self._runs.list_for_thread(thread_id, Page(THREAD_REPLAY_RUNS, 0)):
+                if not self._local(run["run_id"]):
+                    await self.sync(run["run_id"], thread_id)
+
+    async def unfollow_thread(self, thread_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._relay.watch(f"thread:{thread_id}", False)
+
+    async def cancel(self, run_id: str, action: CancelAction) -> None:
+        """Stop a running run wherever it executes."""
+        await self._relay.cancel(run_id, action)
+
+    async def sync(self, run_id: str, thread_id: str) -> None:
+        """Read the run's log past the mirror's cursor into the broker (one reader at a time,
+        so no event is delivered twice)."""
+        lock = self._locks.setdefault(run_id, asyncio.Lock())
+        try:
+            async with lock:
+                logged = await self._relay.read(run_id, self._broker.cursor(run_id))
+                if logged:
+                    self._broker.ingest(run_id, thread_id, logged)
+        finally:
+            if not lock.locked() and self._locks.get(run_id) is lock:
+                del self._locks[run_id]
+
+    # -- the relay's signals ------------------------------------------------------------------
+
+    def on_wake(self) -> None:
+        if self._worker is not None:
+            self._worker.wake()
+
+    def on_cancel(self, run_id: str, action: CancelAction) -> None:
+        if self._worker is not None and self._worker.executes(run_id):
+            self._worker.cancel(run_id, action)
+
+    def on_watch(self, key: str, watching: bool) -> None:
+        kind, _, ident = key.partition(":")
+        if kind == "run" and watching:
+            self._broker.export(ident)
+        elif kind == "thread":
+            self._broker.export_thread(ident, watching)
+
+    async def on_events(self, run_id: str, thread_id: str) -> None:
+        if not self._local(run_id) and self._broker.reads(run_id, thread_id):
+            await self.sync(run_id, thread_id)
+
+    async def on_end(self, run_id: str, thread_id: str, status: str) -> None:
+        if self._local(run_id):
+            return  # this process records and announces its own runs' ends
+        self._broker.forget(run_id)
+        if not self._broker.has_channel(run_id) or self._broker.outcome(run_id) is not None:
+            return
+        await self.sync(run_id, thread_id)  # the log ends with the full outcome, if logged
+        if self._broker.outcome(run_id) is None:
+            self._broker.bind(run_id, thread_id)
+            self._broker.finish(run_id, RunOutcome(status))  # type: ignore[arg-type]
+
+    async def on_reconnect(self) -> None:
+        """Notifications may have been lost: look at every run mirrored here."""
+        self.on_wake()
+        for run_id in self._broker.open_runs():
+            if self._local(run_id):
+                continue
+            run = await self._runs.get(run_id)
+            if run is None:
+                await self.on_end(run_id, self._broker.thread_of(run_id) or "", "rollback")
+            elif run["status"] not in ACTIVE_RUN_STATUSES:
+                await self.on_end(run_id, run["thread_id"], run["status"])
+            else:
+                await self.sync(run_id, run["thread_id"])
