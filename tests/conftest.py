@@ -1,7 +1,8 @@
 """Fixtures: one real distaff server per backend for the session, and SDK clients for it.
 
 Every contract test takes `client` (the real `langgraph_sdk` async client) or `http` (httpx,
-for wire-level checks) and runs once per backend: memory and SQLite.
+for wire-level checks) and runs once per backend: memory, SQLite, PostgreSQL, and PostgreSQL
+with Redis as the stream broker (`redis`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from tests.postgres import Cluster
+from tests.redis import RedisServer
 from tests.servers import Server
 
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
@@ -34,22 +36,39 @@ def pg_cluster(tmp_root: Path) -> Iterator[Cluster]:
     cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_root: Path) -> Iterator[RedisServer]:
+    """Started the first time a test needs Redis."""
+    server = RedisServer(tmp_root / "redis")
+    yield server
+    server.stop()
+
+
 def database_url(backend: str, root: Path, request: pytest.FixtureRequest) -> str:
-    """A fresh database of the given backend."""
+    """A fresh database of the given backend (`redis` is PostgreSQL; see `backend_env`)."""
     if backend == "memory":
         return "memory://"
-    if backend == "postgres":
+    if backend in ("postgres", "redis"):
         cluster: Cluster = request.getfixturevalue("pg_cluster")
         return cluster.database()
     return f"sqlite:///{root / f'{backend}-{uuid.uuid4().hex[:8]}' / 'db.sqlite'}"
 
 
-@pytest.fixture(scope="session", params=["memory", "sqlite", "postgres"])
+def backend_env(backend: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The settings a server of the given backend needs besides its database URL."""
+    if backend == "redis":
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        return {"DISTAFF_REDIS_URL": redis.url}
+    return {}
+
+
+@pytest.fixture(scope="session", params=["memory", "sqlite", "postgres", "redis"])
 def server(request: pytest.FixtureRequest, tmp_root: Path) -> Iterator[Server]:
     backend: str = request.param
     ARTIFACTS.mkdir(exist_ok=True)
     srv = Server(
         database_url(backend, tmp_root, request),
+        env=backend_env(backend, request),
         log_path=ARTIFACTS / f"server-{backend}.log",
     ).start()
     yield srv

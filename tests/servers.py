@@ -30,6 +30,8 @@ class Server:
     manifest: Path = MANIFEST
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
+    #: More `distaff serve` options, e.g. `["--no-worker"]`.
+    args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -51,6 +53,7 @@ class Server:
                 str(self.port),
                 "--database-url",
                 self.database_url,
+                *self.args,
             ],
             env=env,
             stdout=log,

@@ -1,12 +1,16 @@
 """Several server processes on one PostgreSQL database: any replica serves any run.
 
-`front` runs no queue worker (`DISTAFF_RUN_WORKER=false`), so every run created through it
-executes in `back`: whatever a client of `front` sees of a run came across processes.
+`front` runs no queue worker (`serve --no-worker`), so every run created through it executes
+in `back`: whatever a client of `front` sees of a run came across processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,23 +21,25 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from tests.conftest import ARTIFACTS, database_url
-from tests.servers import Server
+from tests.conftest import ARTIFACTS, backend_env, database_url
+from tests.servers import MANIFEST, Server
 
 SLOW_ENV = {"DISTAFF_TEST_SLOW_DELAY": "0.1"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["postgres", "redis"])
 def replicas(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Server]]:
+    """Two processes on one database; with `redis`, stream events and cancels go through
+    Redis."""
     ARTIFACTS.mkdir(exist_ok=True)
-    url = database_url("postgres", tmp_path_factory.mktemp("replicas"), request)
-    back = Server(url, env=SLOW_ENV, log_path=ARTIFACTS / "replicas-back.log").start()
+    backend = request.param
+    url = database_url(backend, tmp_path_factory.mktemp("replicas"), request)
+    env = {**SLOW_ENV, **backend_env(backend, request)}
+    back = Server(url, env=env, log_path=ARTIFACTS / f"replicas-{backend}-back.log").start()
     front = Server(
-        url,
-        env={**SLOW_ENV, "DISTAFF_RUN_WORKER": "false"},
-        log_path=ARTIFACTS / "replicas-front.log",
+        url, env=env, log_path=ARTIFACTS / f"replicas-{backend}-front.log", args=["--no-worker"]
     ).start()
     yield front, back
     front.stop()
@@ -287,4 +293,72 @@ def test_every_replica_reports_the_same_data(replicas: tuple[Server, Server]) ->
         assert front.post("/threads/search", json=body).json() == (
             back.post("/threads/search", json=body).json()
         )
-    assert Path(ARTIFACTS / "replicas-front.log").exists()
+
+
+async def test_api_processes_and_worker_processes_apart(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """`serve --no-worker --workers 2` answers; `distaff worker` processes execute; a worker
+    stopped with SIGTERM finishes (or hands back) what it runs and exits cleanly."""
+    url = database_url("postgres", tmp_path, request)
+    log = ARTIFACTS / "replicas-apart.log"
+    api = Server(url, env=SLOW_ENV, log_path=log, args=["--no-worker", "--workers", "2"])
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        api.start()
+        assert api.process is not None
+        children = _children(api.process.pid)
+        assert len(children) == 2, children
+        thread_ids = []
+        client = get_client(url=api.url, timeout=30)
+        for i in range(6):
+            thread = await client.threads.create()
+            thread_ids.append(thread["thread_id"])
+            await client.runs.create(thread["thread_id"], "slow", input=_msg(str(i % 3 + 2)))
+        await asyncio.sleep(0.5)
+        pending = await client.runs.list(thread_ids[0])
+        assert [r["status"] for r in pending] == ["pending"]  # nobody executes yet
+        with open(log, "ab") as out:
+            for _ in range(2):
+                workers.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "distaff", "worker", "--config", str(MANIFEST)],
+                        env={**os.environ, **SLOW_ENV, "DISTAFF_DATABASE_URL": url},
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        for tid in thread_ids:
+            run = (await client.runs.list(tid))[0]
+            result = await client.runs.join(tid, run["run_id"])
+            assert _contents(result)[-1] == "slow done"
+        await client.http.client.aclose()
+    finally:
+        for proc in workers:
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(20) for proc in workers]
+        api.stop()
+    assert codes == [0, 0]
+    assert "worker stopped" in log.read_text()
+
+
+def _children(pid: int) -> list[int]:
+    """uvicorn's worker processes under `pid`."""
+    deadline = time.monotonic() + 10
+    found: list[int] = []
+    while time.monotonic() < deadline:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                    cmdline = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                # Not multiprocessing's resource tracker, also a child.
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+                    found.append(int(entry.name))
+        if len(found) >= 2:
+            break
+        time.sleep(0.1)
+    return found

@@ -1,9 +1,11 @@
-"""`distaff dev` and `distaff serve`."""
+"""`distaff dev`, `distaff serve` and `distaff worker`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -158,23 +160,92 @@ def dev(config: str, host: str, port: int, database_url: str | None, no_reload: 
     )
 
 
+def _require_shared(url: str, what: str) -> None:
+    """Several processes on one database need PostgreSQL: SQLite and memory are one process."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise click.ClickException(
+            f"{what} needs a PostgreSQL database (--database-url postgresql://...): with"
+            f" {_describe(url)} only one process can serve and execute runs"
+        )
+
+
 @main.command()
 @common
-def serve(config: str, host: str, port: int, database_url: str | None) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Server processes on this port (PostgreSQL only).",
+)
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Serve the API only; `distaff worker` processes execute the runs (PostgreSQL only).",
+)
+def serve(
+    config: str, host: str, port: int, database_url: str | None, workers: int, no_worker: bool
+) -> None:
     """Production server: no reload, quiet access log."""
     import uvicorn
 
-    _prepare(config, database_url)
+    _, url = _prepare(config, database_url)
+    if workers > 1:
+        _require_shared(url, "--workers")
+    if no_worker:
+        _require_shared(url, "--no-worker")
+        os.environ["DISTAFF_RUN_WORKER"] = "false"
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     uvicorn.run(
         "distaff.cli:app_factory",
         factory=True,
         host=host,
         port=port,
+        workers=workers,
         log_level="info",
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+@main.command()
+@click.option(
+    "--config", default="langgraph.json", show_default=True, help="Path to langgraph.json."
+)
+@click.option("--database-url", default=None, help="postgresql://...")
+def worker(config: str, database_url: str | None) -> None:
+    """Queue worker only: executes runs that API processes (`serve --no-worker`) accept."""
+    path, url = _prepare(config, database_url)
+    _require_shared(url, "distaff worker")
+    os.environ["DISTAFF_RUN_WORKER"] = "true"
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s: %(message)s")
+    try:
+        asyncio.run(_work(path))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+async def _work(path: Path) -> None:
+    from distaff.app import manifest_settings
+    from distaff.graphs import registry_from_specs
+    from distaff.manifest import load_manifest
+    from distaff.runtime import Runtime
+
+    manifest = load_manifest(path)
+    settings = manifest_settings(manifest, Settings())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Runtime.open(settings, registry_from_specs(manifest.graphs)):
+        logging.getLogger("distaff").info(
+            "worker started: up to %d runs at once from %s",
+            settings.max_concurrent_runs,
+            _describe(settings.database_url),
+        )
+        await stop.wait()
+        logging.getLogger("distaff").info("worker stopping: draining running runs")
+    logging.getLogger("distaff").info("worker stopped")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,11 @@ from distaff.engine.broker import Broker
 from distaff.engine.cluster import Cluster
 from distaff.engine.control import RunControl
 from distaff.engine.executor import Executor
+from distaff.engine.relay import Relay
 from distaff.engine.sweeper import Job, Sweeper
 from distaff.engine.webhooks import Webhooks
 from distaff.engine.worker import Worker
+from distaff.errors import ConfigError
 from distaff.graphs import GraphRegistry
 from distaff.services.assistants import AssistantService
 from distaff.services.crons import CronService
@@ -39,6 +41,24 @@ def _default_ttl(settings: Settings) -> dict[str, object] | None:
     if settings.thread_ttl_minutes is None:
         return None
     return {"strategy": settings.thread_ttl_strategy, "ttl": settings.thread_ttl_minutes}
+
+
+def _relay(backend: Backend, settings: Settings) -> Relay | None:
+    """The backend's relay, with Redis carrying the stream events when `redis_url` is set."""
+    if settings.redis_url is None:
+        return backend.relay
+    if backend.relay is None:
+        raise ConfigError(
+            "redis_url needs a PostgreSQL database_url: with one process per database (memory,"
+            " SQLite) there is nothing to relay"
+        )
+    try:
+        from distaff.backends.redis import RedisRelay
+    except ImportError as exc:
+        raise ConfigError(
+            f"redis_url needs distaff's redis extra (pip install 'distaff[redis]'): {exc}"
+        ) from None
+    return RedisRelay(settings.redis_url, backend.relay, settings.resumable_stream_ttl_seconds)
 
 
 def _recover_job(backend: Backend, max_attempts: int) -> Callable[[], Awaitable[int]]:
@@ -94,8 +114,9 @@ class Runtime:
                     lease_seconds=settings.lease_seconds if shared else None,
                 )
             cluster = None
-            if backend.relay is not None:
-                cluster = Cluster(backend.relay, broker, worker, backend.runs)
+            relay = _relay(backend, settings)
+            if relay is not None:
+                cluster = Cluster(relay, broker, worker, backend.runs)
                 await cluster.start()
                 stack.push_async_callback(cluster.stop)  # after the worker drained (LIFO)
             control = RunControl(backend, broker, worker, cluster)
@@ -126,11 +147,11 @@ class Runtime:
                 ("expired store items", settings.store_sweep_seconds, backend.sweep_store),
                 ("due crons", settings.cron_tick_seconds, runtime.crons.fire_due),
             ]
-            if backend.relay is not None:
-                relay = backend.relay
+            if relay is not None:
                 retention = settings.resumable_stream_ttl_seconds
 
                 async def prune_events() -> int:
+                    assert relay is not None
                     return await relay.prune(retention)
 
                 jobs += [

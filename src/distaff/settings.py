@@ -52,7 +52,8 @@ class Settings(BaseSettings):
 
     #: Picks the backend by scheme: `memory://`, `sqlite:///path`, `postgresql://...`.
     database_url: str = "memory://"
-    #: A Redis stream broker for scale-out; accepted, not used yet by this version.
+    #: With PostgreSQL: Redis carries stream events (Redis Streams) and cancels (pub/sub)
+    #: between processes, instead of the database.
     redis_url: str | None = None
     #: How many runs one process executes at once.
     max_concurrent_runs: int = Field(default=16, ge=1)

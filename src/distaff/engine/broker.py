@@ -81,8 +81,10 @@ class _Channel:
     history: list[StreamEvent] = field(default_factory=list)
     outcome: RunOutcome | None = None
     expiry: asyncio.TimerHandle | None = None
-    #: For a run executing in another process: how far its event log has been read.
+    #: For a run executing in another process: how far its event log has been read, and the
+    #: outcome its log ended with (delivered once the database says the run ended).
     cursor: str | None = None
+    logged_outcome: RunOutcome | None = None
 
 
 @dataclass(slots=True)
@@ -275,6 +277,20 @@ class Broker:
     def thread_of(self, run_id: str) -> str | None:
         return self._run_threads.get(run_id)
 
+    def settle(self, run_id: str, status: str) -> None:
+        """A run executing elsewhere ended with `status` (as committed): end its channel with
+        the outcome its log ended with, or with the bare status if the log has none."""
+        channel = self._channels.get(run_id)
+        if channel is None or channel.outcome is not None:
+            return
+        logged = channel.logged_outcome
+        # `rollback` is how the database reports a deleted run, which is also how a stateless
+        # run ends (its temporary thread goes with it): the logged outcome tells which.
+        if logged is not None and status in (logged.status, "rollback"):
+            self.finish(run_id, logged)
+        else:
+            self.finish(run_id, RunOutcome(status))  # type: ignore[arg-type]
+
     def has_channel(self, run_id: str) -> bool:
         return run_id in self._channels
 
@@ -302,9 +318,11 @@ class Broker:
             if channel.outcome is not None:
                 continue
             if item.event == END_EVENT:
+                # Logged just before the run's end is committed: a reader told now could ask
+                # for the run and find it still running. `settle` delivers it.
                 body = loads(item.data)
-                self.finish(
-                    run_id, RunOutcome(body["status"], values=body["values"], error=body["error"])
+                channel.logged_outcome = RunOutcome(
+                    body["status"], values=body["values"], error=body["error"]
                 )
                 continue
             if item.resumable:

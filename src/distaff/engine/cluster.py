@@ -18,7 +18,7 @@ from distaff.backends.base import RunRepo
 from distaff.engine.broker import Broker
 from distaff.engine.relay import Relay
 from distaff.engine.worker import Worker
-from distaff.models import ACTIVE_RUN_STATUSES, CancelAction, Page, RunOutcome
+from distaff.models import ACTIVE_RUN_STATUSES, CancelAction, Page
 
 log = logging.getLogger("distaff.cluster")
 
@@ -113,9 +113,8 @@ class Cluster:
         if not self._broker.has_channel(run_id) or self._broker.outcome(run_id) is not None:
             return
         await self.sync(run_id, thread_id)  # the log ends with the full outcome, if logged
-        if self._broker.outcome(run_id) is None:
-            self._broker.bind(run_id, thread_id)
-            self._broker.finish(run_id, RunOutcome(status))  # type: ignore[arg-type]
+        self._broker.bind(run_id, thread_id)
+        self._broker.settle(run_id, status)
 
     async def on_reconnect(self) -> None:
         """Notifications may have been lost: look at every run mirrored here."""

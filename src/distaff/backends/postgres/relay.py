@@ -22,6 +22,7 @@ import psycopg
 
 from distaff.backends.postgres.database import Database
 from distaff.engine.broker import StreamEvent
+from distaff.engine.outbox import BatchWriter, Entry
 from distaff.engine.relay import LoggedEvent, Signals
 from distaff.models import CancelAction
 
@@ -31,72 +32,41 @@ CHANNELS = ("distaff_wake", "distaff_end", "distaff_cancel", "distaff_watch", "d
 #: At most this many events per INSERT.
 BATCH = 500
 
-_Item = tuple[str, str, StreamEvent] | asyncio.Future[None]
-
 
 class PostgresRelay:
     def __init__(self, db: Database, url: str, owner: str) -> None:
         self._db = db
         self._url = url
         self._owner = owner
-        self._outbox: asyncio.Queue[_Item] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._writer = BatchWriter(self._insert, BATCH)
+        self._listener: asyncio.Task[None] | None = None
         self._signals: Signals | None = None
         self._listening = asyncio.Event()
 
     async def start(self, signals: Signals) -> None:
         self._signals = signals
-        self._tasks = [
-            asyncio.create_task(self._listen(), name="distaff-relay-listen"),
-            asyncio.create_task(self._write(), name="distaff-relay-write"),
-        ]
+        self._writer.start()
+        self._listener = asyncio.create_task(self._listen(), name="distaff-relay-listen")
         # Listening before serving: a watch or wake sent right after start-up is not missed.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._listening.wait(), 10)
 
     async def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.flush(), 5)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        await self._writer.stop()
+        if self._listener is not None:
+            self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._listener
 
     # -- sending ------------------------------------------------------------------------------
 
     def send(self, run_id: str, thread_id: str, event: StreamEvent) -> None:
-        self._outbox.put_nowait((run_id, thread_id, event))
+        self._writer.send(run_id, thread_id, event)
 
     async def flush(self) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._outbox.put_nowait(done)
-        await done
+        await self._writer.flush()
 
-    async def _write(self) -> None:
-        while True:
-            batch: list[tuple[str, str, StreamEvent]] = []
-            waiters: list[asyncio.Future[None]] = []
-            item = await self._outbox.get()
-            while True:
-                if isinstance(item, asyncio.Future):
-                    waiters.append(item)
-                else:
-                    batch.append(item)
-                if len(batch) >= BATCH or self._outbox.empty():
-                    break
-                item = self._outbox.get_nowait()
-            try:
-                if batch:
-                    await self._insert(batch)
-            except Exception:
-                # Remote readers miss these events; the run itself goes on.
-                log.exception("could not write %d stream event(s) to the event log", len(batch))
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-
-    async def _insert(self, batch: list[tuple[str, str, StreamEvent]]) -> None:
+    async def _insert(self, batch: list[Entry]) -> None:
         columns: list[list[Any]] = [[], [], [], [], [], []]
         for run_id, thread_id, event in batch:
             for column, value in zip(
