@@ -24,7 +24,7 @@ from distaff.backends.postgres.database import Database, translated
 from distaff.backends.postgres.leases import FencedSaver, Leases
 from distaff.backends.postgres.relay import PostgresRelay
 from distaff.backends.postgres.runs import PostgresRuns, owner_id
-from distaff.backends.postgres.schema import LOCK_KEY, migrate
+from distaff.backends.postgres.schema import migrate, migration_lock
 from distaff.backends.postgres.store import DistaffPostgresStore
 from distaff.backends.postgres.threads import PostgresThreads
 from distaff.errors import ConfigError
@@ -86,15 +86,11 @@ async def open_postgres(
         index = cast(PostgresIndexConfig | None, store_index)
         store = DistaffPostgresStore(conn=db.pool, index=index, ttl=store_ttl)
         with translated():
-            await migrate(db)
             # langgraph's own migrations take no lock: replicas starting together queue here.
-            async with db.connection() as conn:
-                await conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-                try:
-                    await saver.setup()
-                    await store.setup()
-                finally:
-                    await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            async with migration_lock(db) as conn:
+                await migrate(conn)
+                await saver.setup()
+                await store.setup()
         owner = owner_id()
         yield PostgresBackend(
             db=db,

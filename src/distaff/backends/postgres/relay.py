@@ -13,8 +13,6 @@ Every notification names the process that sent it, so a process ignores its own.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -22,8 +20,7 @@ import psycopg
 
 from distaff.backends.postgres.database import Database
 from distaff.engine.broker import StreamEvent
-from distaff.engine.outbox import BatchWriter, Entry
-from distaff.engine.relay import LoggedEvent, Signals
+from distaff.engine.relay import Entry, LoggedEvent, RelayBase, Signals
 from distaff.models import CancelAction
 
 log = logging.getLogger("distaff.relay")
@@ -33,40 +30,16 @@ CHANNELS = ("distaff_wake", "distaff_end", "distaff_cancel", "distaff_watch", "d
 BATCH = 500
 
 
-class PostgresRelay:
+class PostgresRelay(RelayBase):
     def __init__(self, db: Database, url: str, owner: str) -> None:
+        super().__init__(BATCH)
         self._db = db
         self._url = url
         self._owner = owner
-        self._writer = BatchWriter(self._insert, BATCH)
-        self._listener: asyncio.Task[None] | None = None
-        self._signals: Signals | None = None
-        self._listening = asyncio.Event()
-
-    async def start(self, signals: Signals) -> None:
-        self._signals = signals
-        self._writer.start()
-        self._listener = asyncio.create_task(self._listen(), name="distaff-relay-listen")
-        # Listening before serving: a watch or wake sent right after start-up is not missed.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), 10)
-
-    async def stop(self) -> None:
-        await self._writer.stop()
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
 
     # -- sending ------------------------------------------------------------------------------
 
-    def send(self, run_id: str, thread_id: str, event: StreamEvent) -> None:
-        self._writer.send(run_id, thread_id, event)
-
-    async def flush(self) -> None:
-        await self._writer.flush()
-
-    async def _insert(self, batch: list[Entry]) -> None:
+    async def _write_batch(self, batch: list[Entry]) -> None:
         columns: list[list[Any]] = [[], [], [], [], [], []]
         for run_id, thread_id, event in batch:
             for column, value in zip(
@@ -118,31 +91,16 @@ class PostgresRelay:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    async def _listen(self) -> None:
-        delay, first = 0.1, True
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-                async with conn:
-                    for channel in CHANNELS:
-                        await conn.execute(f"LISTEN {channel}")
-                    self._listening.set()
-                    if not first and self._signals is not None:
-                        await self._signals.on_reconnect()
-                    first, delay = False, 0.1
-                    async for note in conn.notifies():
-                        await self._dispatch(note.channel, note.payload)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("relay connection lost (%s); reconnecting in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    async def _listen_once(self, signals: Signals) -> None:
+        conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+        async with conn:
+            for channel in CHANNELS:
+                await conn.execute(f"LISTEN {channel}")
+            await self._subscribed()
+            async for note in conn.notifies():
+                await self._dispatch(signals, note.channel, note.payload)
 
-    async def _dispatch(self, channel: str, payload: str) -> None:
-        signals = self._signals
-        if signals is None:
-            return
+    async def _dispatch(self, signals: Signals, channel: str, payload: str) -> None:
         try:
             if channel == "distaff_wake":
                 signals.on_wake()

@@ -1,16 +1,21 @@
 """The metadata schema in PostgreSQL: an append-only list of migrations; index + 1 is the
 version. Never edit one that has shipped; add a new one.
 
-Replicas starting together take a transaction-level advisory lock before looking at the
+Replicas starting together take an advisory lock (`migration_lock`) before looking at the
 version table, so exactly one applies each migration and the others find it done. Checkpoint
-and store tables belong to langgraph's saver and store, which migrate their own.
+and store tables belong to langgraph's saver and store, which migrate their own under the same
+lock.
 """
 
 from __future__ import annotations
 
-from distaff.backends.postgres.database import Database
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
-#: `pg_advisory_xact_lock` key: "distaff" in ASCII, as a bigint.
+from distaff.backends.postgres.database import Connection, Database
+
+#: The migration lock's advisory key: "distaff" in ASCII, as a bigint.
 LOCK_KEY = 0x64697374616666
 
 MIGRATIONS: list[str] = [
@@ -145,9 +150,31 @@ MIGRATIONS: list[str] = [
 ]
 
 
-async def migrate(db: Database) -> None:
-    async with db.transaction() as conn:
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+@contextlib.asynccontextmanager
+async def migration_lock(db: Database) -> AsyncIterator[Connection]:
+    """Hold the migration lock (a session advisory lock) on one connection.
+
+    Waiting for it is a loop of `pg_try_advisory_lock`, never a blocked `pg_advisory_lock`: a
+    blocked statement holds a snapshot, and langgraph's `CREATE INDEX CONCURRENTLY`, run by the
+    process holding the lock, waits for every older snapshot to go. Two replicas starting at
+    once would each wait for the other, a cycle through the client that PostgreSQL cannot see.
+    """
+    async with db.connection() as conn:
+        while True:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (LOCK_KEY,))
+            row = await cur.fetchone()
+            if row is not None and row["ok"]:
+                break
+            await asyncio.sleep(0.1)
+        try:
+            yield conn
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
+async def migrate(conn: Connection) -> None:
+    """Apply the migrations this database lacks (under `migration_lock`)."""
+    async with conn.transaction():
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS distaff_migrations ("
             " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"

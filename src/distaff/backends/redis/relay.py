@@ -14,7 +14,6 @@ they are facts about rows in the database, sent by the transaction that changed 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -24,8 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from distaff.engine.broker import StreamEvent
-from distaff.engine.outbox import BatchWriter, Entry
-from distaff.engine.relay import LoggedEvent, Relay, Signals
+from distaff.engine.relay import Entry, LoggedEvent, Relay, RelayBase, Signals
 from distaff.models import CancelAction
 
 log = logging.getLogger("distaff.relay")
@@ -40,45 +38,28 @@ def _key(run_id: str) -> str:
     return f"distaff:run:{run_id}"
 
 
-class RedisRelay:
+class RedisRelay(RelayBase):
     def __init__(self, url: str, database_relay: Relay, retention: float) -> None:
+        super().__init__(BATCH)
         self._client: aioredis.Redis = aioredis.Redis.from_url(url)
         self._inner = database_relay
         #: Names this process in its messages, so it can ignore its own.
         self._owner = os.urandom(8).hex()
         self._expire = max(int(retention), 1) + 3600  # the run's own lifetime, roughly, on top
-        self._writer = BatchWriter(self._add, BATCH)
-        self._listener: asyncio.Task[None] | None = None
-        self._signals: Signals | None = None
-        self._listening = asyncio.Event()
 
     async def start(self, signals: Signals) -> None:
-        self._signals = signals
         await self._client.ping()  # a wrong redis_url fails the start, not the first run
         await self._inner.start(signals)
-        self._writer.start()
-        self._listener = asyncio.create_task(self._listen(), name="distaff-redis-listen")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), 10)
+        await super().start(signals)
 
     async def stop(self) -> None:
-        await self._writer.stop()
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await super().stop()
         await self._inner.stop()
         await self._client.aclose()
 
     # -- sending ------------------------------------------------------------------------------
 
-    def send(self, run_id: str, thread_id: str, event: StreamEvent) -> None:
-        self._writer.send(run_id, thread_id, event)
-
-    async def flush(self) -> None:
-        await self._writer.flush()
-
-    async def _add(self, batch: list[Entry]) -> None:
+    async def _write_batch(self, batch: list[Entry]) -> None:
         pipe = self._client.pipeline(transaction=False)
         for run_id, _, event in batch:
             pipe.xadd(_key(run_id), _fields(event), id=event.id)
@@ -113,39 +94,28 @@ class RedisRelay:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    async def _listen(self) -> None:
-        delay, first = 0.1, True
-        while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(EVENTS, CANCELS)
-                self._listening.set()
-                if not first and self._signals is not None:
-                    await self._signals.on_reconnect()
-                first, delay = False, 0.1
-                async for message in pubsub.listen():
-                    await self._dispatch(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("redis connection lost (%s); reconnecting in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    async def _listen_once(self, signals: Signals) -> None:
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(EVENTS, CANCELS)
+            await self._subscribed()
+            async for message in pubsub.listen():
+                await self._dispatch(signals, message)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    async def _dispatch(self, message: dict[str, Any]) -> None:
-        if message.get("type") != "message" or self._signals is None:
+    async def _dispatch(self, signals: Signals, message: dict[str, Any]) -> None:
+        if message.get("type") != "message":
             return
         try:
             sender, first, second = message["data"].decode().split(" ", 2)
             if sender == self._owner:
                 return
             if message["channel"] == EVENTS.encode():
-                await self._signals.on_events(first, second)
+                await signals.on_events(first, second)
             else:
-                self._signals.on_cancel(first, "rollback" if second == "rollback" else "interrupt")
+                signals.on_cancel(first, "rollback" if second == "rollback" else "interrupt")
         except Exception:
             log.exception("handling redis message %r failed", message)
 
