@@ -219,20 +219,26 @@ def load_builder() -> Any:
     return module.builder
 
 
-async def bench_in_process(n: int, tmp: Path) -> dict[str, Figure]:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    builder = load_builder()
-    figures: dict[str, Figure] = {}
+async def bench_plain(builder: Any, n: int) -> dict[str, Figure]:
+    """Rows e1 and e2: the graph without a checkpointer, sequential and concurrent."""
     plain = builder.compile()
 
     async def plain_call() -> None:
         await plain.ainvoke(INPUT)
 
-    figures["e1"] = await sequential("e. ainvoke, no checkpointer", plain_call, n)
-    figures["e2"] = await concurrent(
-        f"e. ainvoke, no checkpointer, {CONCURRENCY} concurrent", [plain_call] * CONCURRENCY, n
-    )
+    return {
+        "e1": await sequential("e. ainvoke, no checkpointer", plain_call, n),
+        "e2": await concurrent(
+            f"e. ainvoke, no checkpointer, {CONCURRENCY} concurrent", [plain_call] * CONCURRENCY, n
+        ),
+    }
+
+
+async def bench_in_process(n: int, tmp: Path) -> dict[str, Figure]:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    builder = load_builder()
+    figures = await bench_plain(builder, n)
     async with AsyncSqliteSaver.from_conn_string(str(tmp / "inproc.sqlite")) as saver:
         saved = builder.compile(checkpointer=saver)
 
