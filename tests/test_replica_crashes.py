@@ -28,6 +28,9 @@ from tests.conftest import ARTIFACTS, database_url
 from tests.servers import Server
 
 TERMINAL = {"success", "error", "interrupted", "timeout"}
+#: The queue polls once an hour: runs taken back from a dead or frozen process, and runs that
+#: waited for a free slot, start because a process was woken for them.
+NO_POLL = {"DISTAFF_QUEUE_POLL_SECONDS": "3600"}
 
 
 def _msg(text: str) -> dict[str, Any]:
@@ -113,6 +116,7 @@ async def test_runs_of_a_replica_killed_mid_way_are_finished_by_the_others_exact
         "DISTAFF_LEASE_SECONDS": "4",
         "DISTAFF_TEST_SLOW_DELAY": "0.1",
         "DISTAFF_MAX_CONCURRENT_RUNS": str(slots),
+        **NO_POLL,
     }
     victim, *survivors = (
         Server(url, env=env, log_path=_log(request, name)) for name in ("victim", "a", "b")
@@ -196,7 +200,7 @@ async def test_a_frozen_worker_loses_its_run_and_cannot_overwrite_the_new_owners
 ) -> None:
     url = database_url("postgres", tmp_path, request)
     ticks, delay = 6, 0.5
-    env = {"DISTAFF_LEASE_SECONDS": "3", "DISTAFF_TEST_SLOW_DELAY": str(delay)}
+    env = {"DISTAFF_LEASE_SECONDS": "3", "DISTAFF_TEST_SLOW_DELAY": str(delay), **NO_POLL}
     first = Server(url, env=env, log_path=_log(request, "frozen"))
     second = Server(url, env=env, log_path=_log(request, "successor"))
     with fleet(first):

@@ -18,6 +18,11 @@ from distaff.errors import ConfigError, describe_validation
 from distaff.settings import Settings
 
 _ENV_CONFIG = "DISTAFF_CONFIG"
+#: How long an idle client connection stays open. Longer than clients keep theirs (httpx, under
+#: langgraph_sdk: 5 s; Node's fetch: 4 s), so the client always gives up first: with uvicorn's
+#: default of 5 s, a busy server could close a connection while a request on it was on the way,
+#: and the client saw the connection drop with no response.
+KEEP_ALIVE_SECONDS = 75
 
 
 def default_database_url(config: Path) -> str:
@@ -157,6 +162,7 @@ def dev(config: str, host: str, port: int, database_url: str | None, no_reload: 
         # The SQLite files change on every write; they are not code.
         reload_excludes=None if no_reload else [".distaff/*"],
         log_level="info",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 
@@ -205,6 +211,7 @@ def serve(
         log_level="info",
         access_log=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

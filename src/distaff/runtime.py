@@ -61,9 +61,16 @@ def _relay(backend: Backend, settings: Settings) -> Relay | None:
     return RedisRelay(settings.redis_url, backend.relay, settings.resumable_stream_ttl_seconds)
 
 
-def _recover_job(backend: Backend, max_attempts: int) -> Callable[[], Awaitable[int]]:
+def _recover_job(
+    backend: Backend, max_attempts: int, worker: Worker | None
+) -> Callable[[], Awaitable[int]]:
     async def recover() -> int:
-        return len(await backend.runs.recover(max_attempts))
+        taken = await backend.runs.recover(max_attempts)
+        if taken and worker is not None:
+            # Requeued runs, or runs queued behind the ones that ended, may start now. The
+            # database's wake-up reaches the other processes; a process ignores its own.
+            worker.wake()
+        return len(taken)
 
     return recover
 
@@ -158,7 +165,7 @@ class Runtime:
                     (
                         "runs of lost processes",
                         settings.lease_seconds / 4,
-                        _recover_job(backend, settings.max_run_attempts),
+                        _recover_job(backend, settings.max_run_attempts, worker),
                     ),
                     ("logged stream events", 60.0, prune_events),
                 ]
@@ -166,9 +173,9 @@ class Runtime:
             sweeper.start()
             stack.push_async_callback(sweeper.stop)
             if worker is not None:
-                requeued = await backend.runs.recover(settings.max_run_attempts)
-                if requeued:
-                    log.info("resuming %d run(s) interrupted by the last shutdown", len(requeued))
+                taken = await backend.runs.recover(settings.max_run_attempts)
+                if taken:
+                    log.info("took back %d run(s) left running by the last shutdown", len(taken))
                 worker.start()
                 stack.push_async_callback(worker.stop)
             yield runtime

@@ -104,7 +104,7 @@ class CancelTarget:
 class Claim:
     #: The claimed runs, each with its attempt number (1 on the first execution).
     runs: list[tuple[Run, int]]
-    #: When nothing was claimable: seconds until a pending run becomes due, None if none waits.
+    #: Seconds until the next scheduled pending run becomes due, None if none is known.
     next_due_in: float | None = None
     #: Claimed runs whose creator streams or waits for them in another process.
     read_elsewhere: frozenset[str] = frozenset()
@@ -189,7 +189,7 @@ class RunRepo(Protocol):
     async def recover(self, max_attempts: int) -> list[str]:
         """Runs left running by a dead process go back to pending, end in `error` when they
         used up their attempts, or end as cancelled when a cancel was accepted for them.
-        Returns the ids that were requeued. A single-process backend calls it at start-up
+        Returns the ids of the runs it took back. A single-process backend calls it at start-up
         only; a shared one also periodically, and counts a process dead when its lease
         expired."""
 

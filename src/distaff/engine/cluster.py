@@ -79,7 +79,10 @@ class Cluster:
         try:
             async with lock:
                 logged = await self._relay.read(run_id, self._broker.cursor(run_id))
-                if logged:
+                # The run may have been claimed here while its log was read: its events are
+                # published here then, and the log holds copies of them. (Once it ended here,
+                # its outcome makes `ingest` skip them.)
+                if logged and not self._local(run_id):
                     self._broker.ingest(run_id, thread_id, logged)
         finally:
             if not lock.locked() and self._locks.get(run_id) is lock:

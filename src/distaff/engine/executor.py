@@ -22,7 +22,15 @@ from distaff.engine.webhooks import Webhooks
 from distaff.errors import LeaseLost
 from distaff.graphs import CompiledGraph, GraphRegistry
 from distaff.ids import now_iso
-from distaff.models import CancelAction, Json, Run, RunOutcome, RunStatus, is_temporary
+from distaff.models import (
+    CancelAction,
+    Json,
+    Run,
+    RunOutcome,
+    RunStatus,
+    ThreadStatus,
+    is_temporary,
+)
 from distaff.settings import Settings
 from distaff.state import snapshot_of, thread_config
 
@@ -135,7 +143,9 @@ class Executor:
         self._webhooks = webhooks
         self._settings = settings
 
-    async def execute(self, handle: RunHandle) -> None:
+    async def execute(self, handle: RunHandle) -> ThreadStatus | None:
+        """Execute a claimed run and record its end; returns the status its thread settled in
+        (None when the thread went with the run, or the run was no longer this process's)."""
         run, attempt = handle.run, handle.attempt
         run_id, thread_id, kwargs = run["run_id"], run["thread_id"], run["kwargs"]
         stateless = bool(kwargs.get("temporary"))
@@ -216,7 +226,7 @@ class Executor:
             snapshot = ThreadSnapshot(last_values, {}, False, error)
         outcome = RunOutcome(status or "rollback", values=last_values, error=error)
         await self._broker.end_log(run_id, outcome)
-        await self._backend.runs.finish(
+        settled = await self._backend.runs.finish(
             run_id, status, snapshot, delete_thread=is_temporary(kwargs)
         )
         self._broker.finish(run_id, outcome)
@@ -233,6 +243,7 @@ class Executor:
                     "error": error,
                 },
             )
+        return settled
 
     async def fail(self, handle: RunHandle, exc: BaseException) -> None:
         """Record a run as failed when recording its real outcome failed (e.g. its final state

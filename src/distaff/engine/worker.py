@@ -125,6 +125,8 @@ class Worker:
             self._active[run["run_id"]] = handle
         if not claim.runs:
             self._early_cancels.clear()
+        if len(claim.runs) < free:
+            # Everything claimable was taken: nothing to do until a wake-up or the next due run.
             await self._wait(claim.next_due_in)
 
     async def _wait(self, due_in: float | None) -> None:
@@ -158,8 +160,12 @@ class Worker:
 
     async def _execute(self, handle: RunHandle) -> None:
         run_id = handle.run["run_id"]
+        # Whether the queue may hold a run this worker can take once this one ends. Not after
+        # a plain end: everything claimable was claimed when a wake-up last came, unless the
+        # worker was full then or the ended run had others queued behind it on its thread.
+        look_again = True
         try:
-            await self._executor.execute(handle)
+            look_again = await self._executor.execute(handle) == "busy"
         except asyncio.CancelledError:
             # A shutdown (or a lost lease) cancels a task outside a client's cancel: hand the
             # run back; `requeue` does nothing if another process owns it by now.
@@ -172,5 +178,8 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self._executor.fail(handle, exc)
         finally:
+            if len(self._active) >= self._slots:
+                look_again = True
             self._active.pop(run_id, None)
-            self._wake.set()
+            if look_again:
+                self._wake.set()

@@ -75,7 +75,8 @@ async def open_postgres(
     *,
     lease_seconds: float = 20.0,
 ) -> AsyncIterator[PostgresBackend]:
-    db = Database(url)
+    owner = owner_id()
+    db = Database(url, sender=owner)
     try:
         await db.open()
         if store_index is not None:
@@ -91,7 +92,6 @@ async def open_postgres(
                 await migrate(conn)
                 await saver.setup()
                 await store.setup()
-        owner = owner_id()
         yield PostgresBackend(
             db=db,
             assistants=PostgresAssistants(db),

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Json as JsonParam
 from psycopg.types.json import Jsonb
@@ -64,8 +66,21 @@ def translated() -> Iterator[None]:
         raise Unavailable(f"the database is unavailable: {e}") from e
 
 
+def _options(url: str, sender: str | None) -> dict[str, str]:
+    """Connection `options` that add `distaff.sender` to those of the URL (or PGOPTIONS)."""
+    if sender is None:
+        return {}
+    given = conninfo_to_dict(url).get("options") or os.environ.get("PGOPTIONS") or ""
+    escaped = sender.replace("\\", "\\\\").replace(" ", "\\ ")
+    return {"options": f"{given} -c distaff.sender={escaped}".strip()}
+
+
 class Database:
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 20) -> None:
+    def __init__(
+        self, url: str, *, sender: str | None = None, min_size: int = 2, max_size: int = 20
+    ) -> None:
+        """`sender` names this process to the database: its `runs` trigger puts it in the
+        notifications this process's transactions send."""
         self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -73,7 +88,12 @@ class Database:
             open=False,
             # What langgraph's saver and store need of pooled connections; prepared statements
             # off, so the pool also works behind pgbouncer in transaction mode.
-            kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "prepare_threshold": None,
+                **_options(url, sender),
+            },
             name="distaff",
         )
 

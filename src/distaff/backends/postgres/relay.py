@@ -8,7 +8,8 @@ connection. Stream events go into `run_events`, a batch per statement with one n
 per run in it; the notification carries no data, so events of any size fit (NOTIFY payloads
 are limited to 8000 bytes).
 
-Every notification names the process that sent it, so a process ignores its own.
+Every notification but a run's end names the process that sent it, so a process ignores its
+own (a process records and announces its own runs' ends itself).
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ class PostgresRelay(RelayBase):
     async def _dispatch(self, signals: Signals, channel: str, payload: str) -> None:
         try:
             if channel == "distaff_wake":
-                signals.on_wake()
+                if payload != self._owner:
+                    signals.on_wake()
             elif channel == "distaff_end":
                 run_id, thread_id, status = payload.split(" ", 2)
                 await signals.on_end(run_id, thread_id, status)

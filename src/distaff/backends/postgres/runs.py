@@ -26,7 +26,7 @@ from psycopg.rows import DictRow
 from distaff.backends.base import CancelTarget, Claim, QueueStats, ThreadSnapshot
 from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
 from distaff.backends.postgres.leases import Leases
-from distaff.backends.postgres.threads import get_thread, insert_thread, write_snapshot
+from distaff.backends.postgres.threads import SNAPSHOT_ASSIGNMENTS, snapshot_columns
 from distaff.errors import Conflict, NotFound
 from distaff.ids import now_iso, utcnow
 from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus, is_temporary
@@ -74,13 +74,23 @@ def _row(row: DictRow) -> Run:
     }
 
 
-async def _active_ids(conn: Connection, thread_id: str) -> list[str]:
-    cur = await conn.execute(
-        "SELECT run_id FROM runs WHERE thread_id = %s AND status IN ('pending', 'running')"
-        " ORDER BY created_at, run_id",
-        (thread_id,),
-    )
-    return [r["run_id"] for r in await cur.fetchall()]
+_ACTIVE = "status IN ('pending', 'running')"
+
+#: The thread's status once one of its runs ended: `busy` while it has other active runs.
+_SETTLED_STATUS = (
+    f"status = CASE WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = %(thread_id)s AND {_ACTIVE})"
+    " THEN 'busy' ELSE %(ended)s END, updated_at = %(now)s"
+)
+
+
+async def _lock_thread(conn: Connection, thread_id: str) -> bool:
+    """Lock the thread's row for the transaction; False if there is no such thread.
+
+    Every transaction that adds a run to a thread holds this lock while it does, so a statement
+    that starts after it is taken sees every run the thread has (a statement's snapshot is taken
+    when it starts: a lock waited for inside it would not make later commits visible to it)."""
+    cur = await conn.execute("SELECT 1 FROM threads WHERE thread_id = %s FOR UPDATE", (thread_id,))
+    return await cur.fetchone() is not None
 
 
 async def _drop_thread(conn: Connection, thread_id: str) -> None:
@@ -91,16 +101,110 @@ async def _settle_thread(
     conn: Connection, thread_id: str, ended: ThreadStatus, now: str
 ) -> ThreadStatus:
     """A run on the thread ended: the thread is busy while others are active, else `ended`."""
-    status: ThreadStatus = "busy" if await _active_ids(conn, thread_id) else ended
-    await conn.execute(
-        "UPDATE threads SET status = %s, updated_at = %s WHERE thread_id = %s",
-        (status, now, thread_id),
+    await _lock_thread(conn, thread_id)
+    cur = await conn.execute(
+        f"UPDATE threads SET {_SETTLED_STATUS} WHERE thread_id = %(thread_id)s RETURNING status",
+        {"thread_id": thread_id, "ended": ended, "now": now},
     )
-    return status
+    row = await cur.fetchone()
+    return row["status"] if row else ended
 
 
 def _seconds_since(moment: datetime, now: datetime) -> float:
     return (now - moment).total_seconds()
+
+
+_RUN_COLUMNS = (
+    "run_id, thread_id, assistant_id, metadata, status, kwargs, multitask_strategy,"
+    " created_at, updated_at, reader"
+)
+_RUN_VALUES = (
+    "%(run_id)s::text, %(thread_id)s::text, %(assistant_id)s::text, %(metadata)s::jsonb,"
+    " 'pending', %(kwargs)s::json, %(strategy)s::text, %(created_at)s::timestamptz,"
+    " %(updated_at)s::timestamptz, %(reader)s::text"
+)
+
+#: A run on a new thread: both rows in one statement, the thread busy from the start. No row
+#: comes back when the thread exists.
+_INSERT_WITH_THREAD = f"""
+    WITH thread AS (
+        INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata,
+                             status, config, "values", ttl)
+        VALUES (%(thread_id)s, %(thread_created_at)s, %(updated_at)s, %(state_updated_at)s,
+                %(thread_metadata)s, 'busy', %(config)s, %(values)s, %(ttl)s)
+        ON CONFLICT (thread_id) DO NOTHING
+        RETURNING thread_id
+    )
+    INSERT INTO runs ({_RUN_COLUMNS}) SELECT {_RUN_VALUES} FROM thread RETURNING run_id
+"""
+
+#: A run on an existing thread (its row locked): the thread's active runs come back; the run
+#: goes in, and the thread turns busy, unless `reject` and there are some.
+_INSERT_ON_THREAD = f"""
+    WITH inflight AS (
+        SELECT run_id, created_at FROM runs WHERE thread_id = %(thread_id)s AND {_ACTIVE}
+    ), added AS (
+        INSERT INTO runs ({_RUN_COLUMNS}) SELECT {_RUN_VALUES}
+        WHERE NOT (%(reject)s AND EXISTS (SELECT 1 FROM inflight))
+        RETURNING thread_id
+    ), stamped AS (
+        UPDATE threads SET status = 'busy', metadata = metadata || %(stamp)s,
+                           updated_at = %(updated_at)s
+        WHERE thread_id IN (SELECT thread_id FROM added)
+    )
+    SELECT run_id FROM inflight ORDER BY created_at, run_id
+"""
+
+#: The oldest due pending run of each thread that has none running, up to `limit`, taken by
+#: this process. One statement, so no transaction: when nothing is taken, one row of NULLs
+#: still comes back, with `next_due`, the time the next scheduled run becomes due.
+_CLAIM = """
+    WITH due AS (
+        SELECT r.run_id FROM runs r
+        WHERE r.status = 'pending' AND r.created_at <= %(now)s::timestamptz
+          AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.thread_id = r.thread_id
+                          AND (x.status = 'running' OR (x.status = 'pending'
+                               AND (x.created_at, x.run_id) < (r.created_at, r.run_id))))
+        ORDER BY r.created_at, r.run_id LIMIT %(limit)s
+        FOR UPDATE OF r SKIP LOCKED
+    ), claimed AS (
+        UPDATE runs SET status = 'running', attempt = runs.attempt + 1,
+                        updated_at = %(now)s, owner = %(owner)s,
+                        lease_until = %(now)s::timestamptz + %(lease)s * interval '1 second'
+        FROM due WHERE runs.run_id = due.run_id
+        RETURNING runs.*
+    )
+    SELECT claimed.*,
+           (SELECT min(created_at) FROM runs
+            WHERE status = 'pending' AND created_at > %(now)s::timestamptz) AS next_due
+    FROM (SELECT 1) AS one LEFT JOIN claimed ON true
+"""
+
+#: The run, while this process owns it: re-checked once locked, since a sweeper may have taken
+#: it back meanwhile (a statement that waits for a row lock re-reads the row).
+_OWNED = "run_id = %(run_id)s AND owner = %(owner)s AND status = 'running'"
+
+#: A stateless run's end: its thread goes, and its runs with it.
+_DROP_OWN_THREAD = (
+    "DELETE FROM threads t USING (SELECT thread_id FROM runs WHERE"
+    f" {_OWNED} FOR UPDATE) AS own WHERE t.thread_id = own.thread_id"
+)
+
+
+def _then_lock_thread(change: str) -> str:
+    """`change` to the run (returning its thread_id), then its thread's row locked (see
+    `_lock_thread`) for the status that follows; no row if the run is not ours."""
+    return (
+        f"WITH changed AS ({change} WHERE {_OWNED} RETURNING thread_id)"
+        " SELECT t.thread_id FROM threads t JOIN changed USING (thread_id) FOR UPDATE OF t"
+    )
+
+
+_END_OWN_RUN = _then_lock_thread(
+    "UPDATE runs SET status = %(status)s, updated_at = %(now)s, cancel_action = NULL,"
+    " owner = NULL, lease_until = NULL"
+)
+_DELETE_OWN_RUN = _then_lock_thread("DELETE FROM runs")
 
 
 class PostgresRuns:
@@ -119,44 +223,50 @@ class PostgresRuns:
         reject_if_busy: bool,
         read_here: bool = False,
     ) -> list[str]:
+        # Stamp the graph on the thread now (see the SQLite backend for why).
+        stamp = {"graph_id": run["metadata"].get("graph_id"), "assistant_id": run["assistant_id"]}
+        params: dict[str, object] = {
+            "run_id": run["run_id"],
+            "thread_id": run["thread_id"],
+            "assistant_id": run["assistant_id"],
+            "metadata": jsonb(run["metadata"]),
+            "kwargs": json(run["kwargs"]),
+            "strategy": run["multitask_strategy"],
+            "created_at": run["created_at"],
+            "updated_at": run["updated_at"],
+            "reader": self.owner if read_here else None,
+            "stamp": jsonb(stamp),
+        }
+        if create_thread is not None:
+            # A new thread has no runs: it goes in with its run, in one statement.
+            t = create_thread
+            row = await self._db.fetchone(
+                _INSERT_WITH_THREAD,
+                {
+                    **params,
+                    "thread_created_at": t["created_at"],
+                    "state_updated_at": t["state_updated_at"],
+                    "thread_metadata": jsonb({**t["metadata"], **stamp}),
+                    "config": json(t["config"]),
+                    "values": None if t.get("values") is None else jsonb(t["values"]),
+                    "ttl": json(t.get("ttl")),
+                },
+            )
+            if row is not None:
+                return []
+            # The thread exists already (`if_not_exists: "create"`): as for any thread.
         async with self._db.transaction() as conn:
-            if create_thread is not None:
-                await insert_thread(conn, create_thread, do_nothing=True)
-            # The row lock orders concurrent inserts on one thread: `reject` sees every run
+            # The lock orders concurrent inserts on one thread: `reject` sees every run
             # another process inserted before it, on any replica.
-            thread = await get_thread(conn, run["thread_id"], lock=True)
-            if thread is None:
+            if not await _lock_thread(conn, run["thread_id"]):
                 raise NotFound("Thread or assistant not found.")
-            inflight = await _active_ids(conn, run["thread_id"])
+            cur = await conn.execute(
+                _INSERT_ON_THREAD,
+                {**params, "reject": reject_if_busy},
+            )
+            inflight = [r["run_id"] for r in await cur.fetchall()]
             if inflight and reject_if_busy:
-                raise Conflict(BUSY_MESSAGE)
-            await conn.execute(
-                "INSERT INTO runs (run_id, thread_id, assistant_id, metadata, status, kwargs,"
-                " multitask_strategy, created_at, updated_at, reader)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                (
-                    run["run_id"],
-                    run["thread_id"],
-                    run["assistant_id"],
-                    jsonb(run["metadata"]),
-                    run["status"],
-                    json(run["kwargs"]),
-                    run["multitask_strategy"],
-                    run["created_at"],
-                    run["updated_at"],
-                    self.owner if read_here else None,
-                ),
-            )
-            # Stamp the graph on the thread now (see the SQLite backend for why).
-            stamp = {
-                "graph_id": run["metadata"].get("graph_id"),
-                "assistant_id": run["assistant_id"],
-            }
-            await conn.execute(
-                "UPDATE threads SET status = 'busy', metadata = metadata || %s, updated_at = %s"
-                " WHERE thread_id = %s",
-                (jsonb(stamp), run["updated_at"], run["thread_id"]),
-            )
+                raise Conflict(BUSY_MESSAGE)  # nothing was inserted
             return inflight
 
     async def get(self, run_id: str, thread_id: str | None = None) -> Run | None:
@@ -193,45 +303,26 @@ class PostgresRuns:
     async def claim(self, limit: int) -> Claim:
         now, sent_at = now_iso(), time.monotonic()
         try:
-            async with self._db.transaction() as conn:
-                # The oldest due pending run of each thread that has none running.
-                cur = await conn.execute(
-                    "WITH due AS ("
-                    " SELECT r.run_id FROM runs r"
-                    " WHERE r.status = 'pending' AND r.created_at <= %(now)s::timestamptz"
-                    " AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.thread_id = r.thread_id"
-                    "  AND (x.status = 'running' OR (x.status = 'pending'"
-                    "  AND (x.created_at, x.run_id) < (r.created_at, r.run_id))))"
-                    " ORDER BY r.created_at, r.run_id LIMIT %(limit)s"
-                    " FOR UPDATE OF r SKIP LOCKED)"
-                    " UPDATE runs SET status = 'running', attempt = runs.attempt + 1,"
-                    " updated_at = %(now)s, owner = %(owner)s,"
-                    " lease_until = %(now)s::timestamptz + %(lease)s * interval '1 second'"
-                    " FROM due WHERE runs.run_id = due.run_id RETURNING runs.*",
-                    {"now": now, "limit": limit, "owner": self.owner, "lease": self._lease},
-                )
-                rows = await cur.fetchall()
+            rows = await self._db.fetchall(
+                _CLAIM, {"now": now, "limit": limit, "owner": self.owner, "lease": self._lease}
+            )
         except psycopg.errors.UniqueViolation:
             # Another process started a run on one of these threads a moment ago; the index
             # refused the second. Nothing was claimed; the next wake-up tries again.
             return Claim([], 0.0)
+        taken = [r for r in rows if r["run_id"] is not None]
+        at = rows[0]["next_due"] if rows else None
+        due_in = None if at is None else max(0.0, (at - utcnow()).total_seconds())
+        if not taken:
+            return Claim([], due_in)
+        self._leases.renewed((r["run_id"] for r in taken), sent_at)
         claimed = sorted(
-            ((_row(r), int(r["attempt"])) for r in rows), key=lambda c: c[0]["created_at"]
+            ((_row(r), int(r["attempt"])) for r in taken), key=lambda c: c[0]["created_at"]
         )
-        if claimed:
-            self._leases.renewed((r["run_id"] for r in rows), sent_at)
-            elsewhere = frozenset(
-                r["run_id"] for r in rows if r["reader"] is not None and r["reader"] != self.owner
-            )
-            return Claim(claimed, read_elsewhere=elsewhere)
-        row = await self._db.fetchone(
-            "SELECT min(created_at) AS at FROM runs WHERE status = 'pending'"
-            " AND created_at > %s::timestamptz",
-            (now,),
+        elsewhere = frozenset(
+            r["run_id"] for r in taken if r["reader"] is not None and r["reader"] != self.owner
         )
-        if row is None or row["at"] is None:
-            return Claim([])
-        return Claim([], max(0.0, (row["at"] - utcnow()).total_seconds()))
+        return Claim(claimed, due_in, read_elsewhere=elsewhere)
 
     async def finish(
         self,
@@ -241,36 +332,38 @@ class PostgresRuns:
         *,
         delete_thread: bool = False,
     ) -> ThreadStatus | None:
+        # Only while this process owns the run: a worker that lost its lease, its run taken
+        # over by another process (or failed by a sweeper), must not overwrite the outcome.
+        self._leases.drop(run_id)
+        fence = {"run_id": run_id, "owner": self.owner}
+        if delete_thread:
+            await self._db.execute(_DROP_OWN_THREAD, fence)
+            return None
+        now = now_iso()
         async with self._db.transaction() as conn:
-            cur = await conn.execute(
-                "SELECT thread_id, owner FROM runs WHERE run_id = %s FOR UPDATE", (run_id,)
-            )
-            row = await cur.fetchone()
-            self._leases.drop(run_id)
-            if row is None:
-                return None  # deleted meanwhile, with its thread
-            if row["owner"] is not None and row["owner"] != self.owner:
-                return None  # another process owns the run now: its result stands
-            thread_id, now = row["thread_id"], now_iso()
-            if delete_thread:
-                await _drop_thread(conn, thread_id)
-                return None
             if status is None:
-                await conn.execute("DELETE FROM runs WHERE run_id = %s", (run_id,))
+                cur = await conn.execute(_DELETE_OWN_RUN, fence)
             else:
-                await conn.execute(
-                    "UPDATE runs SET status = %s, updated_at = %s, cancel_action = NULL,"
-                    " owner = NULL, lease_until = NULL WHERE run_id = %s",
-                    (status, now, run_id),
-                )
+                cur = await conn.execute(_END_OWN_RUN, {**fence, "status": status, "now": now})
+            row = await cur.fetchone()
+            if row is None:
+                return None  # not ours any more, or deleted with its thread meanwhile
             ended: ThreadStatus = "idle"
-            if snapshot is not None:
-                await write_snapshot(conn, thread_id, snapshot, now)
             if status == "error":
                 ended = "error"
             elif snapshot is not None and snapshot.has_next:
                 ended = "interrupted"
-            return await _settle_thread(conn, thread_id, ended, now)
+            assignments, values = _SETTLED_STATUS, {}
+            if snapshot is not None:
+                assignments += ", " + SNAPSHOT_ASSIGNMENTS
+                values = snapshot_columns(snapshot, now)
+            cur = await conn.execute(
+                f"UPDATE threads SET {assignments} WHERE thread_id = %(thread_id)s"
+                " RETURNING status",
+                {**values, "thread_id": row["thread_id"], "ended": ended, "now": now},
+            )
+            settled = await cur.fetchone()
+            return settled["status"] if settled else None
 
     async def heartbeat(self, run_ids: Sequence[str]) -> dict[str, CancelAction | None]:
         sent_at = time.monotonic()
@@ -366,7 +459,6 @@ class PostgresRuns:
 
     async def recover(self, max_attempts: int) -> list[str]:
         """Runs whose owner is gone: its lease expired, or its pid on this host is dead."""
-        requeued = []
         host = socket.gethostname()
         async with self._db.transaction() as conn:
             candidates = await (
@@ -418,5 +510,4 @@ class PostgresRuns:
                         " updated_at = %s WHERE run_id = %s",
                         (now, run_id),
                     )
-                    requeued.append(run_id)
-        return requeued
+        return [row["run_id"] for row in rows]

@@ -147,6 +147,36 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE OF status OR DELETE ON runs
         FOR EACH ROW EXECUTE FUNCTION distaff_runs_notify();
     """,
+    # Wake-ups name the process whose transaction sent them (the `distaff.sender` setting of
+    # its connections; empty for other clients), so it need not answer its own: it already
+    # knows, and woke its own worker.
+    """
+    CREATE OR REPLACE FUNCTION distaff_runs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        sender text := coalesce(current_setting('distaff.sender', true), '');
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            IF OLD.status IN ('pending', 'running') THEN
+                PERFORM pg_notify('distaff_end', OLD.run_id || ' ' || OLD.thread_id || ' rollback');
+            END IF;
+            RETURN OLD;
+        END IF;
+        IF NEW.status = 'pending' THEN
+            IF TG_OP = 'INSERT' OR OLD.status <> 'pending' THEN
+                PERFORM pg_notify('distaff_wake', sender);
+            END IF;
+        ELSIF TG_OP = 'UPDATE' AND OLD.status IN ('pending', 'running')
+                AND NEW.status NOT IN ('pending', 'running') THEN
+            PERFORM pg_notify('distaff_end',
+                              NEW.run_id || ' ' || NEW.thread_id || ' ' || NEW.status);
+            IF EXISTS (SELECT 1 FROM runs WHERE thread_id = NEW.thread_id
+                       AND status = 'pending') THEN
+                PERFORM pg_notify('distaff_wake', sender);  -- the thread's next run may start
+            END IF;
+        END IF;
+        RETURN NEW;
+    END $$;
+    """,
 ]
 
 

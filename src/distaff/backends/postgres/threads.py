@@ -69,20 +69,30 @@ async def insert_thread(conn: Connection, t: Thread, *, do_nothing: bool = False
     return cur.rowcount == 1
 
 
+def snapshot_columns(snapshot: ThreadSnapshot, now: str) -> dict[str, object]:
+    """The thread columns a run's end (or a state update) sets, as named parameters for
+    `SNAPSHOT_ASSIGNMENTS`."""
+    return {
+        "values": None if snapshot.values is None else jsonb(snapshot.values),
+        "interrupts": json(snapshot.interrupts),
+        "error": json(snapshot.error),
+        "state_updated_at": now,
+    }
+
+
+SNAPSHOT_ASSIGNMENTS = (
+    '"values" = %(values)s, interrupts = %(interrupts)s, error = %(error)s,'
+    " state_updated_at = %(state_updated_at)s"
+)
+
+
 async def write_snapshot(
     conn: Connection, thread_id: str, snapshot: ThreadSnapshot, now: str
 ) -> None:
     await conn.execute(
-        'UPDATE threads SET "values"=%s, interrupts=%s, error=%s, state_updated_at=%s,'
-        " updated_at=%s WHERE thread_id=%s",
-        (
-            None if snapshot.values is None else jsonb(snapshot.values),
-            json(snapshot.interrupts),
-            json(snapshot.error),
-            now,
-            now,
-            thread_id,
-        ),
+        f"UPDATE threads SET {SNAPSHOT_ASSIGNMENTS}, updated_at = %(now)s"
+        " WHERE thread_id = %(thread_id)s",
+        {**snapshot_columns(snapshot, now), "now": now, "thread_id": thread_id},
     )
 
 

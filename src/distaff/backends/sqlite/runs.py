@@ -191,7 +191,7 @@ class SqliteRuns:
                 run = _row(row)
                 run["status"], run["updated_at"] = "running", now
                 claimed.append((run, attempt))
-            if claimed or later is None:
+            if later is None:
                 return Claim(claimed)
             due = (datetime.fromisoformat(later) - utcnow()).total_seconds()
             return Claim(claimed, max(0.0, due))
@@ -325,7 +325,6 @@ class SqliteRuns:
                 "SELECT run_id, thread_id, attempt, kwargs, cancel_action FROM runs"
                 " WHERE status='running'"
             ).fetchall()
-            requeued = []
             for row in rows:
                 temporary = is_temporary(load(row["kwargs"]))
                 if row["cancel_action"] is not None:  # cancelled before the process died
@@ -360,7 +359,6 @@ class SqliteRuns:
                         "UPDATE runs SET status='pending', updated_at=? WHERE run_id=?",
                         (now, row["run_id"]),
                     )
-                    requeued.append(row["run_id"])
-            return requeued
+            return [row["run_id"] for row in rows]
 
         return await self._db.write(job)
