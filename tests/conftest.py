@@ -91,5 +91,5 @@ async def client(server: Server) -> AsyncIterator[LangGraphClient]:
 
 @pytest.fixture
 async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+    async with server.http() as c:
         yield c

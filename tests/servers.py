@@ -83,6 +83,16 @@ class Server:
             self.process.kill()
             self.process.wait()
 
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def http(self) -> httpx.AsyncClient:
+        """An httpx client for this server, to use with `async with`."""
+        return httpx.AsyncClient(base_url=self.url, timeout=30)
+
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as when a machine or process dies."""
         self.stop(signal.SIGKILL)

@@ -99,9 +99,8 @@ TICKING = {"DISTAFF_CRON_TICK_SECONDS": "0.2"}
 @pytest.fixture(scope="module")
 def ticking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     path = tmp_path_factory.mktemp("crons") / "db.sqlite"
-    srv = Server(f"sqlite:///{path}", env=TICKING).start()
-    yield srv
-    srv.stop()
+    with Server(f"sqlite:///{path}", env=TICKING) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -198,7 +197,7 @@ async def test_two_servers_on_one_database_fire_each_tick_once(
     fast = {"DISTAFF_CRON_TICK_SECONDS": "0.05"}
     first, second = Server(url, env=fast).start(), Server(url, env=fast).start()
     try:
-        async with httpx.AsyncClient(base_url=first.url, timeout=30) as http:
+        async with first.http() as http:
             crons = {}
             started = asyncio.get_running_loop().time()
             for _ in range(20):

@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
@@ -221,7 +220,7 @@ async def test_acknowledged_background_runs_survive_sigkill(
     # Killed right after the last POST returned: the runs are pending or running, not done.
     env = SLOW_ENV
     with running(durable_url, log_path, env) as first:
-        async with httpx.AsyncClient(base_url=first.url, timeout=30) as http:
+        async with first.http() as http:
             tids = [(await http.post("/threads", json={})).json()["thread_id"] for _ in range(3)]
             acked: list[tuple[str, str]] = []
             for tid in tids:
@@ -266,7 +265,7 @@ async def test_memory_backend_forgets_on_restart(log_path: Path) -> None:
             await client.runs.wait(thread["thread_id"], "trivial", input=_msg("a"))
             mine = await client.assistants.create("agent", name="mine")
     with running("memory://", log_path) as second:
-        async with httpx.AsyncClient(base_url=second.url, timeout=30) as http:
+        async with second.http() as http:
             assert (await http.get(f"/threads/{thread['thread_id']}")).status_code == 404
             assert (await http.get(f"/assistants/{mine['assistant_id']}")).status_code == 404
             # The system assistants come back, one per graph.

@@ -60,14 +60,13 @@ async def test_unknown_format_is_422(http: httpx.AsyncClient) -> None:
 
 @pytest.fixture(scope="module")
 def one_slot() -> Iterator[Server]:
-    srv = Server("memory://", env={"DISTAFF_MAX_CONCURRENT_RUNS": "1"}).start()
-    yield srv
-    srv.stop()
+    with Server("memory://", env={"DISTAFF_MAX_CONCURRENT_RUNS": "1"}) as srv:
+        yield srv
 
 
 @pytest.fixture
 async def one_slot_http(one_slot: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=one_slot.url, timeout=30) as c:
+    async with one_slot.http() as c:
         yield c
 
 

@@ -149,7 +149,7 @@ async def test_resumable_stream_rejoined_on_either_replica(
     await _status(front, tid, rid, {"success"})
     full: dict[str, list[tuple[str, str]]] = {}
     for srv in replicas:
-        async with httpx.AsyncClient(base_url=srv.url, timeout=30) as http:
+        async with srv.http() as http:
             response = await http.get(
                 f"/threads/{tid}/runs/{rid}/stream", headers={"Last-Event-ID": "-1"}
             )
@@ -162,7 +162,7 @@ async def test_resumable_stream_rejoined_on_either_replica(
     # Resume after the fourth tick, from each replica: exactly the rest, the same ids.
     after = ticks[3][1]
     for srv in replicas:
-        async with httpx.AsyncClient(base_url=srv.url, timeout=30) as http:
+        async with srv.http() as http:
             response = await http.get(
                 f"/threads/{tid}/runs/{rid}/stream", headers={"Last-Event-ID": after}
             )
@@ -191,7 +191,7 @@ async def test_live_resumable_stream_resumed_on_the_other_replica(
     tid = thread["thread_id"]
     seen: list[tuple[str, str]] = []
     last_id = None
-    async with httpx.AsyncClient(base_url=replicas[1].url, timeout=30) as http:
+    async with replicas[1].http() as http:
         body = {
             "assistant_id": "slow",
             "input": _msg("12"),
@@ -210,7 +210,7 @@ async def test_live_resumable_stream_resumed_on_the_other_replica(
                 if sum(1 for e, _ in seen if e == "custom") >= 3:
                     break
     assert last_id is not None
-    async with httpx.AsyncClient(base_url=replicas[0].url, timeout=30) as http:
+    async with replicas[0].http() as http:
         response = await http.get(f"{location}/stream", headers={"Last-Event-ID": last_id})
         seen += _frames(response.content)
     ticks = [e for e, _ in seen if e == "custom"]
@@ -255,7 +255,7 @@ async def test_thread_stream_on_one_replica_sees_runs_executed_on_the_other(
 ) -> None:
     thread = await back.threads.create()
     tid = thread["thread_id"]
-    async with httpx.AsyncClient(base_url=replicas[0].url, timeout=30) as http:
+    async with replicas[0].http() as http:
         modes = {"stream_modes": ["run_modes", "lifecycle"]}
         async with http.stream("GET", f"/threads/{tid}/stream", params=modes) as response:
             await asyncio.sleep(0.3)  # the watch reaches the other replica

@@ -130,14 +130,13 @@ def _cpu_seconds(pid: int) -> float:
 
 @pytest.fixture
 def one_slot_server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server("memory://", env={"DISTAFF_MAX_CONCURRENT_RUNS": "1"}).start()
-    yield srv
-    srv.stop()
+    with Server("memory://", env={"DISTAFF_MAX_CONCURRENT_RUNS": "1"}) as srv:
+        yield srv
 
 
 @pytest.fixture
 async def one_slot_http(one_slot_server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=one_slot_server.url, timeout=30) as c:
+    async with one_slot_server.http() as c:
         yield c
 
 

@@ -711,14 +711,13 @@ def quiet_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> It
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('quiet') / 'db.sqlite'}"
     ARTIFACTS.mkdir(exist_ok=True)
-    srv = Server(url, log_path=ARTIFACTS / "server-quiet.log").start()
-    yield srv
-    srv.stop()
+    with Server(url, log_path=ARTIFACTS / "server-quiet.log") as srv:
+        yield srv
 
 
 @pytest.fixture
 async def quiet_http(quiet_server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=quiet_server.url, timeout=30) as c:
+    async with quiet_server.http() as c:
         yield c
 
 

@@ -170,7 +170,7 @@ async def test_a_failing_embedding_is_a_json_error_and_stores_nothing(
     index_server: Server,
 ) -> None:
     ns = _ns()
-    async with httpx.AsyncClient(base_url=index_server.url, timeout=30) as http:
+    async with index_server.http() as http:
         r = await http.put(
             "/store/items", json={"namespace": ns, "key": "k", "value": {"text": "explode"}}
         )

@@ -28,9 +28,8 @@ def sweeping(
         else f"sqlite:///{tmp_path_factory.mktemp('ttl') / 'db.sqlite'}"
     )
     env = {"DISTAFF_STORE_SWEEP_SECONDS": "0.2", "DISTAFF_STORE_TTL_MINUTES": str(SHORT * 2)}
-    srv = Server(url, env=env).start()
-    yield srv
-    srv.stop()
+    with Server(url, env=env) as srv:
+        yield srv
 
 
 @pytest.fixture

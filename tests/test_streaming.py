@@ -817,18 +817,17 @@ def heartbeat_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('heartbeat') / 'db.sqlite'}"
     ARTIFACTS.mkdir(exist_ok=True)
-    srv = Server(
+    with Server(
         url,
         env={"DISTAFF_HEARTBEAT_SECONDS": "0.5"},
         log_path=ARTIFACTS / "server-heartbeat.log",
-    ).start()
-    yield srv
-    srv.stop()
+    ) as srv:
+        yield srv
 
 
 @pytest.fixture
 async def hb_http(heartbeat_server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=heartbeat_server.url, timeout=30) as c:
+    async with heartbeat_server.http() as c:
         yield c
 
 

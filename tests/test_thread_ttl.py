@@ -21,14 +21,13 @@ SHORT = 0.01
 
 @pytest.fixture(scope="module")
 def sweeping() -> Iterator[Server]:
-    srv = Server("memory://", env=FAST_SWEEP).start()
-    yield srv
-    srv.stop()
+    with Server("memory://", env=FAST_SWEEP) as srv:
+        yield srv
 
 
 @pytest.fixture
 async def http(sweeping: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sweeping.url, timeout=30) as c:
+    async with sweeping.http() as c:
         yield c
 
 
@@ -91,7 +90,7 @@ def manifest_with_ttl(tmp_path: Path) -> Path:
 async def test_manifest_default_ttl_applies_to_new_threads(manifest_with_ttl: Path) -> None:
     srv = Server("memory://", manifest=manifest_with_ttl).start()
     try:
-        async with httpx.AsyncClient(base_url=srv.url, timeout=30) as http:
+        async with srv.http() as http:
             thread = (await http.post("/threads", json={})).json()
             r = await http.get(f"/threads/{thread['thread_id']}", params={"include": "ttl"})
             assert r.json()["ttl"] == {"strategy": "delete", "ttl": SHORT}

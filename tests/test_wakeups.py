@@ -44,9 +44,8 @@ def server(
     """One worker slot, so a second run waits for the first to free it."""
     ARTIFACTS.mkdir(exist_ok=True)
     url = database_url(request.param, tmp_path_factory.mktemp("wakeups"), request)
-    srv = Server(url, env=NO_POLL, log_path=ARTIFACTS / f"wakeups-{request.param}.log").start()
-    yield srv
-    srv.stop()
+    with Server(url, env=NO_POLL, log_path=ARTIFACTS / f"wakeups-{request.param}.log") as srv:
+        yield srv
 
 
 @pytest.fixture

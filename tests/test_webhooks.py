@@ -83,14 +83,13 @@ def hooked() -> Iterator[Server]:
         "retry_seconds": 0.2,
         "headers": {"x-hook-secret": "s3cret"},
     }
-    srv = Server("memory://", env={"DISTAFF_WEBHOOKS": json.dumps(policy)}).start()
-    yield srv
-    srv.stop()
+    with Server("memory://", env={"DISTAFF_WEBHOOKS": json.dumps(policy)}) as srv:
+        yield srv
 
 
 @pytest.fixture
 async def hooked_http(hooked: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=hooked.url, timeout=30) as c:
+    async with hooked.http() as c:
         yield c
 
 

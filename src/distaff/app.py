@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import ValidationError
 from starlette.middleware.cors import CORSMiddleware
 
-from distaff.api import assistants, crons, errors, metrics, runs, store, system, threads
+from distaff import observability
+from distaff.api import assistants, crons, errors, limits, metrics, runs, store, system, threads
+from distaff.api.auth import authenticate
+from distaff.api.custom import CustomRoutes, custom_lifespan, load_custom_app, user_middleware
 from distaff.errors import ConfigError, describe_validation
 from distaff.graphs import GraphRegistry, registry_from_specs
 from distaff.manifest import Manifest, load_manifest
@@ -32,10 +35,17 @@ def create_app(
     settings = settings or Settings()
     registry = graphs if isinstance(graphs, GraphRegistry) else GraphRegistry(graphs)
 
+    http = settings.http
+    extra = load_custom_app(http.app) if http.app is not None else None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         async with Runtime.open(settings, registry) as rt:
-            yield {"runtime": rt}
+            if extra is None:
+                yield {"runtime": rt}
+                return
+            async with custom_lifespan(extra):
+                yield {"runtime": rt}
 
     from distaff import __version__
 
@@ -44,28 +54,104 @@ def create_app(
         version=__version__,
         description="LangGraph Agent Server API, served by distaff",
         lifespan=lifespan,
+        docs_url=None if http.disable_meta else "/docs",
+        redoc_url=None,
     )
     errors.install(app)
     app.state.metrics = metrics.Metrics()
-    for router in (
-        system.router,
-        metrics.router,
-        assistants.router,
-        threads.router,
-        crons.router,  # before runs: its literal /runs/crons paths must win
-        runs.router,
-        store.router,
+    # Custom auth: every API route authenticates first (the meta routes never do).
+    authenticated = [Depends(authenticate)] if settings.auth is not None else None
+    for router, off in (
+        (system.router, False),
+        (metrics.router, http.disable_meta),
+        (assistants.router, http.disable_assistants),
+        (threads.router, http.disable_threads),
+        (crons.router, http.disable_runs),  # before runs: its literal /runs/crons paths win
+        (runs.router, http.disable_runs),
+        (store.router, http.disable_store),
     ):
-        app.include_router(router)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["x-pagination-total", "x-pagination-next", "content-location", "location"],
-    )
+        if off:
+            continue
+        if router is system.router:
+            _include_system(app, disable_meta=http.disable_meta)
+            continue
+        app.include_router(router, dependencies=None if router is metrics.router else authenticated)
+    if extra is not None:
+        # Its middleware wraps distaff's routes too; its own routes get it from its own stack.
+        for middleware in reversed(user_middleware(extra)):
+            app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
+        app.add_middleware(CustomRoutes, custom=extra, authenticate=http.enable_custom_route_auth)
+    app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)  # inside CORS
+    app.add_middleware(CORSMiddleware, **cors_options(http.cors))
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
+    # Last, so outermost: request ids and log lines (and spans) for everything above.
+    observability.install(app)
+    _publish_openapi(app, extra, settings)
     return app
+
+
+#: Headers browsers may read: pagination, where a run lives (the JS SDK reconnects there), and
+#: the request id the logs carry.
+EXPOSED_HEADERS = [
+    "x-pagination-total",
+    "x-pagination-next",
+    "content-location",
+    "location",
+    "x-request-id",
+]
+
+
+def cors_options(cors: dict[str, Any] | None) -> dict[str, Any]:
+    """`http.cors` replaces the default (any origin, method and header); the headers the SDKs
+    need stay exposed unless it names its own."""
+    if cors is None:
+        return {
+            "allow_origins": ["*"],
+            "allow_methods": ["*"],
+            "allow_headers": ["*"],
+            "expose_headers": EXPOSED_HEADERS,
+        }
+    return {"expose_headers": EXPOSED_HEADERS, **cors}
+
+
+def _include_system(app: FastAPI, *, disable_meta: bool) -> None:
+    if not disable_meta:
+        app.include_router(system.router)
+        return
+    # `/ok` stays for load balancers; `/` and `/info` go.
+    for route in system.router.routes:
+        if getattr(route, "path", None) == "/ok":
+            app.router.routes.append(route)
+
+
+def _publish_openapi(app: FastAPI, extra: Any, settings: Settings) -> None:
+    """The OpenAPI document also describes the custom app's routes and `auth.openapi`."""
+    security = settings.auth.openapi if settings.auth is not None else None
+    extra_openapi = getattr(extra, "openapi", None)
+    if security is None and extra_openapi is None:
+        return
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = base()
+        if extra_openapi is not None:
+            theirs = extra_openapi()
+            schema["paths"] = {**schema.get("paths", {}), **theirs.get("paths", {})}
+            components = schema.setdefault("components", {})
+            for kind, entries in (theirs.get("components") or {}).items():
+                components[kind] = {**components.get(kind, {}), **entries}
+        if security is not None:
+            components = schema.setdefault("components", {})
+            schemes = security.get("securitySchemes") or {}
+            components["securitySchemes"] = {**components.get("securitySchemes", {}), **schemes}
+            if security.get("security") is not None:
+                schema["security"] = security["security"]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def from_langgraph_json(path: str | os.PathLike[str], settings: Settings | None = None) -> FastAPI:

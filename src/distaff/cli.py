@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.config
 import os
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -92,6 +92,14 @@ def _prepare(config: str, database_url: str | None) -> tuple[Path, str]:
     return path.resolve(), url
 
 
+def _log_config() -> dict[str, Any]:
+    """Logging for the process and those uvicorn spawns (reload, `--workers`), uvicorn's own
+    lines included, in the `DISTAFF_LOG_FORMAT` format; `_prepare` validated the variable."""
+    from distaff.observability.logs import logging_config
+
+    return logging_config(Settings().log_format)
+
+
 def _describe(url: str) -> str:
     if url.startswith("sqlite:///"):
         return f"SQLite file {Path(url.removeprefix('sqlite:///')).resolve()}"
@@ -137,6 +145,9 @@ def dev(config: str, host: str, port: int, database_url: str | None, no_reload: 
     from distaff.manifest import load_manifest
 
     path, url = _prepare(config, database_url)
+    # As `langgraph dev`: LangGraph Studio's requests pass custom auth (unless the manifest's
+    # auth.disable_studio_auth says no); never in `serve`.
+    os.environ.setdefault("DISTAFF_STUDIO_AUTH", "true")
     graphs = [g.graph_id for g in load_manifest(path).graphs]
     click.echo(
         "\n".join(
@@ -162,6 +173,8 @@ def dev(config: str, host: str, port: int, database_url: str | None, no_reload: 
         # The SQLite files change on every write; they are not code.
         reload_excludes=None if no_reload else [".distaff/*"],
         log_level="info",
+        log_config=_log_config(),
+        access_log=False,  # distaff's request lines replace it
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
@@ -201,7 +214,6 @@ def serve(
     if no_worker:
         _require_shared(url, "--no-worker")
         os.environ["DISTAFF_RUN_WORKER"] = "false"
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     uvicorn.run(
         "distaff.cli:app_factory",
         factory=True,
@@ -209,7 +221,8 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
-        access_log=False,
+        log_config=_log_config(),
+        access_log=False,  # distaff's request lines replace it
         timeout_graceful_shutdown=10,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
@@ -225,7 +238,7 @@ def worker(config: str, database_url: str | None) -> None:
     path, url = _prepare(config, database_url)
     _require_shared(url, "distaff worker")
     os.environ["DISTAFF_RUN_WORKER"] = "true"
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s: %(message)s")
+    logging.config.dictConfig(_log_config())
     try:
         asyncio.run(_work(path))
     except ConfigError as exc:
@@ -236,8 +249,10 @@ async def _work(path: Path) -> None:
     from distaff.app import manifest_settings
     from distaff.graphs import registry_from_specs
     from distaff.manifest import load_manifest
+    from distaff.observability import tracing
     from distaff.runtime import Runtime
 
+    tracing.configure()  # run spans; a worker serves no requests
     manifest = load_manifest(path)
     settings = manifest_settings(manifest, Settings())
     stop = asyncio.Event()

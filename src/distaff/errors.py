@@ -6,6 +6,7 @@
     ├── InvalidInput      -> 422   (a well-formed request that names something impossible)
     ├── BadRequest        -> 400   (a request the contract refuses, e.g. resume without a thread)
     ├── Unavailable       -> 503   (the database cannot be reached)
+    ├── Refused           -> 401, 403 or the status an auth handler chose
     ├── ConfigError             (the manifest or a graph module is wrong; stops start-up)
     └── EmbeddingError    -> 500   (the store's embedding function failed or broke its contract)
 
@@ -41,6 +42,17 @@ class InvalidInput(DistaffError):
 
 class BadRequest(DistaffError):
     """Bad request"""
+
+
+class Refused(DistaffError):
+    """Forbidden"""
+
+    def __init__(
+        self, message: str | None = None, status: int = 403, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
 
 
 class ConfigError(DistaffError):

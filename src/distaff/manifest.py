@@ -40,7 +40,7 @@ class Manifest:
 
     def settings_overrides(self) -> dict[str, Any]:
         """Settings the manifest decides (`checkpointer.ttl`, `store.ttl`, `store.index`,
-        `webhooks`), by `Settings` field name."""
+        `webhooks`, `auth`, `http`), by `Settings` field name."""
         ttl = (self.raw.get("checkpointer") or {}).get("ttl") or {}
         overrides: dict[str, Any] = {}
         if ttl.get("default_ttl") is not None:
@@ -57,18 +57,24 @@ class Manifest:
         if store_ttl.get("sweep_interval_minutes") is not None:
             overrides["store_sweep_seconds"] = float(store_ttl["sweep_interval_minutes"]) * 60
         if isinstance(index := (self.raw.get("store") or {}).get("index"), dict):
-            embed = index.get("embed")
-            if isinstance(embed, str) and is_file_reference(embed):
-                # A file named in the manifest is relative to the manifest, as graphs are.
-                module_ref, _, attr = embed.rpartition(":")
-                embed = f"{(self.path.parent / module_ref).resolve()}:{attr}"
-            overrides["store_index"] = {**index, "embed": embed}
+            overrides["store_index"] = {**index, "embed": self._resolve(index.get("embed"))}
+        if isinstance(auth := self.raw.get("auth"), dict) and auth.get("path"):
+            overrides["auth"] = {**auth, "path": self._resolve(auth["path"])}
+        if isinstance(http := self.raw.get("http"), dict):
+            overrides["http"] = {**http, "app": self._resolve(http.get("app"))}
         if isinstance(hooks := self.raw.get("webhooks"), dict):
             overrides["webhooks"] = {
                 **(hooks.get("url") or {}),
                 "headers": _webhook_headers(hooks, str(self.path)),
             }
         return overrides
+
+    def _resolve(self, target: Any) -> Any:
+        """A file the manifest names is relative to the manifest, as graphs are."""
+        if isinstance(target, str) and is_file_reference(target):
+            module_ref, _, attr = target.rpartition(":")
+            return f"{(self.path.parent / module_ref).resolve()}:{attr}"
+        return target
 
     def apply_environment(self) -> None:
         """Export `env` (values already set in the process win) and put `dependencies` on the

@@ -109,6 +109,8 @@ class CronQuery:
     metadata: Json = field(default_factory=dict)
     sort_by: str = "created_at"
     sort_order: SortOrder = "desc"
+    #: What the auth handler limits the caller to (`auth/filters.py`); None for everything.
+    auth: Json | None = None
 
 
 def is_temporary(kwargs: Json) -> bool:
@@ -129,6 +131,8 @@ class AssistantQuery:
     name: str | None = None
     sort_by: str = "created_at"
     sort_order: SortOrder = "desc"
+    #: What the auth handler limits the caller to (`auth/filters.py`); None for everything.
+    auth: Json | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,8 @@ class ThreadQuery:
     status: ThreadStatus | None = None
     sort_by: str = "created_at"
     sort_order: SortOrder = "desc"
+    #: What the auth handler limits the caller to (`auth/filters.py`); None for everything.
+    auth: Json | None = None
 
 
 @dataclass(frozen=True, slots=True)

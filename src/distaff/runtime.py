@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from langgraph.store.base import TTLConfig
 
+from distaff.auth import OPEN, SYSTEM, Authorizer, Gate, load_auth, set_principal
 from distaff.backends.base import Backend
 from distaff.backends.registry import open_backend
 from distaff.embeddings import index_config
@@ -61,6 +62,21 @@ def _relay(backend: Backend, settings: Settings) -> Relay | None:
     return RedisRelay(settings.redis_url, backend.relay, settings.resumable_stream_ttl_seconds)
 
 
+def _gate(settings: Settings) -> Gate:
+    """The custom auth `auth.path` names, if any (its handlers are checked at start-up)."""
+    if settings.auth is None:
+        return OPEN
+    cache = settings.auth.cache
+    return Gate(
+        Authorizer(
+            load_auth(settings.auth.path),
+            cache_keys=cache.cache_keys if cache else None,
+            cache_ttl_seconds=cache.ttl_seconds if cache else 60.0,
+            cache_max_size=cache.max_size if cache else 1000,
+        )
+    )
+
+
 def _recover_job(
     backend: Backend, max_attempts: int, worker: Worker | None
 ) -> Callable[[], Awaitable[int]]:
@@ -87,6 +103,7 @@ class Runtime:
     runs: RunService
     store: StoreService
     crons: CronService
+    auth: Gate
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -106,6 +123,10 @@ class Runtime:
             )
             stack.push_async_callback(graphs.aclose)
             await graphs.start(backend.checkpointer, backend.store)
+            gate = _gate(settings)
+            # Work no request started (the worker, sweepers, crons) runs as the server itself;
+            # tasks created from here on inherit it.
+            set_principal(SYSTEM)
             broker = Broker(settings.resumable_stream_ttl_seconds)
             webhooks = Webhooks(settings.webhooks)
             stack.push_async_callback(webhooks.aclose)  # after the worker stops (LIFO)
@@ -127,9 +148,9 @@ class Runtime:
                 await cluster.start()
                 stack.push_async_callback(cluster.stop)  # after the worker drained (LIFO)
             control = RunControl(backend, broker, worker, cluster)
-            assistants = AssistantService(backend, graphs)
+            assistants = AssistantService(backend, graphs, gate)
             runs = RunService(
-                backend, graphs, assistants, broker, control, webhooks, settings, cluster
+                backend, graphs, assistants, broker, control, webhooks, settings, cluster, gate
             )
             runtime = cls(
                 settings=settings,
@@ -138,10 +159,11 @@ class Runtime:
                 broker=broker,
                 worker=worker,
                 assistants=assistants,
-                threads=ThreadService(backend, graphs, control, _default_ttl(settings)),
+                threads=ThreadService(backend, graphs, control, _default_ttl(settings), gate),
                 runs=runs,
-                store=StoreService(backend.store),
-                crons=CronService(backend, assistants, runs, webhooks),
+                store=StoreService(backend.store, gate),
+                crons=CronService(backend, assistants, runs, webhooks, gate),
+                auth=gate,
             )
             await assistants.ensure_system_assistants()
             # Everything alive now (langchain, langgraph, pydantic, the graphs) lives as long as

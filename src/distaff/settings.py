@@ -47,6 +47,60 @@ class StoreIndexSettings(BaseModel):
     fields: list[str] | None = None
 
 
+class AuthCacheSettings(BaseModel):
+    """Remember who a caller is, by the headers that identify it, instead of authenticating
+    every request (`auth.cache` in `langgraph.json`)."""
+
+    cache_keys: list[str] = Field(min_length=1)
+    ttl_seconds: float = Field(default=60.0, gt=0)
+    max_size: int = Field(default=1000, ge=1)
+
+
+class AuthSettings(BaseModel):
+    """Custom auth (`auth` in `langgraph.json`)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    #: `path/to/auth.py:auth` (relative to the working directory, or to the manifest when it
+    #: comes from one), `package.module:auth`, or the `langgraph_sdk.Auth` object itself.
+    path: Any
+    #: Refuse LangGraph Studio's unauthenticated requests even under `distaff dev`.
+    disable_studio_auth: bool = False
+    #: Published in the OpenAPI document: `{"securitySchemes": {...}, "security": [...]}`.
+    openapi: dict[str, Any] | None = None
+    cache: AuthCacheSettings | None = None
+
+
+class ConfigurableHeaders(BaseModel):
+    """Which request headers a run copies into `config.configurable` (glob patterns)."""
+
+    includes: list[str] = Field(default_factory=list)
+    excludes: list[str] = Field(default_factory=list)
+
+
+class HttpSettings(BaseModel):
+    """The HTTP surface (`http` in `langgraph.json`)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    #: Your own Starlette/FastAPI app, served beside the API: `path/to/app.py:app`,
+    #: `package.module:app`, or the app itself. Its routes take precedence over distaff's
+    #: (but for `/ok`, `/metrics`, `/docs` and `/openapi.json`).
+    app: Any = None
+    #: Starlette `CORSMiddleware` arguments, replacing the default (every origin, method and
+    #: header allowed).
+    cors: dict[str, Any] | None = None
+    configurable_headers: ConfigurableHeaders | None = None
+    #: Authenticate requests to the custom app's routes too.
+    enable_custom_route_auth: bool = False
+    disable_assistants: bool = False
+    disable_threads: bool = False
+    disable_runs: bool = False
+    disable_store: bool = False
+    #: Removes `/info`, `/metrics` and `/docs` (`/ok` stays).
+    disable_meta: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DISTAFF_", extra="ignore")
 
@@ -93,6 +147,16 @@ class Settings(BaseSettings):
     run_worker: bool = True
     #: Public base URL reported to graphs as `langgraph_api_url`.
     public_url: str | None = None
+    #: How `distaff dev`, `serve` and `worker` write their logs: `text` for a terminal, `json`
+    #: for one JSON object per line (log shippers). An app you serve yourself logs as you set.
+    log_format: Literal["text", "json"] = "text"
+    #: The largest request body accepted, in bytes; a larger one gets 413 before it is read.
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    auth: AuthSettings | None = None
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    #: Let LangGraph Studio's requests (header `x-auth-scheme: langsmith`) past authentication,
+    #: as `langgraph dev` does; `distaff dev` turns it on. `auth.disable_studio_auth` wins.
+    studio_auth: bool = False
 
     def sqlite_path(self) -> Path | None:
         if self.database_url.startswith("sqlite:///"):

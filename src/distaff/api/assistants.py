@@ -9,17 +9,19 @@ from starlette.responses import Response
 
 from distaff.api.responses import JSON, page_response, project, runtime
 from distaff.api.schemas import (
+    ERRORS,
     AssistantCount,
     AssistantCreate,
     AssistantLatest,
     AssistantPatch,
     AssistantSearch,
     AssistantVersionsSearch,
+    IdPath,
 )
 from distaff.models import AssistantQuery, Page
 from distaff.runtime import Runtime
 
-router = APIRouter(prefix="/assistants", tags=["assistants"])
+router = APIRouter(prefix="/assistants", tags=["assistants"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 
@@ -54,18 +56,18 @@ async def count_assistants(body: AssistantCount, rt: Rt) -> Response:
 
 
 @router.get("/{assistant_id}")
-async def get_assistant(assistant_id: str, rt: Rt) -> Response:
+async def get_assistant(assistant_id: IdPath, rt: Rt) -> Response:
     return JSON(await rt.assistants.get(assistant_id))
 
 
 @router.patch("/{assistant_id}")
-async def patch_assistant(assistant_id: str, body: AssistantPatch, rt: Rt) -> Response:
+async def patch_assistant(assistant_id: IdPath, body: AssistantPatch, rt: Rt) -> Response:
     return JSON(await rt.assistants.update(assistant_id, body.model_dump(exclude_unset=True)))
 
 
 @router.delete("/{assistant_id}", status_code=204)
 async def delete_assistant(
-    assistant_id: str, rt: Rt, delete_threads: Annotated[bool, Query()] = False
+    assistant_id: IdPath, rt: Rt, delete_threads: Annotated[bool, Query()] = False
 ) -> Response:
     if delete_threads:
         assistant = await rt.assistants.get(assistant_id)
@@ -97,26 +99,26 @@ async def get_assistant_graph(
 
 
 @router.get("/{assistant_id}/schemas")
-async def get_assistant_schemas(assistant_id: str, rt: Rt) -> Response:
+async def get_assistant_schemas(assistant_id: IdPath, rt: Rt) -> Response:
     return JSON(await rt.assistants.schemas(assistant_id))
 
 
 @router.get("/{assistant_id}/subgraphs")
 async def get_assistant_subgraphs(
-    assistant_id: str, rt: Rt, recurse: Annotated[bool, Query()] = False
+    assistant_id: IdPath, rt: Rt, recurse: Annotated[bool, Query()] = False
 ) -> Response:
     return JSON(await rt.assistants.subgraphs(assistant_id, None, recurse))
 
 
 @router.get("/{assistant_id}/subgraphs/{namespace}")
 async def get_assistant_subgraphs_ns(
-    assistant_id: str, namespace: str, rt: Rt, recurse: Annotated[bool, Query()] = False
+    assistant_id: IdPath, namespace: str, rt: Rt, recurse: Annotated[bool, Query()] = False
 ) -> Response:
     return JSON(await rt.assistants.subgraphs(assistant_id, namespace, recurse))
 
 
 @router.post("/{assistant_id}/versions")
-async def list_versions(assistant_id: str, body: AssistantVersionsSearch, rt: Rt) -> Response:
+async def list_versions(assistant_id: IdPath, body: AssistantVersionsSearch, rt: Rt) -> Response:
     return JSON(
         await rt.assistants.versions(
             assistant_id, body.metadata or {}, Page(body.limit, body.offset)
@@ -125,7 +127,7 @@ async def list_versions(assistant_id: str, body: AssistantVersionsSearch, rt: Rt
 
 
 @router.post("/{assistant_id}/latest")
-async def set_latest(assistant_id: str, body: AssistantLatest, rt: Rt) -> Response:
+async def set_latest(assistant_id: IdPath, body: AssistantLatest, rt: Rt) -> Response:
     return JSON(await rt.assistants.set_latest(assistant_id, body.version))
 
 

@@ -9,18 +9,20 @@ from starlette.responses import Response
 
 from distaff.api.responses import JSON, page_response, runtime
 from distaff.api.schemas import (
+    ERRORS,
     CronBody,
     CronCount,
     CronCreate,
     CronPatch,
     CronSearch,
+    IdPath,
     ThreadCronCreate,
 )
 from distaff.ids import isoformat
 from distaff.models import CronQuery, Page
 from distaff.runtime import Runtime
 
-router = APIRouter(tags=["crons"])
+router = APIRouter(tags=["crons"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 
@@ -48,7 +50,7 @@ async def create_cron(body: CronCreate, rt: Rt) -> Response:
 
 
 @router.post("/threads/{thread_id}/runs/crons")
-async def create_thread_cron(thread_id: str, body: ThreadCronCreate, rt: Rt) -> Response:
+async def create_thread_cron(thread_id: IdPath, body: ThreadCronCreate, rt: Rt) -> Response:
     return JSON(await rt.crons.create(thread_id, _fields(body)))
 
 
@@ -65,16 +67,16 @@ async def count_crons(body: CronCount, rt: Rt) -> Response:
 
 
 @router.get("/runs/crons/{cron_id}")
-async def get_cron(cron_id: str, rt: Rt) -> Response:
+async def get_cron(cron_id: IdPath, rt: Rt) -> Response:
     return JSON(await rt.crons.get(cron_id))
 
 
 @router.patch("/runs/crons/{cron_id}")
-async def patch_cron(cron_id: str, body: CronPatch, rt: Rt) -> Response:
+async def patch_cron(cron_id: IdPath, body: CronPatch, rt: Rt) -> Response:
     return JSON(await rt.crons.update(cron_id, _fields(body)))
 
 
 @router.delete("/runs/crons/{cron_id}", status_code=204)
-async def delete_cron(cron_id: str, rt: Rt) -> Response:
+async def delete_cron(cron_id: IdPath, rt: Rt) -> Response:
     await rt.crons.delete(cron_id)
     return Response(status_code=204)

@@ -14,6 +14,7 @@ from distaff.errors import (
     DistaffError,
     InvalidInput,
     NotFound,
+    Refused,
     Unavailable,
     describe_validation,
 )
@@ -31,6 +32,8 @@ def _status(exc: DistaffError) -> int:
 def install(app: FastAPI) -> None:
     async def on_domain(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DistaffError)
+        if isinstance(exc, Refused):
+            return JSON({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
         return JSON({"detail": exc.message}, status_code=_status(exc))
 
     async def on_validation(request: Request, exc: Exception) -> Response:
@@ -41,6 +44,9 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 204 or exc.status_code == 304:
             return Response(status_code=exc.status_code)
+        if isinstance(exc.__cause__, RecursionError):
+            # FastAPI's body parsing turns a document too deep to parse into a bare 400.
+            return await on_recursion(request, exc.__cause__)
         return JSON({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     async def on_value_error(request: Request, exc: Exception) -> Response:

@@ -21,10 +21,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from distaff.api.responses import JSON, runtime
+from distaff.api.schemas import ERRORS
 from distaff.errors import InvalidInput
 from distaff.runtime import Runtime
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -104,7 +105,13 @@ class MetricsMiddleware:
             self.metrics.observe(scope["method"], path, status, time.perf_counter() - start)
 
 
-@router.get("/metrics")
+#: Prometheus text by default, JSON with `?format=json`.
+BOTH_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}, "application/json": {}}}
+}
+
+
+@router.get("/metrics", responses=BOTH_FORMATS)
 async def metrics(
     request: Request, rt: Rt, format: Annotated[str, Query()] = "prometheus"
 ) -> Response:

@@ -11,15 +11,30 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from distaff.api.responses import JSON, project, run_location, runtime
-from distaff.api.schemas import RunCreateStateful, RunCreateStateless, RunsCancel
-from distaff.api.sse import Reader, json_stream_response, sse_events, sse_response, wait_body
-from distaff.engine.broker import StreamEvent
+from distaff.api.schemas import (
+    ERRORS,
+    MAX_SAFE_INT,
+    IdPath,
+    RunCreateStateful,
+    RunCreateStateless,
+    RunsCancel,
+)
+from distaff.api.sse import (
+    EVENT_STREAM,
+    EventStream,
+    Reader,
+    json_stream_response,
+    sse_events,
+    sse_response,
+    wait_body,
+)
+from distaff.engine.broker import StreamEvent, parse_event_id
 from distaff.errors import InvalidInput
 from distaff.models import Page, RunOutcome, StreamMode
 from distaff.runtime import Runtime
 from distaff.services.runs import Delivery
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 RUN_FIELDS = (
     "run_id",
@@ -44,7 +59,11 @@ async def _create(
 ) -> Response:
     payload = body.payload()
     created = await rt.runs.create(
-        thread_id, payload, delivery, request_id=request.headers.get("x-request-id")
+        thread_id,
+        payload,
+        delivery,
+        request_id=request.headers.get("x-request-id"),
+        headers=dict(request.headers),
     )
     run, sub = created.run, created.subscription
     run_id, tid = run["run_id"], run["thread_id"]
@@ -89,26 +108,32 @@ def _outcome_body(rt: Runtime, thread_id: str) -> Callable[[RunOutcome | None], 
 
 
 @router.post("/threads/{thread_id}/runs")
-async def create_run(thread_id: str, body: RunCreateStateful, request: Request, rt: Rt) -> Response:
+async def create_run(
+    thread_id: IdPath, body: RunCreateStateful, request: Request, rt: Rt
+) -> Response:
     return await _create(rt, request, thread_id, body, "background")
 
 
-@router.post("/threads/{thread_id}/runs/stream")
-async def stream_run(thread_id: str, body: RunCreateStateful, request: Request, rt: Rt) -> Response:
+@router.post("/threads/{thread_id}/runs/stream", response_class=EventStream, responses=EVENT_STREAM)
+async def stream_run(
+    thread_id: IdPath, body: RunCreateStateful, request: Request, rt: Rt
+) -> Response:
     return await _create(rt, request, thread_id, body, "stream")
 
 
 @router.post("/threads/{thread_id}/runs/wait")
-async def wait_run(thread_id: str, body: RunCreateStateful, request: Request, rt: Rt) -> Response:
+async def wait_run(
+    thread_id: IdPath, body: RunCreateStateful, request: Request, rt: Rt
+) -> Response:
     return await _create(rt, request, thread_id, body, "wait")
 
 
 @router.get("/threads/{thread_id}/runs")
 async def list_runs(
-    thread_id: str,
+    thread_id: IdPath,
     rt: Rt,
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_SAFE_INT)] = 0,
     status: Annotated[
         str | None, Query(pattern="^(pending|running|success|error|timeout|interrupted)$")
     ] = None,
@@ -121,20 +146,20 @@ async def list_runs(
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
-async def get_run(thread_id: str, run_id: str, rt: Rt) -> Response:
+async def get_run(thread_id: IdPath, run_id: IdPath, rt: Rt) -> Response:
     return JSON(await rt.runs.get(thread_id, run_id))
 
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
-async def delete_run(thread_id: str, run_id: str, rt: Rt) -> Response:
+async def delete_run(thread_id: IdPath, run_id: IdPath, rt: Rt) -> Response:
     await rt.runs.delete(thread_id, run_id)
     return Response(status_code=204)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
 async def join_run(
-    thread_id: str,
-    run_id: str,
+    thread_id: IdPath,
+    run_id: IdPath,
     rt: Rt,
     cancel_on_disconnect: Annotated[bool, Query()] = False,
 ) -> Response:
@@ -148,6 +173,15 @@ async def join_run(
         reader,
         {"Location": f"{location}/join", "Content-Location": location},
     )
+
+
+def _checked_event_id(value: str | None) -> str | None:
+    """A malformed `Last-Event-ID` is a 422 before anything is subscribed: found later, in the
+    broker, it would leave behind what subscribing set up (another process relaying the run's
+    or the thread's events here)."""
+    if value is not None:
+        parse_event_id(value)
+    return value
 
 
 def _parse_modes(raw: list[str] | None) -> list[str] | None:
@@ -174,10 +208,12 @@ def _parse_modes(raw: list[str] | None) -> list[str] | None:
     return modes
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+@router.get(
+    "/threads/{thread_id}/runs/{run_id}/stream", response_class=EventStream, responses=EVENT_STREAM
+)
 async def join_run_stream(
-    thread_id: str,
-    run_id: str,
+    thread_id: IdPath,
+    run_id: IdPath,
     rt: Rt,
     stream_mode: Annotated[list[str] | None, Query()] = None,
     cancel_on_disconnect: Annotated[bool, Query()] = False,
@@ -197,7 +233,7 @@ async def _join_stream(
     last_event_id: str | None,
 ) -> Response:
     modes = _parse_modes(stream_mode)
-    sub, run = await rt.runs.subscribe(thread_id, run_id, last_event_id)
+    sub, run = await rt.runs.subscribe(thread_id, run_id, _checked_event_id(last_event_id))
     tid = run["thread_id"]
     location = run_location(tid if thread_id is not None else None, run["run_id"])
     on_disconnect = _canceller(rt, tid, run["run_id"]) if cancel_on_disconnect else None
@@ -212,9 +248,9 @@ async def _join_stream(
 THREAD_STREAM_MODES = {"run_modes", "lifecycle", "state_update"}
 
 
-@router.get("/threads/{thread_id}/stream")
+@router.get("/threads/{thread_id}/stream", response_class=EventStream, responses=EVENT_STREAM)
 async def stream_thread(
-    thread_id: str,
+    thread_id: IdPath,
     rt: Rt,
     stream_modes: Annotated[list[str] | None, Query()] = None,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -225,7 +261,7 @@ async def stream_thread(
     }
     if unknown := wanted - THREAD_STREAM_MODES:
         raise InvalidInput(f"Unknown stream_modes: {', '.join(sorted(unknown))}")
-    sub = await rt.runs.subscribe_thread(thread_id, last_event_id)
+    sub = await rt.runs.subscribe_thread(thread_id, _checked_event_id(last_event_id))
 
     def keep(event: StreamEvent) -> bool:
         # Lifecycle: a run starting (its `metadata` event) and ending (`run_done`).
@@ -242,10 +278,13 @@ async def stream_thread(
     )
 
 
-@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+@router.post(
+    "/threads/{thread_id}/runs/{run_id}/cancel",
+    responses={202: {"description": "Cancel requested (without `wait`)"}},
+)
 async def cancel_run(
-    thread_id: str,
-    run_id: str,
+    thread_id: IdPath,
+    run_id: IdPath,
     rt: Rt,
     wait: Annotated[bool, Query()] = False,
     action: Annotated[str, Query(pattern="^(interrupt|rollback)$")] = "interrupt",
@@ -277,7 +316,7 @@ async def create_stateless_run(body: RunCreateStateless, request: Request, rt: R
     return await _create(rt, request, None, body, "background")
 
 
-@router.post("/runs/stream")
+@router.post("/runs/stream", response_class=EventStream, responses=EVENT_STREAM)
 async def stream_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
     return await _create(rt, request, None, body, "stream")
 
@@ -288,15 +327,15 @@ async def wait_stateless_run(body: RunCreateStateless, request: Request, rt: Rt)
 
 
 @router.get("/runs/{run_id}")
-async def get_run_by_id(run_id: str, rt: Rt) -> Response:
+async def get_run_by_id(run_id: IdPath, rt: Rt) -> Response:
     """Not in the reference (its stateless `Location` headers point nowhere, quirk 1); here
     they lead to the run, so clients that follow them find it."""
     return JSON(await rt.runs.get(None, run_id))
 
 
-@router.get("/runs/{run_id}/stream")
+@router.get("/runs/{run_id}/stream", response_class=EventStream, responses=EVENT_STREAM)
 async def join_stateless_stream(
-    run_id: str,
+    run_id: IdPath,
     rt: Rt,
     stream_mode: Annotated[list[str] | None, Query()] = None,
     cancel_on_disconnect: Annotated[bool, Query()] = False,
@@ -311,11 +350,15 @@ async def batch_runs(
 ) -> Response:
     # All or nothing as far as the request can tell: a bad item fails before any run exists.
     for item in body:
-        await rt.assistants.resolve(item.assistant_id)
+        await rt.assistants.resolve(item.assistant_id, authorized=True)
     runs = []
     for item in body:
         created = await rt.runs.create(
-            None, item.payload(), "background", request_id=request.headers.get("x-request-id")
+            None,
+            item.payload(),
+            "background",
+            request_id=request.headers.get("x-request-id"),
+            headers=dict(request.headers),
         )
         runs.append(created.run)
     return JSON(runs)

@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from distaff.models import SortOrder, StreamMode, ThreadStatus
 
+#: The largest integer a JSON number holds exactly in every client (JavaScript's
+#: `Number.MAX_SAFE_INTEGER`); far inside the 64-bit range every database column takes.
+MAX_SAFE_INT = 2**53 - 1
 Limit = Field(default=10, ge=1, le=1000)
-Offset = Field(default=0, ge=0)
+Offset = Field(default=0, ge=0, le=MAX_SAFE_INT)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: why, in one string."""
+
+    detail: str
+
+
+#: Declared on every router. Without it FastAPI documents its own 422 shape (`detail` as a
+#: list of objects), which distaff never sends, and no other 4xx at all. The schema is inline,
+#: not a `model`: FastAPI would file a model under the route's media type, which for a
+#: streaming route is `text/event-stream`, while errors are always JSON.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "description": "Refused; `detail` says why",
+        "content": {"application/json": {"schema": ErrorBody.model_json_schema()}},
+    }
+}
+
+#: A thread, run, cron or assistant id in a path. Typed `str` so that each service answers a
+#: malformed one as the contract wants (404 for a thread, 422 for an assistant); the document
+#: still says it is a UUID.
+IdPath = Annotated[str, Path(json_schema_extra={"format": "uuid"})]
 
 
 class Body(BaseModel):
@@ -31,8 +60,81 @@ class Config(BaseModel):
 
 #: One year: a longer delay is a mistake, and far larger numbers overflow date arithmetic.
 MAX_AFTER_SECONDS = 365 * 24 * 3600
+#: A hundred years, for the same reason (a `ttl` of 1e300 minutes overflowed in the store).
+MAX_TTL_MINUTES = 100 * 365 * 24 * 60
 #: Ids a single request may list.
 MAX_IDS = 1000
+#: Containment filters are matched recursively (SQLite: in Python, a few frames a level); one
+#: nested some hundreds of levels ran out of stack. Real filters are a level or two deep.
+MAX_FILTER_DEPTH = 64
+#: The long-term store encodes values with orjson, which refuses more than about 250 levels.
+MAX_STORE_VALUE_DEPTH = 200
+
+
+def depth(value: Any) -> int:
+    """How deep `value` nests objects and arrays (0 for a scalar). A loop, not recursion: it
+    must measure what would exhaust the stack."""
+    deepest = 0
+    pending = [(value, 0)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        level += 1
+        deepest = max(deepest, level)
+        pending.extend((child, level) for child in children)
+    return deepest
+
+
+# The validators below raise `PydanticCustomError`, not `ValueError`: the message then reads
+# as written, without pydantic's "Value error, " in front.
+
+
+def _at_most_levels(limit: int) -> AfterValidator:
+    def check(value: Any) -> Any:
+        if depth(value) > limit:
+            raise PydanticCustomError(
+                "too_deep", "nested deeper than {limit} levels", {"limit": limit}
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+#: A JSON containment filter (`metadata`, `values`).
+Filter = Annotated[dict[str, Any], _at_most_levels(MAX_FILTER_DEPTH)]
+
+
+def _fires(schedule: str) -> str:
+    """A cron schedule must name a time that exists. A malformed one is left to the cron
+    service, which answers with the reference's message; one that never fires (`0 0 31 2 *`)
+    would otherwise reach croniter's search and come back as "failed to find next date"."""
+    try:
+        croniter(schedule).get_next()
+    except CroniterBadDateError:
+        never = "the cron schedule {schedule} never fires"
+        raise PydanticCustomError("cron_never_fires", never, {"schedule": repr(schedule)}) from None
+    except CroniterBadCronError:
+        pass  # malformed: the service says so in the reference's words
+    return schedule
+
+
+Schedule = Annotated[str, AfterValidator(_fires)]
+
+
+def _in_utc(moment: datetime) -> datetime:
+    # Near year 1 or 9999, or naive and read as local time, the conversion overflows.
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise PydanticCustomError("date_range", "out of range once converted to UTC") from None
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 class AssistantCreate(Body):
@@ -70,7 +172,7 @@ AssistantField = Literal[
 
 
 class AssistantCount(Body):
-    metadata: dict[str, Any] | None = None
+    metadata: Filter | None = None
     graph_id: str | None = None
     name: str | None = None
 
@@ -84,18 +186,18 @@ class AssistantSearch(AssistantCount):
 
 
 class AssistantVersionsSearch(Body):
-    metadata: dict[str, Any] | None = None
+    metadata: Filter | None = None
     limit: int = Limit
     offset: int = Offset
 
 
 class AssistantLatest(Body):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_SAFE_INT)
 
 
 class ThreadTTL(Body):
     strategy: Literal["delete", "keep_latest"] = "delete"
-    ttl: float = Field(gt=0)
+    ttl: float = Field(gt=0, le=MAX_TTL_MINUTES)
 
 
 class ThreadCreate(Body):
@@ -127,8 +229,8 @@ ThreadField = Literal[
 
 
 class ThreadCount(Body):
-    metadata: dict[str, Any] | None = None
-    values: dict[str, Any] | None = None
+    metadata: Filter | None = None
+    values: Filter | None = None
     status: ThreadStatus | None = None
 
 
@@ -170,7 +272,7 @@ class StateAtCheckpoint(Body):
 class HistoryRequest(Body):
     limit: int = Field(default=1, ge=1, le=1000)
     before: str | CheckpointRef | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Filter | None = None
     checkpoint: CheckpointRef | None = None
 
 
@@ -241,14 +343,14 @@ class StoreDelete(Body):
 
 
 class StorePut(StoreDelete):
-    value: dict[str, Any]
+    value: Annotated[dict[str, Any], _at_most_levels(MAX_STORE_VALUE_DEPTH)]
     index: Literal[False] | list[str] | None = None
-    ttl: float | None = Field(default=None, gt=0)
+    ttl: float | None = Field(default=None, gt=0, le=MAX_TTL_MINUTES)
 
 
 class StoreSearch(Body):
     namespace_prefix: list[str] = Field(default_factory=list)
-    filter: dict[str, Any] | None = None
+    filter: Filter | None = None
     limit: int = Limit
     offset: int = Offset
     query: str | None = None
@@ -258,7 +360,7 @@ class StoreSearch(Body):
 class StoreNamespaces(Body):
     prefix: list[str] | None = None
     suffix: list[str] | None = None
-    max_depth: int | None = Field(default=None, ge=1)
+    max_depth: int | None = Field(default=None, ge=1, le=MAX_SAFE_INT)
     limit: int = Field(default=100, ge=1, le=1000)
     offset: int = Offset
 
@@ -277,25 +379,25 @@ class CronBody(Body):
     stream_subgraphs: bool | None = None
     stream_resumable: bool | None = None
     durability: Literal["sync", "async", "exit"] | None = None
-    end_time: datetime | None = None
+    end_time: UtcDatetime | None = None
     enabled: bool | None = None
     timezone: str | None = None
 
 
 class CronCreate(CronBody):
     assistant_id: str
-    schedule: str
+    schedule: Schedule
     on_run_completed: Literal["delete", "keep"] | None = None
 
 
 class ThreadCronCreate(CronBody):
     assistant_id: str
-    schedule: str
+    schedule: Schedule
     multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None = None
 
 
 class CronPatch(CronBody):
-    schedule: str | None = None
+    schedule: Schedule | None = None
     on_run_completed: Literal["delete", "keep"] | None = None
 
 
@@ -321,7 +423,7 @@ class CronCount(Body):
     assistant_id: str | None = None
     thread_id: UUID | None = None
     enabled: bool | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Filter | None = None
 
 
 class CronSearch(CronCount):

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 from starlette.background import BackgroundTask
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from distaff.engine.broker import StreamEvent, Subscription
 from distaff.engine.modes import matches
@@ -17,6 +17,36 @@ from distaff.serde import dumps
 
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
 HEARTBEAT = b": heartbeat\r\n\r\n"
+
+
+class EventStream(Response):
+    """A streaming route's `response_class`, so `/openapi.json` says it answers
+    `text/event-stream` (the route returns its own `sse_response`)."""
+
+    media_type = "text/event-stream"
+
+
+#: What a streaming route's `responses` declare: before OpenAPI 3.2 (`itemSchema`), the schema
+#: of an event stream describes each event. Every event has a name and JSON data; with
+#: `stream_resumable` (and on a thread stream) an id.
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events: a run's until it ends, a thread's until you leave",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"type": "string"},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                        "id": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def frame(event: StreamEvent, with_id: bool) -> bytes:

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from distaff.api.responses import JSON, runtime
-from distaff.api.schemas import StoreDelete, StoreNamespaces, StorePut, StoreSearch
+from distaff.api.schemas import ERRORS, StoreDelete, StoreNamespaces, StorePut, StoreSearch
 from distaff.errors import BadRequest
 from distaff.runtime import Runtime
 
-router = APIRouter(prefix="/store", tags=["store"])
+router = APIRouter(prefix="/store", tags=["store"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 

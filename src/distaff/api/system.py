@@ -10,9 +10,10 @@ from starlette.responses import Response
 
 from distaff import __version__
 from distaff.api.responses import JSON, runtime
+from distaff.api.schemas import ERRORS
 from distaff.runtime import Runtime
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 

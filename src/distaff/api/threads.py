@@ -10,7 +10,9 @@ from starlette.responses import Response
 
 from distaff.api.responses import JSON, page_response, runtime
 from distaff.api.schemas import (
+    ERRORS,
     HistoryRequest,
+    IdPath,
     StateAtCheckpoint,
     StateUpdate,
     ThreadCount,
@@ -22,7 +24,7 @@ from distaff.api.schemas import (
 from distaff.models import Page, Thread, ThreadQuery
 from distaff.runtime import Runtime
 
-router = APIRouter(prefix="/threads", tags=["threads"])
+router = APIRouter(prefix="/threads", tags=["threads"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
@@ -91,15 +93,15 @@ async def prune_threads(body: ThreadPrune, rt: Rt) -> Response:
 
 @router.get("/{thread_id}")
 async def get_thread(
-    thread_id: str, rt: Rt, include: Annotated[list[str] | None, Query()] = None
+    thread_id: IdPath, rt: Rt, include: Annotated[list[str] | None, Query()] = None
 ) -> Response:
     wanted = {part for item in include or [] for part in item.split(",")}
     return JSON(_public(await rt.threads.get(thread_id), include_ttl="ttl" in wanted))
 
 
-@router.patch("/{thread_id}")
+@router.patch("/{thread_id}", responses={204: {"description": "`Prefer: return=minimal`"}})
 async def patch_thread(
-    thread_id: str, body: ThreadPatch, rt: Rt, prefer: Annotated[str | None, Header()] = None
+    thread_id: IdPath, body: ThreadPatch, rt: Rt, prefer: Annotated[str | None, Header()] = None
 ) -> Response:
     data = body.model_dump(exclude_unset=True)
     thread = await rt.threads.update(thread_id, data)
@@ -109,32 +111,34 @@ async def patch_thread(
 
 
 @router.delete("/{thread_id}", status_code=204)
-async def delete_thread(thread_id: str, rt: Rt) -> Response:
+async def delete_thread(thread_id: IdPath, rt: Rt) -> Response:
     await rt.threads.delete(thread_id)
     return Response(status_code=204)
 
 
 @router.post("/{thread_id}/copy")
-async def copy_thread(thread_id: str, rt: Rt) -> Response:
+async def copy_thread(thread_id: IdPath, rt: Rt) -> Response:
     return JSON(_public(await rt.threads.copy(thread_id)))
 
 
 @router.get("/{thread_id}/state")
 async def get_state(
-    thread_id: str, rt: Rt, subgraphs: Annotated[bool, Query()] = False
+    thread_id: IdPath, rt: Rt, subgraphs: Annotated[bool, Query()] = False
 ) -> Response:
     return JSON(await rt.threads.state(thread_id, subgraphs=subgraphs))
 
 
 @router.post("/{thread_id}/state/checkpoint")
-async def get_state_at_checkpoint_post(thread_id: str, body: StateAtCheckpoint, rt: Rt) -> Response:
+async def get_state_at_checkpoint_post(
+    thread_id: IdPath, body: StateAtCheckpoint, rt: Rt
+) -> Response:
     checkpoint = body.checkpoint.model_dump(exclude_none=True)
     return JSON(await rt.threads.state(thread_id, subgraphs=body.subgraphs, checkpoint=checkpoint))
 
 
 @router.get("/{thread_id}/state/{checkpoint_id}")
 async def get_state_at_checkpoint(
-    thread_id: str, checkpoint_id: str, rt: Rt, subgraphs: Annotated[bool, Query()] = False
+    thread_id: IdPath, checkpoint_id: str, rt: Rt, subgraphs: Annotated[bool, Query()] = False
 ) -> Response:
     return JSON(
         await rt.threads.state(
@@ -144,7 +148,7 @@ async def get_state_at_checkpoint(
 
 
 @router.post("/{thread_id}/state")
-async def update_state(thread_id: str, body: StateUpdate, rt: Rt) -> Response:
+async def update_state(thread_id: IdPath, body: StateUpdate, rt: Rt) -> Response:
     data = body.model_dump(exclude_unset=True)
     if body.checkpoint is not None:
         data["checkpoint"] = body.checkpoint.model_dump(exclude_none=True)
@@ -153,7 +157,7 @@ async def update_state(thread_id: str, body: StateUpdate, rt: Rt) -> Response:
 
 @router.get("/{thread_id}/history")
 async def get_history(
-    thread_id: str,
+    thread_id: IdPath,
     rt: Rt,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1,
     before: Annotated[str | None, Query()] = None,
@@ -162,7 +166,7 @@ async def get_history(
 
 
 @router.post("/{thread_id}/history")
-async def post_history(thread_id: str, body: HistoryRequest, rt: Rt) -> Response:
+async def post_history(thread_id: IdPath, body: HistoryRequest, rt: Rt) -> Response:
     before: str | dict[str, Any] | None = (
         body.before
         if isinstance(body.before, str) or body.before is None

@@ -9,12 +9,13 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
 from langgraph.types import Command, Send
 
+from distaff.auth import AuthUser
 from distaff.backends.base import Backend, ThreadSnapshot
 from distaff.engine.broker import Broker
 from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
@@ -74,6 +75,9 @@ class RunHandle:
     streaming: bool = False
     #: Its creator streams or waits for it in another process: send its events there.
     exported: bool = False
+    #: How the run ended here, once recorded (`rollback` when cancelled so): for its log line
+    #: and span.
+    status: RunStatus | Literal["rollback"] | None = None
 
 
 def graph_input(kwargs: Json) -> Any:
@@ -225,6 +229,7 @@ class Executor:
         if stateless:
             snapshot = ThreadSnapshot(last_values, {}, False, error)
         outcome = RunOutcome(status or "rollback", values=last_values, error=error)
+        handle.status = outcome.status
         await self._broker.end_log(run_id, outcome)
         settled = await self._backend.runs.finish(
             run_id, status, snapshot, delete_thread=is_temporary(kwargs)
@@ -292,6 +297,10 @@ class Executor:
         # tracers expect (langgraph would call it "LangGraph" and give it a fresh id).
         config["run_name"] = config["configurable"].get("graph_id")
         config["run_id"] = uuid.UUID(run["run_id"])
+        if isinstance(user := config["configurable"].get("langgraph_auth_user"), dict):
+            # Stored as JSON; graphs get the user object (`runtime.server_info.user`, and
+            # `ctx.user.identity` as well as `["identity"]` from the config).
+            config["configurable"]["langgraph_auth_user"] = AuthUser(user)
         checkpoint = kwargs.get("checkpoint")
         if checkpoint:
             config["configurable"].update(

@@ -18,6 +18,7 @@ from distaff.backends.base import RunRepo
 from distaff.engine.executor import Executor, RunHandle
 from distaff.errors import LeaseLost
 from distaff.models import CancelAction
+from distaff.observability.runs import ObservedRun
 
 log = logging.getLogger("distaff.worker")
 
@@ -165,7 +166,8 @@ class Worker:
         # worker was full then or the ended run had others queued behind it on its thread.
         look_again = True
         try:
-            look_again = await self._executor.execute(handle) == "busy"
+            with ObservedRun(handle):  # its log lines and span; its ids on every line
+                look_again = await self._executor.execute(handle) == "busy"
         except asyncio.CancelledError:
             # A shutdown (or a lost lease) cancels a task outside a client's cancel: hand the
             # run back; `requeue` does nothing if another process owns it by now.

@@ -3,10 +3,12 @@ introspection (drawing, JSON schemas, subgraphs)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from distaff.auth import OPEN, Filter, Gate, matches, owned
 from distaff.backends.base import Backend
-from distaff.errors import InvalidInput, NotFound
+from distaff.errors import Conflict, InvalidInput, NotFound
 from distaff.graphs import GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, now_iso, system_assistant_id, uuid7
 from distaff.models import Assistant, AssistantQuery, AssistantVersion, Json, Page
@@ -25,10 +27,35 @@ def with_context_in_configurable(config: Json, context: Json) -> Json:
     return {**config, "configurable": {**(config.get("configurable") or {}), **context}}
 
 
+def is_system(assistant: Assistant) -> bool:
+    """One of the assistants the server made for its graphs: they belong to no one, so an auth
+    filter does not hide them (a handler that refuses still refuses)."""
+    return assistant["metadata"].get("created_by") == "system"
+
+
+#: What an auth filter on assistants is widened to.
+SYSTEM_ASSISTANTS: Filter = {"created_by": "system"}
+
+
 class AssistantService:
-    def __init__(self, backend: Backend, graphs: GraphRegistry) -> None:
+    def __init__(self, backend: Backend, graphs: GraphRegistry, gate: Gate = OPEN) -> None:
         self._repo = backend.assistants
         self._graphs = graphs
+        self._gate = gate
+
+    async def _visible(
+        self, assistant_id: str, action: str, value: Json | None = None
+    ) -> Assistant:
+        """The assistant, if the current principal may do `action` on it (404 when the
+        handler's filter hides it, 403 when the handler refuses)."""
+        aid = require_uuid(assistant_id)
+        value = {} if value is None else value  # the caller reads back what the handler changed
+        value["assistant_id"] = aid
+        flt = await self._gate.authorize("assistants", action, value)
+        assistant = await self._repo.get(aid)
+        if assistant is None or not (is_system(assistant) or matches(assistant["metadata"], flt)):
+            raise NotFound()
+        return assistant
 
     async def ensure_system_assistants(self) -> None:
         now = now_iso()
@@ -57,8 +84,9 @@ class AssistantService:
                 f"{', '.join(self._graphs.graph_ids)}"
             )
 
-    async def resolve(self, assistant_id: str) -> Assistant:
-        """An assistant by UUID or by graph name (the graph's system assistant)."""
+    async def resolve(self, assistant_id: str, *, authorized: bool = False) -> Assistant:
+        """An assistant by UUID or by graph name (the graph's system assistant); with
+        `authorized`, only one the current principal may read."""
         if assistant_id in self._graphs:
             assistant_id = system_assistant_id(assistant_id)
         elif not is_uuid(assistant_id):
@@ -69,6 +97,8 @@ class AssistantService:
         assistant = await self._repo.get(canonical_uuid(assistant_id))
         if assistant is None:
             raise NotFound(f"Assistant {assistant_id} not found")
+        if authorized and self._gate.enabled and not is_system(assistant):
+            await self._visible(assistant["assistant_id"], "read")
         return assistant
 
     async def create(self, body: Json) -> Assistant:
@@ -76,60 +106,87 @@ class AssistantService:
         now = now_iso()
         context = body.get("context") or {}
         assistant_id = body.get("assistant_id")
+        value: Json = {
+            "assistant_id": canonical_uuid(assistant_id) if assistant_id else None,
+            "graph_id": body["graph_id"],
+            "config": body.get("config") or {},
+            "context": context,
+            "metadata": dict(body.get("metadata") or {}),
+            "if_exists": body.get("if_exists"),
+            "name": body.get("name"),
+        }
+        flt = await self._gate.authorize("assistants", "create", value)
         assistant: Assistant = {
             "assistant_id": canonical_uuid(assistant_id) if assistant_id else uuid7(),
             "graph_id": body["graph_id"],
             "config": with_context_in_configurable(body.get("config") or {}, context),
             "context": context,
-            "metadata": body.get("metadata") or {},
+            # Made to match its creator's filter, or its creator could not see it.
+            "metadata": {**(value.get("metadata") or {}), **owned(flt)},
             "name": body.get("name") or "Untitled",
             "created_at": now,
             "updated_at": now,
             "version": 1,
             "description": body.get("description"),
         }
-        return await self._repo.create(assistant, do_nothing=body.get("if_exists") == "do_nothing")
+        created = await self._repo.create(
+            assistant, do_nothing=body.get("if_exists") == "do_nothing"
+        )
+        if created is not assistant and not matches(created["metadata"], flt):
+            raise Conflict(f"Assistant {assistant['assistant_id']} already exists")
+        return created
 
     async def get(self, assistant_id: str) -> Assistant:
-        assistant = await self._repo.get(require_uuid(assistant_id))
-        if assistant is None:
-            raise NotFound()
-        return assistant
+        return await self._visible(assistant_id, "read")
 
     async def update(self, assistant_id: str, body: Json) -> Assistant:
-        assistant_id = require_uuid(assistant_id)
-        changes = {k: v for k, v in body.items() if v is not None}
+        value: Json = {k: v for k, v in body.items() if v is not None}
+        current = await self._visible(assistant_id, "update", value)
+        changes = {k: v for k, v in value.items() if v is not None and k != "assistant_id"}
         if "graph_id" in changes:
             self._check_graph(changes["graph_id"])
         if "context" in changes:
-            current = await self.get(assistant_id)
             config = changes.get("config", current["config"])
             changes["config"] = with_context_in_configurable(config, changes["context"])
-        return await self._repo.update(assistant_id, changes)
+        return await self._repo.update(current["assistant_id"], changes)
 
     async def delete(self, assistant_id: str) -> None:
-        if not await self._repo.delete(require_uuid(assistant_id)):
+        assistant = await self._visible(assistant_id, "delete")
+        if not await self._repo.delete(assistant["assistant_id"]):
             raise NotFound()
 
+    async def _limited(self, query: AssistantQuery, page: Page | None = None) -> AssistantQuery:
+        value: Json = {"graph_id": query.graph_id, "metadata": dict(query.metadata)}
+        if page is not None:
+            value.update(limit=page.limit, offset=page.offset)
+        flt = await self._gate.authorize("assistants", "search", value)
+        return dataclasses.replace(
+            query,
+            graph_id=value.get("graph_id"),
+            metadata=value.get("metadata") or {},
+            auth=None if flt is None else {"$or": [flt, SYSTEM_ASSISTANTS]},
+        )
+
     async def search(self, query: AssistantQuery, page: Page) -> list[Assistant]:
-        return await self._repo.search(query, page)
+        return await self._repo.search(await self._limited(query, page), page)
 
     async def count(self, query: AssistantQuery) -> int:
-        return await self._repo.count(query)
+        return await self._repo.count(await self._limited(query))
 
     async def versions(
         self, assistant_id: str, metadata: Json, page: Page
     ) -> list[AssistantVersion]:
-        await self.get(assistant_id)
-        return await self._repo.versions(require_uuid(assistant_id), metadata, page)
+        assistant = await self._visible(assistant_id, "read")
+        return await self._repo.versions(assistant["assistant_id"], metadata, page)
 
     async def set_latest(self, assistant_id: str, version: int) -> Assistant:
-        return await self._repo.set_latest(require_uuid(assistant_id), version)
+        assistant = await self._visible(assistant_id, "update", {"version": version})
+        return await self._repo.set_latest(assistant["assistant_id"], version)
 
     # -- introspection -----------------------------------------------------------------------
 
     async def draw(self, assistant_id: str, xray: bool | int) -> Json:
-        assistant = await self.resolve(assistant_id)
+        assistant = await self.resolve(assistant_id, authorized=True)
         async with self._graphs.graph(assistant["graph_id"], assistant["config"]) as graph:
             drawable = await graph.aget_graph(xray=xray)
         data = drawable.to_json()

@@ -7,6 +7,7 @@ the server was down fire once, then the schedule continues.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from distaff.auth import OPEN, AuthUser, Gate, Principal, acting_as, matches, owned
 from distaff.backends.base import Backend
 from distaff.engine.webhooks import Webhooks
 from distaff.errors import BadRequest, InvalidInput, NotFound
@@ -21,6 +23,7 @@ from distaff.ids import canonical_uuid, is_uuid, isoformat, now_iso, utcnow, uui
 from distaff.models import Cron, CronQuery, Json, Page
 from distaff.services.assistants import AssistantService
 from distaff.services.runs import RunService
+from distaff.services.threads import visible_thread
 
 log = logging.getLogger("distaff.crons")
 
@@ -70,36 +73,60 @@ class CronService:
         assistants: AssistantService,
         runs: RunService,
         webhooks: Webhooks,
+        gate: Gate = OPEN,
     ) -> None:
         self._repo = backend.crons
         self._threads = backend.threads
         self._assistants = assistants
         self._runs = runs
         self._webhooks = webhooks
+        self._gate = gate
+
+    async def _visible(self, cron_id: str, action: str, value: Json | None = None) -> Cron:
+        if not is_uuid(cron_id):
+            raise NotFound(f"Cron {cron_id} not found")
+        value = {} if value is None else value
+        value["cron_id"] = canonical_uuid(cron_id)
+        flt = await self._gate.authorize("crons", action, value)
+        cron = await self._repo.get(value["cron_id"])
+        if cron is None or not matches(cron["metadata"], flt):
+            raise NotFound(f"Cron {cron_id} not found")
+        return cron
 
     async def create(self, thread_id: str | None, body: Json) -> Cron:
-        assistant = await self._assistants.resolve(body["assistant_id"])
+        assistant = await self._assistants.resolve(body["assistant_id"], authorized=True)
         if thread_id is not None:
-            if not is_uuid(thread_id) or await self._threads.get(canonical_uuid(thread_id)) is None:
-                raise NotFound(f"Thread with ID {thread_id} not found")
-            thread_id = canonical_uuid(thread_id)
+            thread = await visible_thread(self._threads, self._gate, thread_id, "read")
+            thread_id = thread["thread_id"]
         if body.get("webhook"):
             await self._webhooks.check(body["webhook"])
         cron_id, now = uuid7(), now_iso()
         timezone = body.get("timezone") or "UTC"
         payload = {k: body[k] for k in PAYLOAD_KEYS if body.get(k) is not None}
         payload["assistant_id"] = assistant["assistant_id"]
+        principal = self._gate.principal()
+        value: Json = {
+            "payload": payload,
+            "schedule": body["schedule"],
+            "cron_id": cron_id,
+            "thread_id": thread_id,
+            "user_id": principal.identity if principal is not None else None,
+            "end_time": body.get("end_time"),
+            "metadata": dict(body.get("metadata") or {}),
+        }
+        flt = await self._gate.authorize("crons", "create", value)
         cron: Cron = {
             "cron_id": cron_id,
             "assistant_id": assistant["assistant_id"],
             "thread_id": thread_id,
-            "user_id": "",
+            # Whose runs these are: the cron fires them as this user.
+            "user_id": value.get("user_id") or "",
             "end_time": body.get("end_time"),
             "schedule": body["schedule"],
             "timezone": timezone,
             "payload": payload,
             "next_run_date": next_run(body["schedule"], timezone, utcnow()),
-            "metadata": body.get("metadata") or {},
+            "metadata": {**(value.get("metadata") or {}), **owned(flt)},
             "on_run_completed": None if thread_id else body.get("on_run_completed") or "delete",
             "enabled": body.get("enabled", True),
             "created_at": now,
@@ -108,15 +135,16 @@ class CronService:
         return await self._repo.create(cron)
 
     async def get(self, cron_id: str) -> Cron:
-        cron = await self._repo.get(canonical_uuid(cron_id)) if is_uuid(cron_id) else None
-        if cron is None:
-            raise NotFound(f"Cron {cron_id} not found")
-        return cron
+        return await self._visible(cron_id, "read")
 
     async def update(self, cron_id: str, body: Json) -> Cron:
         if not body:
             raise BadRequest("Nothing to update: give at least one field")
-        cron = await self.get(cron_id)
+        value: Json = {
+            "payload": {k: v for k, v in body.items() if k in PAYLOAD_KEYS},
+            "schedule": body.get("schedule"),
+        }
+        cron = await self._visible(cron_id, "update", value)
         changes: Json = {}
         for key in ("schedule", "timezone", "enabled", "on_run_completed", "metadata"):
             if body.get(key) is not None:
@@ -135,14 +163,22 @@ class CronService:
         return await self._repo.update(cron["cron_id"], changes)
 
     async def delete(self, cron_id: str) -> None:
-        if not is_uuid(cron_id) or not await self._repo.delete(canonical_uuid(cron_id)):
+        cron = await self._visible(cron_id, "delete")
+        if not await self._repo.delete(cron["cron_id"]):
             raise NotFound(f"Cron {cron_id} not found")
 
+    async def _limited(self, query: CronQuery, page: Page | None = None) -> CronQuery:
+        value: Json = {"assistant_id": query.assistant_id, "thread_id": query.thread_id}
+        if page is not None:
+            value.update(limit=page.limit, offset=page.offset)
+        flt = await self._gate.authorize("crons", "search", value)
+        return dataclasses.replace(query, auth=flt)
+
     async def search(self, query: CronQuery, page: Page) -> list[Cron]:
-        return await self._repo.search(query, page)
+        return await self._repo.search(await self._limited(query, page), page)
 
     async def count(self, query: CronQuery) -> int:
-        return await self._repo.count(query)
+        return await self._repo.count(await self._limited(query))
 
     async def fire_due(self) -> int:
         """Fire every cron whose time has come, each exactly once; returns how many fired."""
@@ -156,12 +192,16 @@ class CronService:
             if ended:
                 continue
             try:
-                await self._runs.create(
-                    cron["thread_id"],
-                    self._run_body(cron),
-                    "background",
-                    server_configurable={"cron_id": cron["cron_id"]},
-                )
+                # As the user who made the cron: its runs carry that user, and were
+                # authorized when the cron was.
+                user = AuthUser({"identity": cron["user_id"] or "system"})
+                with acting_as(Principal(user, trusted=True)):
+                    await self._runs.create(
+                        cron["thread_id"],
+                        self._run_body(cron),
+                        "background",
+                        server_configurable={"cron_id": cron["cron_id"]},
+                    )
             except Exception:
                 log.exception("cron %s could not create its run", cron["cron_id"])
                 continue

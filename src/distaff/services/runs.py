@@ -7,6 +7,7 @@ and no event can be missed.
 
 from __future__ import annotations
 
+import fnmatch
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, Literal
 
 import langgraph.version
 
+from distaff.auth import OPEN, Gate, matches, owned
 from distaff.backends.base import Backend
 from distaff.engine.broker import Broker, Subscription
 from distaff.engine.cluster import Cluster
@@ -25,6 +27,8 @@ from distaff.graphs import GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, isoformat, utcnow, uuid7
 from distaff.models import (
     ACTIVE_RUN_STATUSES,
+    Assistant,
+    CancelAction,
     Json,
     MultitaskStrategy,
     Page,
@@ -32,8 +36,10 @@ from distaff.models import (
     RunOutcome,
     RunStatus,
     Thread,
+    ThreadQuery,
 )
 from distaff.services.assistants import AssistantService
+from distaff.services.threads import visible_thread
 from distaff.settings import Settings
 
 CONTEXT_AND_CONFIGURABLE = (
@@ -46,6 +52,11 @@ NO_RUNS_TO_CANCEL = (
 )
 
 Delivery = Literal["background", "stream", "wait"]
+
+#: Request headers runs copy into `config.configurable` unless `http.configurable_headers`
+#: says otherwise (as the reference does), and those never copied, whatever it says.
+DEFAULT_HEADERS = ("langsmith-trace", "baggage")
+NEVER_COPIED = frozenset({"authorization", "x-api-key", "x-service-key", "x-tenant-id", "cookie"})
 
 
 @dataclass(slots=True)
@@ -98,7 +109,9 @@ class RunService:
         webhooks: Webhooks,
         settings: Settings,
         cluster: Cluster | None = None,
+        gate: Gate = OPEN,
     ) -> None:
+        self._gate = gate
         self._cluster = cluster
         self._backend = backend
         self._runs = backend.runs
@@ -117,14 +130,16 @@ class RunService:
         *,
         request_id: str | None = None,
         server_configurable: Json | None = None,
+        headers: Json | None = None,
     ) -> CreatedRun:
+        """`headers`: the request headers a run copies into `config.configurable`."""
         command = body.get("command")
         if thread_id is None and command and command.get("resume") is not None:
             raise BadRequest("You must provide a thread_id when resuming.")
         request_config = body.get("config") or {}
         if request_config.get("configurable") and body.get("context"):
             raise BadRequest(CONTEXT_AND_CONFIGURABLE)
-        assistant = await self._assistants.resolve(body["assistant_id"])
+        assistant = await self._assistants.resolve(body["assistant_id"], authorized=True)
         if body.get("webhook"):
             await self._webhooks.check(body["webhook"])
         stateless = thread_id is None
@@ -132,21 +147,23 @@ class RunService:
             if not is_uuid(thread_id):
                 raise NotFound("Thread or assistant not found.")
             thread_id = canonical_uuid(thread_id)
-        else:
-            thread_id = uuid7()
         run_id = uuid7()
+        flt, run_metadata = await self._authorize_create(thread_id, run_id, assistant, body)
+        if thread_id is None:
+            thread_id = uuid7()
         graph_id = assistant["graph_id"]
         now = utcnow()
         after = float(body.get("after_seconds") or 0)
         created_at = isoformat(now + timedelta(seconds=after))
         metadata: Json = {
             **assistant["metadata"],
-            **(body.get("metadata") or {}),
+            **run_metadata,
             "graph_id": graph_id,
             "assistant_id": assistant["assistant_id"],
         }
         config = merge_config(assistant["config"], request_config)
         config["configurable"] = {
+            **self._copied_headers(headers),
             **(config.get("configurable") or {}),
             "langgraph_auth_user": None,
             "langgraph_auth_user_id": "",
@@ -159,6 +176,7 @@ class RunService:
             "graph_id": graph_id,
             "assistant_id": assistant["assistant_id"],
             "user_id": "",
+            **self._gate.run_configurable(),
             **(server_configurable or {}),
         }
         config["metadata"] = {
@@ -169,7 +187,7 @@ class RunService:
             "langgraph_api_url": self._settings.public_url,
             "run_id": run_id,
             "thread_id": thread_id,
-            "user_id": "",
+            "user_id": config["configurable"]["user_id"],
         }
         stream_mode = body.get("stream_mode") or ["values"]
         if isinstance(stream_mode, str):
@@ -223,7 +241,11 @@ class RunService:
                 "created_at": iso_now,
                 "updated_at": iso_now,
                 "state_updated_at": iso_now,
-                "metadata": {"graph_id": graph_id, "assistant_id": assistant["assistant_id"]},
+                "metadata": {
+                    **owned(flt),
+                    "graph_id": graph_id,
+                    "assistant_id": assistant["assistant_id"],
+                },
                 "status": "idle",
                 "config": {},
                 "values": None,
@@ -251,24 +273,87 @@ class RunService:
         self._control.wake()
         return CreatedRun(run, subscription)
 
+    # -- who may do what ---------------------------------------------------------------------
+
+    async def _authorize_create(
+        self, thread_id: str | None, run_id: str, assistant: Assistant, body: Json
+    ) -> tuple[Json | None, Json]:
+        """Ask `threads.create_run`; returns its filter and the run's metadata (which the
+        handler may have stamped). A thread the filter hides is answered as missing."""
+        if not self._gate.enabled:
+            return None, body.get("metadata") or {}
+        strategy = body.get("multitask_strategy") or "enqueue"
+        value: Json = {
+            "thread_id": thread_id,
+            "assistant_id": assistant["assistant_id"],
+            "run_id": run_id,
+            "status": "pending",
+            "metadata": dict(body.get("metadata") or {}),
+            "prevent_insert_if_inflight": strategy == "reject",
+            "multitask_strategy": strategy,
+            "if_not_exists": body.get("if_not_exists") or "reject",
+            "after_seconds": body.get("after_seconds") or 0,
+            "kwargs": {k: v for k, v in body.items() if k not in ("metadata", "assistant_id")},
+        }
+        flt = await self._gate.authorize("threads", "create_run", value)
+        if flt is not None and thread_id is not None:
+            thread = await self._backend.threads.get(thread_id)
+            if thread is not None and not matches(thread["metadata"], flt):
+                raise NotFound("Thread or assistant not found.")
+        return flt, value.get("metadata") or {}
+
+    def _copied_headers(self, headers: Json | None) -> Json:
+        """The request headers `http.configurable_headers` selects (by default the tracing
+        ones); credentials never."""
+        if not headers:
+            return {}
+        chosen = self._settings.http.configurable_headers
+        includes = chosen.includes if chosen is not None else list(DEFAULT_HEADERS)
+        excludes = chosen.excludes if chosen is not None else []
+        return {
+            name: value
+            for name, value in ((k.lower(), v) for k, v in headers.items())
+            if name not in NEVER_COPIED
+            and any(fnmatch.fnmatchcase(name, p.lower()) for p in includes)
+            and not any(fnmatch.fnmatchcase(name, p.lower()) for p in excludes)
+        }
+
+    async def _guard(self, thread_id: str, action: str, value: Json) -> None:
+        """Refuse (403, or 404 for a thread the filter hides) unless the current principal
+        may do `action` on the thread; free when auth is off."""
+        if self._gate.enabled:
+            await visible_thread(self._backend.threads, self._gate, thread_id, action, value)
+
+    # -- reading, deleting -------------------------------------------------------------------
+
     async def get(self, thread_id: str | None, run_id: str) -> Run:
         """A run; `thread_id` None finds it by id alone (the `/runs/{run_id}` routes)."""
+        return await self._visible_run(thread_id, run_id, "read")
+
+    async def _visible_run(
+        self, thread_id: str | None, run_id: str, action: str, value: Json | None = None
+    ) -> Run:
         tid = None if thread_id is None else _uuid_or_404(thread_id)
-        run = await self._runs.get(_uuid_or_404(run_id), tid)
+        rid = _uuid_or_404(run_id)
+        asked = {"run_id": rid, **(value or {})}
+        if tid is not None:
+            await self._guard(tid, action, asked)
+        run = await self._runs.get(rid, tid)
         if run is None:
             raise NotFound()
+        if tid is None:
+            await self._guard(run["thread_id"], action, asked)
         return run
 
     async def list_for_thread(
         self, thread_id: str, page: Page, status: RunStatus | None
     ) -> list[Run]:
-        tid = _uuid_or_404(thread_id)
-        if await self._backend.threads.get(tid) is None:
-            raise NotFound(f"Thread with ID {thread_id} not found")
-        return await self._runs.list_for_thread(tid, page, status)
+        thread = await visible_thread(self._backend.threads, self._gate, thread_id, "read")
+        return await self._runs.list_for_thread(thread["thread_id"], page, status)
 
     async def delete(self, thread_id: str, run_id: str) -> None:
         tid, rid = _uuid_or_404(thread_id), _uuid_or_404(run_id)
+        await self._guard(tid, "delete", {"run_id": rid})
         if not await self._runs.delete(rid, tid):
             raise NotFound()
         await self._backend.checkpoints.delete_for_run(tid, rid)
@@ -306,9 +391,8 @@ class RunService:
         return thread_wait_body(thread) if thread is not None else {}
 
     async def subscribe_thread(self, thread_id: str, last_event_id: str | None) -> Subscription:
-        tid = _uuid_or_404(thread_id)
-        if await self._backend.threads.get(tid) is None:
-            raise NotFound(f"Thread with ID {thread_id} not found")
+        thread = await visible_thread(self._backend.threads, self._gate, thread_id, "read")
+        tid = thread["thread_id"]
         if self._cluster is not None:
             await self._cluster.follow_thread(tid, replay=last_event_id is not None)
         return self._broker.subscribe_thread(tid, after=last_event_id)
@@ -322,7 +406,7 @@ class RunService:
         return run is not None and run["status"] in ACTIVE_RUN_STATUSES
 
     async def cancel_one(self, thread_id: str, run_id: str, action: str) -> Run:
-        run = await self.get(thread_id, run_id)
+        run = await self._visible_run(thread_id, run_id, "update", {"action": action})
         targets = await self._control.cancel(
             "rollback" if action == "rollback" else "interrupt", run_ids=[run["run_id"]]
         )
@@ -333,14 +417,53 @@ class RunService:
     async def cancel_many(
         self, *, thread_id: str | None, run_ids: list[str] | None, status: str | None, action: str
     ) -> None:
-        targets = await self._control.cancel(
-            "rollback" if action == "rollback" else "interrupt",
-            run_ids=[_uuid_or_404(r) for r in run_ids] if run_ids is not None else None,
-            thread_id=_uuid_or_404(thread_id) if thread_id else None,
-            status=None if status == "all" else status,
-        )
+        cancel_action: CancelAction = "rollback" if action == "rollback" else "interrupt"
+        tid = _uuid_or_404(thread_id) if thread_id else None
+        rids = [_uuid_or_404(r) for r in run_ids] if run_ids is not None else None
+        wanted = None if status == "all" else status
+        value: Json = {"thread_id": tid, "action": cancel_action}
+        flt = await self._gate.authorize("threads", "update", value)
+        if flt is None:
+            targets = await self._control.cancel(
+                cancel_action, run_ids=rids, thread_id=tid, status=wanted
+            )
+        else:
+            targets = []
+            for visible_tid, visible_rids in await self._visible_targets(flt, tid, rids):
+                targets += await self._control.cancel(
+                    cancel_action, run_ids=visible_rids, thread_id=visible_tid, status=wanted
+                )
         if not targets:
             raise NotFound("No runs found to cancel.")
+
+    async def _visible_targets(
+        self, flt: Json, thread_id: str | None, run_ids: list[str] | None
+    ) -> list[tuple[str, list[str] | None]]:
+        """What a bulk cancel under a filter may touch: `(thread_id, run_ids)` pairs on threads
+        the filter lets through."""
+        threads = self._backend.threads
+        if run_ids is not None:
+            by_thread: dict[str, list[str]] = {}
+            for rid in run_ids:
+                run = await self._runs.get(rid, thread_id)
+                if run is not None:
+                    by_thread.setdefault(run["thread_id"], []).append(rid)
+            candidates: list[tuple[str, list[str] | None]] = list(by_thread.items())
+        elif thread_id is not None:
+            candidates = [(thread_id, None)]
+        else:
+            # Active runs live on busy threads: page through the caller's.
+            busy: list[tuple[str, list[str] | None]] = []
+            query = ThreadQuery(status="busy", auth=flt)
+            while page := await threads.search(query, Page(500, len(busy))):
+                busy += [(t["thread_id"], None) for t in page]
+            return busy
+        visible: list[tuple[str, list[str] | None]] = []
+        for tid, rids in candidates:
+            thread = await threads.get(tid)
+            if thread is not None and matches(thread["metadata"], flt):
+                visible.append((tid, rids))
+        return visible
 
 
 def _uuid_or_404(value: str) -> str:

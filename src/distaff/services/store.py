@@ -9,6 +9,7 @@ from typing import Any
 
 from langgraph.store.base import NOT_PROVIDED, BaseStore, Item, SearchItem
 
+from distaff.auth import OPEN, Gate
 from distaff.errors import InvalidInput
 from distaff.ids import isoformat
 from distaff.models import Json
@@ -56,8 +57,18 @@ def _check_filter(filter: Json | None) -> None:
 
 
 class StoreService:
-    def __init__(self, store: BaseStore) -> None:
+    """Every operation asks the auth handler first (`store.put`, `store.get`, ...); a handler may
+    refuse, or rewrite the namespace (to put each user in their own). Store handlers' filters
+    are not applied: items have no metadata to match."""
+
+    def __init__(self, store: BaseStore, gate: Gate = OPEN) -> None:
         self._store = store
+        self._gate = gate
+
+    async def _namespace(self, action: str, value: Json) -> tuple[str, ...]:
+        """The namespace the operation works in, once the handler has seen (or rewritten) it."""
+        await self._gate.authorize("store", action, value)
+        return namespace_of(value.get("namespace") or ())
 
     async def put(
         self,
@@ -70,11 +81,18 @@ class StoreService:
     ) -> None:
         if not key:
             raise InvalidInput("key must be a non-empty string")
+        asked: Json = {
+            "namespace": namespace_of(namespace),
+            "key": key,
+            "value": value,
+            "index": index,
+        }
+        where = await self._namespace("put", asked)
         # No ttl (the SDKs send null when the caller gave none) means the store's default.
         await self._store.aput(
-            namespace_of(namespace),
+            where,
             key,
-            value,
+            asked.get("value"),  # type: ignore[arg-type]
             index=index,
             ttl=NOT_PROVIDED if ttl is None else ttl,
         )
@@ -82,11 +100,13 @@ class StoreService:
     async def get(
         self, namespace: Sequence[str], key: str, *, refresh_ttl: bool | None = None
     ) -> Json | None:
-        item = await self._store.aget(namespace_of(namespace), key, refresh_ttl=refresh_ttl)
+        where = await self._namespace("get", {"namespace": namespace_of(namespace), "key": key})
+        item = await self._store.aget(where, key, refresh_ttl=refresh_ttl)
         return item_json(item) if item is not None else None
 
     async def delete(self, namespace: Sequence[str], key: str) -> None:
-        await self._store.adelete(namespace_of(namespace), key)
+        where = await self._namespace("delete", {"namespace": namespace_of(namespace), "key": key})
+        await self._store.adelete(where, key)
 
     async def search(
         self,
@@ -99,10 +119,18 @@ class StoreService:
         refresh_ttl: bool | None = None,
     ) -> list[Json]:
         _check_filter(filter)
+        asked: Json = {
+            "namespace": namespace_of(namespace_prefix),
+            "filter": filter,
+            "limit": limit,
+            "offset": offset,
+            "query": query,
+        }
+        where = await self._namespace("search", asked)
         items = await self._store.asearch(
-            namespace_of(namespace_prefix),
-            query=query,
-            filter=filter,
+            where,
+            query=asked.get("query"),
+            filter=asked.get("filter"),
             limit=limit,
             offset=offset,
             refresh_ttl=refresh_ttl,
@@ -118,6 +146,15 @@ class StoreService:
         limit: int = 100,
         offset: int = 0,
     ) -> list[list[str]]:
+        asked: Json = {
+            "namespace": namespace_of(prefix) if prefix else None,
+            "suffix": namespace_of(suffix) if suffix else None,
+            "max_depth": max_depth,
+            "limit": limit,
+            "offset": offset,
+        }
+        await self._gate.authorize("store", "list_namespaces", asked)
+        prefix, suffix = asked.get("namespace"), asked.get("suffix")
         found = await self._store.alist_namespaces(
             prefix=namespace_of(prefix) if prefix else None,
             suffix=namespace_of(suffix) if suffix else None,

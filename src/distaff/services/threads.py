@@ -4,13 +4,15 @@ history, update) read through the thread's graph."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from distaff.backends.base import Backend
+from distaff.auth import OPEN, Gate, matches, owned
+from distaff.backends.base import Backend, ThreadRepo
 from distaff.engine.control import RunControl
-from distaff.errors import BadRequest, InvalidInput, NotFound
+from distaff.errors import BadRequest, Conflict, InvalidInput, NotFound
 from distaff.graphs import GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, now_iso, uuid7
 from distaff.models import Json, Page, Thread, ThreadQuery
@@ -23,6 +25,28 @@ def thread_id_or_404(thread_id: str) -> str:
     return canonical_uuid(thread_id)
 
 
+async def visible_thread(
+    repo: ThreadRepo,
+    gate: Gate,
+    thread_id: str,
+    action: str,
+    value: Json | None = None,
+    *,
+    missing: str | None = None,
+) -> Thread:
+    """The thread, if the current principal may do `action` on it: the auth handler is asked
+    first (it may refuse outright), then its filter is applied. A thread the filter hides is
+    answered as missing, so its existence is not given away."""
+    tid = thread_id_or_404(thread_id)
+    value = {} if value is None else value  # the caller reads back what the handler changed
+    value["thread_id"] = tid
+    flt = await gate.authorize("threads", action, value)
+    thread = await repo.get(tid)
+    if thread is None or not matches(thread["metadata"], flt):
+        raise NotFound(missing or f"Thread with ID {thread_id} not found")
+    return thread
+
+
 class ThreadService:
     def __init__(
         self,
@@ -30,16 +54,29 @@ class ThreadService:
         graphs: GraphRegistry,
         control: RunControl,
         default_ttl: Json | None = None,
+        gate: Gate = OPEN,
     ) -> None:
         self._backend = backend
         self._repo = backend.threads
         self._graphs = graphs
         self._control = control
         self._default_ttl = default_ttl
+        self._gate = gate
+
+    async def _visible(self, thread_id: str, action: str, value: Json | None = None) -> Thread:
+        return await visible_thread(self._repo, self._gate, thread_id, action, value)
 
     async def create(self, body: Json) -> Thread:
         now = now_iso()
-        metadata = body.get("metadata") or {}
+        value: Json = {
+            "thread_id": canonical_uuid(body["thread_id"]) if body.get("thread_id") else None,
+            "metadata": dict(body.get("metadata") or {}),
+            "if_exists": body.get("if_exists"),
+            "ttl": body.get("ttl"),
+        }
+        flt = await self._gate.authorize("threads", "create", value)
+        # Made to match its creator's filter, or its creator could not see it.
+        metadata = {**(value.get("metadata") or {}), **owned(flt)}
         supersteps = body.get("supersteps")
         if supersteps and metadata.get("graph_id") not in self._graphs:
             # The reference creates the thread anyway and answers 201 with an error (quirk 6);
@@ -59,6 +96,9 @@ class ThreadService:
         if body.get("ttl") or self._default_ttl:
             thread["ttl"] = body.get("ttl") or self._default_ttl
         created = await self._repo.create(thread, do_nothing=body.get("if_exists") == "do_nothing")
+        if created is not thread and not matches(created["metadata"], flt):
+            # Someone else's thread under that id: neither hand it over nor say whose it is.
+            raise Conflict(f"Thread with ID {thread['thread_id']} already exists")
         if supersteps and created is thread:
             async with self._graphs.graph(str(metadata["graph_id"])) as graph:
                 try:
@@ -83,39 +123,62 @@ class ThreadService:
         return created
 
     async def get(self, thread_id: str) -> Thread:
-        thread = await self._repo.get(thread_id_or_404(thread_id))
-        if thread is None:
-            raise NotFound(f"Thread with ID {thread_id} not found")
-        return thread
+        return await self._visible(thread_id, "read")
 
     async def update(self, thread_id: str, body: Json) -> Thread:
+        value = {"metadata": body.get("metadata")}
+        thread = await self._visible(thread_id, "update", value)
         return await self._repo.update(
-            thread_id_or_404(thread_id), metadata=body.get("metadata"), ttl=body.get("ttl")
+            thread["thread_id"], metadata=value["metadata"], ttl=body.get("ttl")
         )
 
     async def delete(self, thread_id: str) -> None:
-        thread = await self.get(thread_id)
-        tid = thread["thread_id"]
+        thread = await self._visible(thread_id, "delete")
+        await self._delete(thread["thread_id"], thread_id)
+
+    async def _delete(self, tid: str, asked_as: str) -> None:
         await self._control.cancel_and_wait("interrupt", thread_id=tid)
         if not await self._repo.delete(tid):
-            raise NotFound(f"Thread with ID {thread_id} not found")
+            raise NotFound(f"Thread with ID {asked_as} not found")
         await self._backend.checkpoints.delete_thread(tid)
 
+    async def _limited(self, query: ThreadQuery, page: Page | None = None) -> ThreadQuery:
+        """The query, as the current principal may run it: the search handler may change its
+        conditions, and its filter narrows it."""
+        value: Json = {
+            "metadata": dict(query.metadata),
+            "values": dict(query.values),
+            "status": query.status,
+            "ids": list(query.ids) if query.ids is not None else None,
+        }
+        if page is not None:
+            value.update(limit=page.limit, offset=page.offset)
+        flt = await self._gate.authorize("threads", "search", value)
+        return dataclasses.replace(
+            query,
+            metadata=value.get("metadata") or {},
+            values=value.get("values") or {},
+            status=value.get("status"),
+            auth=flt,
+        )
+
     async def search(self, query: ThreadQuery, page: Page) -> list[Thread]:
-        return await self._repo.search(query, page)
+        return await self._repo.search(await self._limited(query, page), page)
 
     async def count(self, query: ThreadQuery) -> int:
-        return await self._repo.count(query)
+        return await self._repo.count(await self._limited(query))
 
     async def copy(self, thread_id: str) -> Thread:
-        source = await self.get(thread_id)
+        source = await self._visible(thread_id, "read")
         now = now_iso()
+        value: Json = {"thread_id": uuid7(), "metadata": dict(source["metadata"])}
+        flt = await self._gate.authorize("threads", "create", value)
         copy: Thread = {
-            "thread_id": uuid7(),
+            "thread_id": value["thread_id"],
             "created_at": now,
             "updated_at": now,
             "state_updated_at": now,
-            "metadata": source["metadata"],
+            "metadata": {**(value.get("metadata") or {}), **owned(flt)},
             "status": "idle",
             "config": source["config"],
             "values": source.get("values"),
@@ -128,16 +191,21 @@ class ThreadService:
                 await self._repo.set_state(
                     copy["thread_id"], await snapshot_of(graph, copy["thread_id"])
                 )
-        return await self.get(copy["thread_id"])
+        copied = await self._repo.get(copy["thread_id"])
+        if copied is None:
+            raise NotFound(f"Thread with ID {copy['thread_id']} not found")  # deleted meanwhile
+        return copied
 
     async def prune(self, thread_ids: list[str], strategy: str) -> int:
         pruned = 0
         for raw_id in thread_ids:
-            thread = await self._repo.get(thread_id_or_404(raw_id))
-            if thread is None:
+            try:
+                thread = await self._visible(raw_id, "delete" if strategy == "delete" else "update")
+            except NotFound:
                 continue
             if strategy == "delete":
-                await self.delete(thread["thread_id"])
+                with contextlib.suppress(NotFound):  # deleted meanwhile
+                    await self._delete(thread["thread_id"], raw_id)
             else:
                 await self._backend.checkpoints.keep_latest(thread["thread_id"])
             pruned += 1
@@ -153,7 +221,7 @@ class ThreadService:
                 await self._repo.touch(thread_id)
             else:
                 with contextlib.suppress(NotFound):  # deleted meanwhile: nothing left to do
-                    await self.delete(thread_id)
+                    await self._delete(thread_id, thread_id)
         return len(expired)
 
     # -- state ---------------------------------------------------------------------------------
@@ -173,7 +241,7 @@ class ThreadService:
     async def state(
         self, thread_id: str, *, subgraphs: bool = False, checkpoint: Json | None = None
     ) -> Json:
-        thread = await self.get(thread_id)
+        thread = await self._visible(thread_id, "read")
         graph_id = await self._graph_id(thread)
         if graph_id is None:
             return dict(EMPTY_STATE)
@@ -192,7 +260,7 @@ class ThreadService:
         metadata: Json | None = None,
         checkpoint: Json | None = None,
     ) -> list[Json]:
-        thread = await self.get(thread_id)
+        thread = await self._visible(thread_id, "read")
         graph_id = await self._graph_id(thread)
         if graph_id is None:
             return []
@@ -213,7 +281,7 @@ class ThreadService:
             ]
 
     async def update_state(self, thread_id: str, body: Json) -> Json:
-        thread = await self.get(thread_id)
+        thread = await self._visible(thread_id, "update")
         graph_id = await self._graph_id(thread)
         if graph_id is None:
             raise BadRequest(

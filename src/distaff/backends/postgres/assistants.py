@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from psycopg.rows import DictRow
 
 from distaff.backends.postgres.database import Connection, Database, json, jsonb
+from distaff.backends.postgres.filters import auth_clause
 from distaff.errors import Conflict, NotFound
 from distaff.ids import isoformat, now_iso
 from distaff.models import Assistant, AssistantQuery, AssistantVersion, Json, Page
@@ -99,6 +100,10 @@ def _where(query: AssistantQuery) -> tuple[str, list[object]]:
         # "C" makes lower() ASCII-only, as SQLite's is.
         clauses.append('strpos(lower(name COLLATE "C"), lower(%s::text COLLATE "C")) > 0')
         params.append(query.name)
+    if query.auth is not None:
+        clause, values = auth_clause(query.auth)
+        clauses.append(clause)
+        params.extend(values)
     return " AND ".join(clauses), params
 
 

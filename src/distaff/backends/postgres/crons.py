@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from psycopg.rows import DictRow
 
 from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
+from distaff.backends.postgres.filters import auth_clause
 from distaff.errors import NotFound
 from distaff.ids import isoformat, now_iso
 from distaff.models import Cron, CronQuery, Json, Page
@@ -95,6 +96,10 @@ def _where(query: CronQuery) -> tuple[str, list[object]]:
     if query.metadata:
         clauses.append("metadata @> %s")
         params.append(jsonb(query.metadata))
+    if query.auth is not None:
+        clause, values = auth_clause(query.auth)
+        clauses.append(clause)
+        params.extend(values)
     return " AND ".join(clauses), params
 
 

@@ -9,6 +9,7 @@ from psycopg.rows import DictRow
 
 from distaff.backends.base import ThreadSnapshot
 from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
+from distaff.backends.postgres.filters import auth_clause
 from distaff.errors import Conflict, NotFound
 from distaff.ids import now_iso
 from distaff.models import Json, Page, Thread, ThreadQuery
@@ -110,6 +111,10 @@ def _where(query: ThreadQuery) -> tuple[str, list[object]]:
     if query.status is not None:
         clauses.append("status = %s")
         params.append(query.status)
+    if query.auth is not None:
+        clause, values = auth_clause(query.auth)
+        clauses.append(clause)
+        params.extend(values)
     return " AND ".join(clauses), params
 
 

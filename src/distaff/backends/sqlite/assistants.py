@@ -89,6 +89,9 @@ def _where(query: AssistantQuery) -> tuple[str, list[object]]:
     if query.name is not None:
         clauses.append("instr(lower(name), lower(?)) > 0")
         params.append(query.name)
+    if query.auth is not None:
+        clauses.append("auth_matches(metadata, ?)")
+        params.append(dump(query.auth))
     return " AND ".join(clauses), params
 
 

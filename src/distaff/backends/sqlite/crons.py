@@ -89,6 +89,9 @@ def _where(query: CronQuery) -> tuple[str, list[object]]:
     if query.metadata:
         clauses.append("json_contains(metadata, ?)")
         params.append(dump(query.metadata))
+    if query.auth is not None:
+        clauses.append("auth_matches(metadata, ?)")
+        params.append(dump(query.auth))
     return " AND ".join(clauses), params
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from distaff.auth.filters import matches
 from distaff.backends.sqlite.schema import migrate
 from distaff.serde import dumps, loads
 
@@ -31,6 +32,11 @@ def _json_contains(doc: str | None, pattern: str) -> int:
     if doc is None:
         return 0
     return int(contains(loads(doc), loads(pattern)))
+
+
+def _auth_matches(doc: str | None, flt: str) -> int:
+    """SQL `auth_matches(metadata, filter)`: an auth handler's filter (`auth/filters.py`)."""
+    return int(matches(loads(doc) if doc is not None else None, loads(flt)))
 
 
 def contains(doc: Any, pattern: Any) -> bool:
@@ -111,6 +117,7 @@ class Database:
             conn.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoint_wal
             conn.execute("PRAGMA journal_size_limit=67108864")  # the WAL file's size at rest
         conn.create_function("json_contains", 2, _json_contains, deterministic=True)
+        conn.create_function("auth_matches", 2, _auth_matches, deterministic=True)
         migrate(conn)
         self._conn = conn
 

@@ -96,6 +96,9 @@ def _where(query: ThreadQuery) -> tuple[str, list[object]]:
     if query.status is not None:
         clauses.append("status = ?")
         params.append(query.status)
+    if query.auth is not None:
+        clauses.append("auth_matches(metadata, ?)")
+        params.append(dump(query.auth))
     return " AND ".join(clauses), params
 
 

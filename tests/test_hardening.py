@@ -1,0 +1,331 @@
+"""Hostile input gets a clear 4xx (`{"detail": "..."}`), never a 500 or a dropped connection:
+oversized and deeply nested bodies, bad ids, unknown assistants, malformed `Last-Event-ID`
+headers, impossible cron schedules, numbers and nesting the storage cannot hold.
+
+`tests/test_robustness.py` covers the first cases of deep JSON and invalid run options;
+`tests/test_fuzz.py` throws generated input at every operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from distaff.api.schemas import MAX_FILTER_DEPTH, MAX_STORE_VALUE_DEPTH
+from tests.conftest import ARTIFACTS
+from tests.servers import Server
+
+LIMIT = 64 * 1024
+YEARLY = "0 0 1 1 *"
+
+
+def assert_detail(r: httpx.Response, status: int, part: str = "") -> str:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json"), r.headers
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and part in detail, detail
+    return detail
+
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    value = leaf
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+# -- request body size -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_server() -> Iterator[Server]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with Server(
+        "memory://",
+        env={"DISTAFF_MAX_BODY_BYTES": str(LIMIT)},
+        log_path=ARTIFACTS / "server-hardening.log",
+    ) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def small(small_server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with small_server.http() as c:
+        yield c
+
+
+def _item(size: int) -> dict[str, Any]:
+    return {"namespace": ["big"], "key": "k", "value": {"blob": "x" * size}}
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 response with a Content-Length: its head and its body."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return head, await asyncio.wait_for(reader.readexactly(length), 5)
+
+
+async def test_a_body_over_the_limit_gets_413_and_the_connection_lives_on(
+    small_server: Server, small: httpx.AsyncClient
+) -> None:
+    # Eight times the limit: the server answers before reading it and discards the rest as it
+    # arrives, so the client gets the 413 rather than a reset, and can go on using the
+    # connection (the next request on the same socket is answered).
+    body = json.dumps(_item(8 * LIMIT)).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", small_server.port)
+    try:
+        writer.write(
+            b"PUT /store/items HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head, answer = await _answer(reader)
+        assert head.startswith(b"HTTP/1.1 413"), head
+        assert f"limit is {LIMIT} bytes" in json.loads(answer)["detail"]
+        writer.write(b"GET /ok HTTP/1.1\r\nHost: test\r\n\r\n")
+        head, answer = await _answer(reader)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert json.loads(answer)["ok"] is True
+    finally:
+        writer.close()
+    # The same through an ordinary client, and a body just under the limit is taken.
+    assert_detail(await small.put("/store/items", json=_item(8 * LIMIT)), 413)
+    assert (await small.put("/store/items", json=_item(LIMIT - 1024))).status_code == 204
+
+
+async def test_a_chunked_body_over_the_limit_gets_413(small: httpx.AsyncClient) -> None:
+    async def chunks(total: int) -> AsyncIterator[bytes]:
+        body = json.dumps(_item(total)).encode()
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    # No Content-Length: the size is known only by counting what arrives.
+    r = await small.put(
+        "/store/items", content=chunks(4 * LIMIT), headers={"content-type": "application/json"}
+    )
+    assert "content-length" not in r.request.headers
+    assert_detail(r, 413)
+    ok = await small.put(
+        "/store/items", content=chunks(1024), headers={"content-type": "application/json"}
+    )
+    assert ok.status_code == 204
+
+
+async def test_a_huge_declared_length_is_refused_before_any_body_is_sent(
+    small_server: Server,
+) -> None:
+    """Ten gigabytes announced and none sent: only an answer that does not wait for the body
+    can come back."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", small_server.port)
+    try:
+        writer.write(
+            b"POST /threads HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 10000000000\r\n\r\n"
+        )
+        await writer.drain()
+        head, answer = await _answer(reader)
+        assert head.startswith(b"HTTP/1.1 413"), head
+        assert "too large" in json.loads(answer)["detail"]
+    finally:
+        writer.close()
+
+
+# -- nesting ---------------------------------------------------------------------------------
+
+
+async def test_json_nested_100k_deep_is_422_on_every_json_route(http: httpx.AsyncClient) -> None:
+    """Deeper than the parser's stack: refused as such on every route that takes a JSON body,
+    whatever the route would have done with it."""
+    document = (await http.get("/openapi.json")).json()
+    deep = b"[" * 100_000
+    routes = [
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if "application/json" in operation.get("requestBody", {}).get("content", {})
+    ]
+    assert len(routes) > 25
+    for method, path in routes:
+        url = path
+        while "{" in url:  # any id: the body is read before anything is looked up
+            start, end = url.index("{"), url.index("}")
+            url = url[:start] + str(uuid.uuid4()) + url[end + 1 :]
+        r = await http.request(
+            method, url, content=deep, headers={"content-type": "application/json"}
+        )
+        assert_detail(r, 422, "nested too deeply")
+
+
+async def test_filters_and_store_values_deeper_than_storage_takes_are_422(
+    http: httpx.AsyncClient,
+) -> None:
+    """Containment filters are matched recursively and store values encoded by orjson; past
+    their limits the answer is a 422 naming the limit, not a 500 from deep inside."""
+    too_deep = nested(MAX_FILTER_DEPTH + 1)
+    for path, body in [
+        ("/threads/search", {"metadata": too_deep}),
+        ("/threads/search", {"values": too_deep}),
+        ("/threads/count", {"metadata": too_deep}),
+        ("/assistants/search", {"metadata": too_deep}),
+        ("/assistants/count", {"metadata": too_deep}),
+        ("/runs/crons/search", {"metadata": too_deep}),
+        ("/store/items/search", {"filter": too_deep}),
+    ]:
+        assert_detail(await http.post(path, json=body), 422, f"deeper than {MAX_FILTER_DEPTH}")
+    # At the limit, a filter works, against documents nested deeper still (`{}` at its
+    # bottom is contained in whatever is there).
+    tag = uuid.uuid4().hex
+    deep_metadata = {"tag": tag, "doc": nested(MAX_FILTER_DEPTH + 10)}
+    assert (await http.post("/threads", json={"metadata": deep_metadata})).status_code == 200
+    found = await http.post(
+        "/threads/search",
+        json={"metadata": {"tag": tag, "doc": nested(MAX_FILTER_DEPTH - 2, leaf={})}},
+    )
+    assert found.status_code == 200 and len(found.json()) == 1, found.text
+
+    namespace = ["deep", tag]
+    item = {"namespace": namespace, "key": "k", "value": nested(MAX_STORE_VALUE_DEPTH + 1)}
+    assert_detail(await http.put("/store/items", json=item), 422, "deeper than")
+    item["value"] = nested(MAX_STORE_VALUE_DEPTH, leaf=tag)
+    assert (await http.put("/store/items", json=item)).status_code == 204, "at the limit"
+    got = await http.get("/store/items", params={"namespace": ".".join(namespace), "key": "k"})
+    assert got.json()["value"] == item["value"]
+
+
+# -- numbers ---------------------------------------------------------------------------------
+
+
+async def test_numbers_the_database_cannot_hold_are_422(http: httpx.AsyncClient) -> None:
+    """Integers past 64 bits overflowed the SQL parameter (500); a TTL of 1e300 minutes
+    overflowed the expiry date (500)."""
+    huge = 2**64
+    assistant = (await http.post("/assistants", json={"graph_id": "trivial"})).json()
+    thread = (await http.post("/threads", json={})).json()
+    checks = [
+        ("POST", f"/assistants/{assistant['assistant_id']}/latest", {"version": huge}),
+        ("POST", "/threads/search", {"offset": huge}),
+        ("POST", "/assistants/search", {"offset": huge}),
+        ("POST", "/runs/crons/search", {"offset": huge}),
+        ("POST", "/store/items/search", {"offset": huge}),
+        ("POST", "/store/namespaces", {"max_depth": huge}),
+        ("POST", "/threads", {"ttl": {"ttl": 1e300}}),
+        ("PATCH", f"/threads/{thread['thread_id']}", {"ttl": {"ttl": 1e300}}),
+        ("PUT", "/store/items", {"namespace": ["n"], "key": "k", "value": {}, "ttl": 1e300}),
+    ]
+    for method, path, body in checks:
+        assert_detail(await http.request(method, path, json=body), 422, "less than or equal")
+    runs = await http.get(f"/threads/{thread['thread_id']}/runs", params={"offset": str(huge)})
+    assert_detail(runs, 422, "offset")
+
+
+# -- ids -------------------------------------------------------------------------------------
+
+
+async def test_malformed_ids_are_4xx_everywhere(http: httpx.AsyncClient) -> None:
+    tid = (await http.post("/threads", json={})).json()["thread_id"]
+    bad = "not-a-uuid"
+    not_found = [
+        ("GET", f"/threads/{tid}/runs/{bad}"),
+        ("DELETE", f"/threads/{tid}/runs/{bad}"),
+        ("GET", f"/threads/{tid}/runs/{bad}/join"),
+        ("GET", f"/threads/{tid}/runs/{bad}/stream"),
+        ("POST", f"/threads/{tid}/runs/{bad}/cancel"),
+        ("GET", f"/threads/{bad}/runs/{uuid.uuid4()}"),
+        ("GET", f"/runs/{bad}"),
+        ("GET", f"/runs/{bad}/stream"),
+        ("GET", f"/threads/{bad}/stream"),
+        ("POST", f"/threads/{bad}/copy"),
+        ("GET", f"/runs/crons/{bad}"),
+        ("DELETE", f"/runs/crons/{bad}"),
+    ]
+    for method, path in not_found:
+        assert_detail(await http.request(method, path), 404)
+    assert_detail(await http.patch(f"/runs/crons/{bad}", json={"enabled": False}), 404)
+    run = {"assistant_id": "trivial"}
+    assert_detail(await http.post(f"/threads/{bad}/runs", json=run), 404)
+    for path, body in [
+        ("/threads", {"thread_id": bad}),
+        ("/assistants", {"graph_id": "trivial", "assistant_id": bad}),
+        ("/runs/cancel", {"thread_id": bad, "run_ids": [bad]}),
+        ("/runs/crons/search", {"thread_id": bad}),
+        ("/runs/crons/count", {"thread_id": bad}),
+    ]:
+        assert_detail(await http.post(path, json=body), 422, "UUID")
+    for method in ("GET", "DELETE"):
+        assert_detail(await http.request(method, f"/assistants/{bad}"), 422, "must be a UUID")
+
+
+async def test_unknown_assistants_are_422_by_name_and_404_by_id(
+    http: httpx.AsyncClient,
+) -> None:
+    tid = (await http.post("/threads", json={})).json()["thread_id"]
+    missing = str(uuid.uuid4())
+    for assistant, status, part in [("nosuch", 422, "registered graphs"), (missing, 404, "")]:
+        body = {"assistant_id": assistant}
+        for path in ("/runs", "/runs/wait", "/runs/stream", f"/threads/{tid}/runs/stream"):
+            assert_detail(await http.post(path, json=body), status, part)
+        cron = {"assistant_id": assistant, "schedule": YEARLY}
+        assert_detail(await http.post(f"/threads/{tid}/runs/crons", json=cron), status, part)
+        assert_detail(await http.get(f"/assistants/{assistant}/graph"), status, part)
+        # A batch with one unknown assistant creates none of its runs.
+        batch = [{"assistant_id": "trivial", "metadata": {"batch": tid}}, body]
+        assert_detail(await http.post("/runs/batch", json=batch), status, part)
+    assert (await http.get(f"/threads/{tid}/runs")).json() == []
+    for path in (f"/assistants/{missing}", f"/assistants/{missing}/schemas"):
+        assert_detail(await http.get(path), 404)
+
+
+# -- streams ---------------------------------------------------------------------------------
+
+
+async def test_a_malformed_last_event_id_is_422_on_every_join(http: httpx.AsyncClient) -> None:
+    tid = (await http.post("/threads", json={})).json()["thread_id"]
+    body = {"assistant_id": "trivial", "input": {"messages": []}, "stream_resumable": True}
+    assert (await http.post(f"/threads/{tid}/runs/wait", json=body)).status_code == 200
+    rid = (await http.get(f"/threads/{tid}/runs")).json()[0]["run_id"]
+    joins = [f"/threads/{tid}/runs/{rid}/stream", f"/runs/{rid}/stream", f"/threads/{tid}/stream"]
+    for path in joins:
+        for value in ("garbage", "12-x", "1-2-3", "9" * 5000):
+            r = await http.get(path, headers={"Last-Event-ID": value})
+            assert_detail(r, 422, "Invalid Last-Event-ID")
+    # A well-formed one still replays the finished resumable run from the start.
+    replay = await http.get(joins[0], headers={"Last-Event-ID": "-1"})
+    assert replay.status_code == 200
+    assert replay.text.startswith("event: metadata")
+
+
+# -- crons -----------------------------------------------------------------------------------
+
+
+async def test_cron_schedules_and_end_times_that_cannot_be_are_422(
+    http: httpx.AsyncClient,
+) -> None:
+    tid = (await http.post("/threads", json={})).json()["thread_id"]
+    for schedule in ("0 0 31 2 *", "0 0 30 2 *"):  # valid fields, no such day
+        body = {"assistant_id": "trivial", "schedule": schedule}
+        assert_detail(await http.post("/runs/crons", json=body), 422, "never fires")
+        assert_detail(await http.post(f"/threads/{tid}/runs/crons", json=body), 422, "never fires")
+    for end_time in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        body = {"assistant_id": "trivial", "schedule": YEARLY, "end_time": end_time}
+        assert_detail(await http.post("/runs/crons", json=body), 422, "out of range")
+    cron = await http.post("/runs/crons", json={"assistant_id": "trivial", "schedule": YEARLY})
+    cid = cron.json()["cron_id"]
+    patches = [
+        ({"schedule": "not a cron"}, "Invalid cron schedule"),
+        ({"schedule": "0 0 31 4 *"}, "never fires"),
+        ({"end_time": "0001-01-01T00:00:00+01:00"}, "out of range"),
+    ]
+    for patch, part in patches:
+        assert_detail(await http.patch(f"/runs/crons/{cid}", json=patch), 422, part)
+    assert (await http.get(f"/runs/crons/{cid}")).json()["schedule"] == YEARLY
+    await http.delete(f"/runs/crons/{cid}")
