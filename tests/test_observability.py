@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,7 +34,7 @@ from distaff.observability import tracing
 from distaff.observability.logs import IdsFilter, JsonFormatter, LogIds, TextFormatter, current_ids
 from distaff.observability.requests import RequestObservability
 from distaff.observability.tracing import requested_exporters
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, database_url
 from tests.servers import Server
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -383,3 +384,39 @@ async def test_own_request_span_when_nothing_outside_makes_one(
     assert ok.status.status_code == StatusCode.UNSET
     assert broken.status.status_code == StatusCode.ERROR
     assert broken.parent is None
+
+
+async def test_a_run_executed_by_another_process_is_the_creating_requests_child(
+    receiver: OtlpReceiver, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The creating request's span travels with the run (in its configuration), so the span of
+    a run that another process executes still hangs under it."""
+    url = database_url("postgres", tmp_path, request)
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_SERVICE_NAME": "distaff-replica",
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+    }
+    back_log, front_log = (
+        ARTIFACTS / "observability-back.log",
+        ARTIFACTS / "observability-front.log",
+    )
+    with (
+        Server(url, env=env, log_path=back_log),
+        Server(url, env=env, log_path=front_log, args=["--no-worker"]) as front,
+    ):
+        trace_id = "5bf92f3577b34da6a3ce929d0e0e4737"
+        async with front.http() as api_front:
+            created = await api_front.post(
+                "/runs/wait",
+                json=HI,
+                headers={"traceparent": f"00-{trace_id}-{CALLER_SPAN_ID}-01"},
+            )
+        assert created.status_code == 200, created.text
+
+        def in_trace(name: str) -> Callable[[Span], bool]:
+            return lambda s: s.name == name and s.trace_id.hex() == trace_id
+
+        request_span = receiver.wait_for(in_trace("POST /runs/wait"))
+        run_span = receiver.wait_for(in_trace("run agent"))
+        assert run_span.parent_span_id == request_span.span_id

@@ -64,7 +64,7 @@ class ObservedRun:
         if tracing.enabled():
             self._span = tracing.RunSpan(
                 f"run {graph_id}",
-                request_id,
+                configurable.get(tracing.TRACEPARENT_KEY),
                 {
                     "distaff.run_id": run["run_id"],
                     "distaff.thread_id": run["thread_id"],

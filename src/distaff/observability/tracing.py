@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -222,20 +223,35 @@ class RequestSpan:
                 context.detach(self._token)
 
 
+#: Where a run keeps, in `config.configurable`, the span of the request that created it.
+TRACEPARENT_KEY = "__distaff_traceparent__"
+
+
+def traceparent_of(request_id: str | None) -> str | None:
+    """The W3C `traceparent` of this process's request `request_id`, for a run it creates: the
+    run's span is that request's child in whichever process executes it."""
+    if _tracer is None or request_id is None:
+        return None
+    span_context = _request_spans.get(request_id)
+    if span_context is None or not span_context.is_valid:
+        return None
+    flags = int(span_context.trace_flags)
+    return f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{flags:02x}"
+
+
 class RunSpan:
     """The span of one run's execution (one attempt), current while its graph runs, so spans
     the graph's own instrumentation opens nest under it."""
 
     __slots__ = ("_span", "_token")
 
-    def __init__(self, name: str, request_id: str | None, attributes: dict[str, Any]) -> None:
+    def __init__(self, name: str, traceparent: str | None, attributes: dict[str, Any]) -> None:
         assert _tracer is not None
-        creator = _request_spans.get(request_id) if request_id else None
-        # Not the caller's context: the worker is no request's child. A fresh one, unless the
-        # creating request is known.
+        # Not the worker's context: it is no request's child. The creating request's span
+        # when the run recorded it, else a trace of its own.
         parent = context.Context()
-        if creator is not None:
-            parent = trace.set_span_in_context(trace.NonRecordingSpan(creator), parent)
+        if traceparent:
+            parent = TraceContextTextMapPropagator().extract({"traceparent": traceparent})
         self._span = _tracer.start_span(name, context=parent, attributes=attributes)
         self._token = context.attach(trace.set_span_in_context(self._span))
 

@@ -38,6 +38,7 @@ from distaff.models import (
     Thread,
     ThreadQuery,
 )
+from distaff.observability import tracing
 from distaff.services.assistants import AssistantService
 from distaff.services.threads import visible_thread
 from distaff.settings import Settings
@@ -179,6 +180,8 @@ class RunService:
             **self._gate.run_configurable(),
             **(server_configurable or {}),
         }
+        if traceparent := tracing.traceparent_of(request_id):
+            config["configurable"][tracing.TRACEPARENT_KEY] = traceparent
         config["metadata"] = {
             **(config.get("metadata") or {}),
             **metadata,
