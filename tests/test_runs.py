@@ -701,6 +701,8 @@ async def test_bulk_cancel_both_forms_422(http: httpx.AsyncClient) -> None:
         json={"thread_id": tid, "run_ids": [str(uuid.uuid4())], "status": "all"},
     )
     assert r.status_code == 422
+    # The validator's own words, not pydantic's "Value error, ..." wrapping.
+    assert r.json() == {"detail": "give either thread_id and run_ids, or status, but not both"}
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,10 @@ def describe_validation(errors: Iterable[Mapping[str, Any]]) -> str:
     parts = []
     for error in errors:
         loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-        message = error.get("msg", "invalid")
+        message = str(error.get("msg", "invalid"))
+        if error.get("type") == "value_error":
+            # A validator's own words, without the "Value error, " pydantic puts in front.
+            message = message.removeprefix("Value error, ")
         parts.append(f"{loc}: {message}" if loc else message)
     return "; ".join(parts) or "invalid request"
 
