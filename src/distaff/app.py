@@ -12,7 +12,18 @@ from pydantic import ValidationError
 from starlette.middleware.cors import CORSMiddleware
 
 from distaff import observability
-from distaff.api import assistants, crons, errors, limits, metrics, runs, store, system, threads
+from distaff.api import (
+    assistants,
+    crons,
+    errors,
+    limits,
+    metrics,
+    runs,
+    store,
+    studio,
+    system,
+    threads,
+)
 from distaff.api.auth import authenticate
 from distaff.api.custom import CustomRoutes, custom_lifespan, load_custom_app, user_middleware
 from distaff.errors import ConfigError, describe_validation
@@ -73,6 +84,7 @@ def create_app(
         if off:
             continue
         if router is system.router:
+            app.include_router(studio.router)  # a static page: it authenticates through the API
             _include_system(app, disable_meta=http.disable_meta)
             continue
         app.include_router(router, dependencies=None if router is metrics.router else authenticated)

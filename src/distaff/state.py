@@ -54,6 +54,13 @@ def interrupt_json(interrupt: Any) -> Json:
     return out
 
 
+def task_error(error: object) -> str | None:
+    """A task's error as the reference serves it: `"ValueError('boom requested')"`."""
+    if error is None:
+        return None
+    return error if isinstance(error, str) else repr(error)
+
+
 def state_json(snapshot: StateSnapshot) -> Json:
     """A langgraph `StateSnapshot` as the ThreadState the API serves."""
     tasks = []
@@ -69,7 +76,8 @@ def state_json(snapshot: StateSnapshot) -> Json:
                 "id": task.id,
                 "name": task.name,
                 "path": list(task.path),
-                "error": repr(task.error) if task.error is not None else None,
+                # langgraph keeps a task's error as the exception's repr already (a string).
+                "error": task_error(task.error),
                 "interrupts": [interrupt_json(i) for i in task.interrupts],
                 "checkpoint": sub_checkpoint,
                 "state": sub_state,
