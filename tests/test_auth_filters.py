@@ -22,6 +22,7 @@ from distaff.auth.filters import InvalidFilter, check
 from distaff.auth.users import AuthUser
 from distaff.backends.postgres.filters import auth_clause
 from distaff.errors import Refused
+from distaff.settings import AuthCacheSettings
 from tests.conftest import database_url
 
 DOCS: list[dict[str, Any]] = [
@@ -138,7 +139,7 @@ async def test_authenticate_gets_what_it_asks_for_and_results_are_cached() -> No
         assert authorization, "no token"
         return (["read"], {"identity": authorization, "org": headers.get(b"x-org")})
 
-    authorizer = Authorizer(auth, cache_keys=["Authorization"], cache_ttl_seconds=60)
+    authorizer = Authorizer(auth, cache=AuthCacheSettings(cache_keys=["Authorization"]))
     first = await authorizer.authenticate(_request({"Authorization": "t1", "x-org": "acme"}))
     assert first.identity == "t1" and first.permissions == ["read"]
     assert first.user.org == b"acme" and first.user["org"] == b"acme"

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from langgraph_sdk import get_client
-from langgraph_sdk.client import LangGraphClient
 
+from tests.clients import sdk, wait_status
 from tests.conftest import database_url
 from tests.servers import Server
 
@@ -54,28 +52,6 @@ def running(url: str, log_path: Path, env: dict[str, str] | None = None) -> Iter
         yield srv.start()
     finally:
         srv.kill()
-
-
-@asynccontextmanager
-async def sdk(srv: Server) -> AsyncIterator[LangGraphClient]:
-    lg = get_client(url=srv.url, timeout=30)
-    try:
-        yield lg
-    finally:
-        await lg.http.client.aclose()
-
-
-async def wait_status(
-    client: LangGraphClient, thread_id: str, run_id: str, wanted: set[str], timeout: float = 15
-) -> str:
-    deadline = time.monotonic() + timeout
-    status = "?"
-    while time.monotonic() < deadline:
-        status = (await client.runs.get(thread_id, run_id))["status"]
-        if status in wanted:
-            return status
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run {run_id} still {status!r} after {timeout}s, wanted {wanted}")
 
 
 # --- a clean restart keeps everything ------------------------------------------------------

@@ -13,17 +13,17 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.clients import sdk, wait_status
 from tests.conftest import ARTIFACTS, database_url
 from tests.servers import Server
 
@@ -63,33 +63,11 @@ def fleet(*servers: Server) -> Iterator[tuple[Server, ...]]:
             srv.kill()
 
 
-@asynccontextmanager
-async def sdk(srv: Server) -> AsyncIterator[LangGraphClient]:
-    lg = get_client(url=srv.url, timeout=30)
-    try:
-        yield lg
-    finally:
-        await lg.http.client.aclose()
-
-
 def executing(srv: Server) -> int:
     """How many runs `srv` itself is executing right now (its own worker's count)."""
     response = httpx.get(f"{srv.url}/metrics", params={"format": "json"}, timeout=10)
     response.raise_for_status()
     return int(response.json()["workers"]["active"])
-
-
-async def wait_status(
-    client: LangGraphClient, thread_id: str, run_id: str, wanted: set[str], timeout: float = 20
-) -> str:
-    deadline = time.monotonic() + timeout
-    status = "?"
-    while time.monotonic() < deadline:
-        status = (await client.runs.get(thread_id, run_id))["status"]
-        if status in wanted:
-            return status
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run {run_id} still {status!r} after {timeout}s, wanted {wanted}")
 
 
 async def history(client: LangGraphClient, thread_id: str) -> list[dict[str, Any]]:
@@ -304,7 +282,7 @@ async def test_restarting_every_replica_keeps_all_data(
             queued = await one.runs.create(
                 busy, "slow", input=_msg("3"), multitask_strategy="enqueue"
             )
-            await wait_status(one, busy, running["run_id"], {"running"})
+            await wait_status(one, busy, running["run_id"], {"running"}, timeout=20)
             assert (await two.runs.get(busy, queued["run_id"]))["status"] == "pending"
 
             before = {
@@ -362,7 +340,7 @@ async def test_restarting_every_replica_keeps_all_data(
                 # The work in flight at the stop: the executing run ended (or was handed
                 # back and finished now), the queued one runs on the new processes.
                 for run in (running, queued):
-                    status = await wait_status(client, busy, run["run_id"], TERMINAL)
+                    status = await wait_status(client, busy, run["run_id"], TERMINAL, timeout=20)
                     assert status == "success"
                 busy_thread = await client.threads.get(busy)
                 assert busy_thread["status"] == "idle"

@@ -21,6 +21,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.clients import wait_status
 from tests.conftest import ARTIFACTS, backend_env, database_url
 from tests.servers import MANIFEST, Server
 
@@ -68,17 +69,6 @@ def _contents(values: Any) -> list[str]:
     return [m["content"] for m in (values or {}).get("messages", [])]
 
 
-async def _status(client: LangGraphClient, tid: str, rid: str, wanted: set[str]) -> str:
-    deadline = time.monotonic() + 15
-    status = "?"
-    while time.monotonic() < deadline:
-        status = (await client.runs.get(tid, rid))["status"]
-        if status in wanted:
-            return status
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run {rid} still {status!r}, wanted {wanted}")
-
-
 async def test_wait_on_a_replica_that_does_not_execute(front: LangGraphClient) -> None:
     thread = await front.threads.create()
     result = await front.runs.wait(thread["thread_id"], "agent", input=_msg("hi"))
@@ -124,7 +114,7 @@ async def test_join_and_join_stream_a_run_executing_elsewhere(
     thread = await back.threads.create()
     tid = thread["thread_id"]
     run = await back.runs.create(tid, "slow", input=_msg("8"), stream_mode=["custom", "values"])
-    await _status(front, tid, run["run_id"], {"running"})
+    await wait_status(front, tid, run["run_id"], {"running"})
     events = [p.event async for p in front.runs.join_stream(tid, run["run_id"])]
     assert "custom" in events
     assert events[-1] == "values"
@@ -146,7 +136,7 @@ async def test_resumable_stream_rejoined_on_either_replica(
         tid, "slow", input=_msg("10"), stream_mode=["custom"], stream_resumable=True
     )
     rid = run["run_id"]
-    await _status(front, tid, rid, {"success"})
+    await wait_status(front, tid, rid, {"success"})
     full: dict[str, list[tuple[str, str]]] = {}
     for srv in replicas:
         async with srv.http() as http:
@@ -225,16 +215,16 @@ async def test_cancel_from_the_replica_that_does_not_execute(
     thread = await front.threads.create()
     tid = thread["thread_id"]
     run = await front.runs.create(tid, "slow", input=_msg("200"))
-    await _status(back, tid, run["run_id"], {"running"})
+    await wait_status(back, tid, run["run_id"], {"running"})
     started = time.monotonic()
     await front.runs.cancel(tid, run["run_id"], wait=True)
     assert time.monotonic() - started < 3
     assert (await back.runs.get(tid, run["run_id"]))["status"] == "interrupted"
     # And the other way round, a run streaming to `front`'s client cancelled through `back`.
     second = await front.runs.create(tid, "slow", input=_msg("200"))
-    await _status(front, tid, second["run_id"], {"running"})
+    await wait_status(front, tid, second["run_id"], {"running"})
     await back.runs.cancel(tid, second["run_id"])
-    assert await _status(front, tid, second["run_id"], {"interrupted"}) == "interrupted"
+    assert await wait_status(front, tid, second["run_id"], {"interrupted"}) == "interrupted"
 
 
 async def test_reject_holds_across_replicas(front: LangGraphClient, back: LangGraphClient) -> None:
@@ -246,8 +236,8 @@ async def test_reject_holds_across_replicas(front: LangGraphClient, back: LangGr
     assert refused.value.response.status_code == 409
     # `interrupt` from the other replica stops the busy run and runs the new one.
     newer = await front.runs.create(tid, "slow", input=_msg("1"), multitask_strategy="interrupt")
-    assert await _status(back, tid, busy["run_id"], {"interrupted", "success"}) == "interrupted"
-    assert await _status(back, tid, newer["run_id"], {"success"}) == "success"
+    assert await wait_status(back, tid, busy["run_id"], {"interrupted", "success"}) == "interrupted"
+    assert await wait_status(back, tid, newer["run_id"], {"success"}) == "success"
 
 
 async def test_thread_stream_on_one_replica_sees_runs_executed_on_the_other(
@@ -276,7 +266,7 @@ async def test_deleting_a_thread_stops_its_run_on_the_other_replica(
     thread = await front.threads.create()
     tid = thread["thread_id"]
     run = await front.runs.create(tid, "slow", input=_msg("200"))
-    await _status(back, tid, run["run_id"], {"running"})
+    await wait_status(back, tid, run["run_id"], {"running"})
     await front.threads.delete(tid)
     with pytest.raises(httpx.HTTPStatusError) as gone:
         await back.threads.get(tid)

@@ -66,15 +66,7 @@ def _gate(settings: Settings) -> Gate:
     """The custom auth `auth.path` names, if any (its handlers are checked at start-up)."""
     if settings.auth is None:
         return OPEN
-    cache = settings.auth.cache
-    return Gate(
-        Authorizer(
-            load_auth(settings.auth.path),
-            cache_keys=cache.cache_keys if cache else None,
-            cache_ttl_seconds=cache.ttl_seconds if cache else 60.0,
-            cache_max_size=cache.max_size if cache else 1000,
-        )
-    )
+    return Gate(Authorizer(load_auth(settings.auth.path), cache=settings.auth.cache))
 
 
 def _recover_job(

@@ -10,14 +10,17 @@ authenticate fails closed, not open.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
-from distaff.auth.filters import Filter
+from distaff.auth.filters import Filter, matches
 from distaff.auth.handlers import Authorizer, Principal
 from distaff.auth.users import AuthUser
 from distaff.errors import Refused
+
+#: A resource with `metadata`: a thread, an assistant, a cron.
+R = TypeVar("R", bound=Mapping[str, Any])
 
 _principal: ContextVar[Principal | None] = ContextVar("distaff_principal", default=None)
 
@@ -62,6 +65,29 @@ class Gate:
         if principal.trusted:
             return None
         return await self.authorizer.authorize(principal, resource, action, value)
+
+    async def load(
+        self,
+        resource: str,
+        action: str,
+        value: dict[str, Any],
+        fetch: Callable[[], Awaitable[R | None]],
+        *,
+        exempt: Callable[[R], bool] | None = None,
+    ) -> R | None:
+        """The resource `fetch` loads, if the current principal may do `action` on it: the
+        handler is asked first (it may refuse outright, or change `value`), then its filter
+        is applied to the resource's metadata. None for a missing resource and for one the
+        filter hides (which callers answer alike, so existence is not given away); `exempt`
+        ones pass any filter."""
+        flt = await self.authorize(resource, action, value)
+        found = await fetch()
+        if found is None:
+            return None
+        if flt is not None and not (exempt is not None and exempt(found)):
+            if not matches(found["metadata"], flt):
+                return None
+        return found
 
     def run_configurable(self) -> dict[str, Any]:
         """The user a new run carries in `config.configurable` (nothing when auth is off)."""

@@ -27,6 +27,7 @@ from distaff.auth.filters import Filter, InvalidFilter, check
 from distaff.auth.users import AuthUser, to_user
 from distaff.errors import ConfigError, Refused
 from distaff.imports import import_reference
+from distaff.settings import AuthCacheSettings
 
 #: What an authenticate handler may ask for, by parameter name.
 REQUEST_PARTS = frozenset(
@@ -87,9 +88,7 @@ class Authorizer:
         self,
         auth: Auth,
         *,
-        cache_keys: list[str] | None = None,
-        cache_ttl_seconds: float = 60.0,
-        cache_max_size: int = 1000,
+        cache: AuthCacheSettings | None = None,
     ) -> None:
         if not isinstance(auth, Auth):
             raise ConfigError(f"auth.path must name a langgraph_sdk.Auth object, got {auth!r}")
@@ -104,9 +103,8 @@ class Authorizer:
                     f"@auth.authenticate asks for {', '.join(unknown)}; it may ask for"
                     f" {', '.join(sorted(REQUEST_PARTS))}"
                 )
-        self._cache_keys = [k.lower() for k in cache_keys or ()]
-        self._cache_ttl = cache_ttl_seconds
-        self._cache_max = cache_max_size
+        self._cache_settings = cache
+        self._cache_keys = [k.lower() for k in cache.cache_keys] if cache is not None else []
         self._cache: OrderedDict[tuple[str, ...], tuple[float, AuthUser]] = OrderedDict()
 
     @property
@@ -135,9 +133,9 @@ class Authorizer:
         if result is None:
             raise Refused("Unauthorized", 401)
         user = to_user(result)
-        if key is not None:
-            self._cache[key] = (time.monotonic() + self._cache_ttl, user)
-            while len(self._cache) > self._cache_max:
+        if key is not None and (cache := self._cache_settings) is not None:
+            self._cache[key] = (time.monotonic() + cache.ttl_seconds, user)
+            while len(self._cache) > cache.max_size:
                 self._cache.popitem(last=False)
         return Principal(user)
 

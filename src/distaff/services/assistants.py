@@ -51,11 +51,12 @@ class AssistantService:
         aid = require_uuid(assistant_id)
         value = {} if value is None else value  # the caller reads back what the handler changed
         value["assistant_id"] = aid
-        flt = await self._gate.authorize("assistants", action, value)
-        assistant = await self._repo.get(aid)
-        if assistant is None or not (is_system(assistant) or matches(assistant["metadata"], flt)):
+        found = await self._gate.load(
+            "assistants", action, value, lambda: self._repo.get(aid), exempt=is_system
+        )
+        if found is None:
             raise NotFound()
-        return assistant
+        return found
 
     async def ensure_system_assistants(self) -> None:
         now = now_iso()

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from distaff.auth import OPEN, AuthUser, Gate, Principal, acting_as, matches, owned
+from distaff.auth import OPEN, AuthUser, Gate, Principal, acting_as, owned
 from distaff.backends.base import Backend
 from distaff.engine.webhooks import Webhooks
 from distaff.errors import BadRequest, InvalidInput, NotFound
@@ -85,11 +85,11 @@ class CronService:
     async def _visible(self, cron_id: str, action: str, value: Json | None = None) -> Cron:
         if not is_uuid(cron_id):
             raise NotFound(f"Cron {cron_id} not found")
-        value = {} if value is None else value
-        value["cron_id"] = canonical_uuid(cron_id)
-        flt = await self._gate.authorize("crons", action, value)
-        cron = await self._repo.get(value["cron_id"])
-        if cron is None or not matches(cron["metadata"], flt):
+        cid = canonical_uuid(cron_id)
+        value = {} if value is None else value  # the caller reads back what the handler changed
+        value["cron_id"] = cid
+        cron = await self._gate.load("crons", action, value, lambda: self._repo.get(cid))
+        if cron is None:
             raise NotFound(f"Cron {cron_id} not found")
         return cron
 

@@ -8,8 +8,10 @@ and no event can be missed.
 from __future__ import annotations
 
 import fnmatch
+import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -41,7 +43,7 @@ from distaff.models import (
 from distaff.observability import tracing
 from distaff.services.assistants import AssistantService
 from distaff.services.threads import visible_thread
-from distaff.settings import Settings
+from distaff.settings import ConfigurableHeaders, Settings
 
 CONTEXT_AND_CONFIGURABLE = (
     "Cannot specify both configurable and context. Prefer setting context alone. Context was"
@@ -58,6 +60,26 @@ Delivery = Literal["background", "stream", "wait"]
 #: says otherwise (as the reference does), and those never copied, whatever it says.
 DEFAULT_HEADERS = ("langsmith-trace", "baggage")
 NEVER_COPIED = frozenset({"authorization", "x-api-key", "x-service-key", "x-tenant-id", "cookie"})
+
+
+def header_filter(chosen: ConfigurableHeaders | None) -> Callable[[str], bool]:
+    """Whether a (lower-case) header name is copied: its glob patterns compiled once, not
+    matched one by one for every run."""
+    includes = chosen.includes if chosen is not None else list(DEFAULT_HEADERS)
+    excludes = chosen.excludes if chosen is not None else []
+
+    def either(patterns: list[str]) -> re.Pattern[str] | None:
+        translated = [fnmatch.translate(p.lower()) for p in patterns]
+        return re.compile("|".join(translated)) if translated else None
+
+    include, exclude = either(includes), either(excludes)
+
+    def copied(name: str) -> bool:
+        if include is None or not include.match(name):
+            return False
+        return exclude is None or not exclude.match(name)
+
+    return copied
 
 
 @dataclass(slots=True)
@@ -122,6 +144,7 @@ class RunService:
         self._control = control
         self._webhooks = webhooks
         self._settings = settings
+        self._copied_header = header_filter(settings.http.configurable_headers)
 
     async def create(
         self,
@@ -310,15 +333,11 @@ class RunService:
         ones); credentials never."""
         if not headers:
             return {}
-        chosen = self._settings.http.configurable_headers
-        includes = chosen.includes if chosen is not None else list(DEFAULT_HEADERS)
-        excludes = chosen.excludes if chosen is not None else []
+        copied = self._copied_header
         return {
             name: value
             for name, value in ((k.lower(), v) for k, v in headers.items())
-            if name not in NEVER_COPIED
-            and any(fnmatch.fnmatchcase(name, p.lower()) for p in includes)
-            and not any(fnmatch.fnmatchcase(name, p.lower()) for p in excludes)
+            if name not in NEVER_COPIED and copied(name)
         }
 
     async def _guard(self, thread_id: str, action: str, value: Json) -> None:

@@ -34,15 +34,13 @@ async def visible_thread(
     *,
     missing: str | None = None,
 ) -> Thread:
-    """The thread, if the current principal may do `action` on it: the auth handler is asked
-    first (it may refuse outright), then its filter is applied. A thread the filter hides is
-    answered as missing, so its existence is not given away."""
+    """The thread, if the current principal may do `action` on it (`Gate.load`); a thread
+    the filter hides is answered as missing."""
     tid = thread_id_or_404(thread_id)
     value = {} if value is None else value  # the caller reads back what the handler changed
     value["thread_id"] = tid
-    flt = await gate.authorize("threads", action, value)
-    thread = await repo.get(tid)
-    if thread is None or not matches(thread["metadata"], flt):
+    thread = await gate.load("threads", action, value, lambda: repo.get(tid))
+    if thread is None:
         raise NotFound(missing or f"Thread with ID {thread_id} not found")
     return thread
 
