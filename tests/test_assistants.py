@@ -94,7 +94,8 @@ async def test_system_assistant_exists_per_graph(http: httpx.AsyncClient, graph_
     assert set(a) == ASSISTANT_KEYS
     assert a["assistant_id"] == aid
     assert a["graph_id"] == graph_id
-    assert a["name"] == graph_id
+    # The compiled graph's name when it was given one (the templated graph only).
+    assert a["name"] == ("Templated Agent" if graph_id == "templated" else graph_id)
     assert a["metadata"] == {"created_by": "system"}
     assert a["version"] == 1
     assert a["config"] == {}
@@ -636,3 +637,53 @@ async def test_subgraphs_of_parent_include_child(
 
 async def test_subgraphs_of_flat_graph_empty(client: LangGraphClient) -> None:
     assert await client.assistants.get_subgraphs(system_id("agent")) == {}
+
+
+async def test_system_assistant_takes_the_compiled_graphs_name(http: httpx.AsyncClient) -> None:
+    named = (await http.get(f"/assistants/{system_id('templated')}")).json()
+    assert named["name"] == "Templated Agent"  # compile(name=...)
+    unnamed = (await http.get(f"/assistants/{system_id('trivial')}")).json()
+    assert unnamed["name"] == "trivial"  # langgraph's default name stands for none
+
+
+async def test_schemas_as_the_reference_shapes_them(http: httpx.AsyncClient) -> None:
+    templated = (await http.get(f"/assistants/{system_id('templated')}/schemas")).json()
+    # config_schema: the schema of `configurable`, which for a graph with a context schema is
+    # the context's; `{}` when the graph declares none.
+    config = templated["config_schema"]
+    assert config["title"] == "TemplateContext"
+    assert config["properties"]["model"]["default"] == "fake/default-model"
+    assert templated["context_schema"]["properties"] == config["properties"]
+    # Managed values are langgraph's to fill: not part of the state a client sees.
+    assert set(templated["state_schema"]["properties"]) == {"messages"}
+    trivial = (await http.get(f"/assistants/{system_id('trivial')}/schemas")).json()
+    assert trivial["config_schema"] == {}
+
+
+async def test_graph_drawing_carries_a_tool_nodes_tools(http: httpx.AsyncClient) -> None:
+    drawn = (await http.get(f"/assistants/{system_id('tooled')}/graph")).json()
+    tools = next(n for n in drawn["nodes"] if n["id"] == "tools")
+    assert tools == {
+        "id": "tools",
+        "type": "runnable",
+        "data": {"name": "tools"},
+        "metadata": {"__tools": ["get_weather"]},
+    }
+    assert all("metadata" not in n for n in drawn["nodes"] if n["id"] != "tools")
+
+
+async def test_deleting_an_assistant_deletes_its_crons(
+    client: LangGraphClient, http: httpx.AsyncClient
+) -> None:
+    assistant = await make(http, graph_id="trivial")
+    thread = await client.threads.create()
+    stateless = await client.crons.create(assistant["assistant_id"], schedule="0 0 1 1 *")
+    on_thread = await client.crons.create_for_thread(
+        thread["thread_id"], assistant["assistant_id"], schedule="0 0 1 1 *"
+    )
+    other = await client.crons.create("trivial", schedule="0 0 1 1 *")
+    await client.assistants.delete(assistant["assistant_id"])
+    for cron in (stateless, on_thread):
+        assert (await http.get(f"/runs/crons/{cron['cron_id']}")).status_code == 404
+    assert (await http.get(f"/runs/crons/{other['cron_id']}")).status_code == 200
+    await client.crons.delete(other["cron_id"])

@@ -259,6 +259,26 @@ async def test_the_graph_sees_the_user_and_the_chosen_headers(
         await bob.http.client.aclose()
 
 
+async def test_a_graph_factorys_runtime_carries_the_user(
+    clients: dict[str, LangGraphClient],
+) -> None:
+    result = await clients["alice"].runs.wait(None, "runtime_factory", input=_msg("x"))
+    assert isinstance(result, dict)
+    assert result["messages"][-1]["content"].endswith("user=alice")
+
+
+async def test_thread_storage_is_a_thread_read(
+    clients: dict[str, LangGraphClient], http: httpx.AsyncClient
+) -> None:
+    alice, bob = clients["alice"], clients["bob"]
+    tid = (await alice.threads.create())["thread_id"]
+    assert (await alice.http.client.get(f"/threads/{tid}/storage")).status_code == 200
+    hidden = await bob.http.client.get(f"/threads/{tid}/storage")
+    assert hidden.status_code == 404
+    assert hidden.json() == {"detail": f"Thread with ID {tid} not found"}
+    assert (await http.get(f"/threads/{tid}/storage")).status_code == 401
+
+
 # --- assistants -------------------------------------------------------------------------------
 
 
@@ -281,7 +301,7 @@ async def test_assistants_are_private_but_the_graphs_own_are_everyones(
     bobs = {a["assistant_id"] for a in await bob.assistants.search(limit=100)}
     graphs = {a["graph_id"] for a in await bob.assistants.search(metadata={"created_by": "system"})}
     assert aid not in bobs
-    assert graphs == {"whoami", "slow"}
+    assert graphs == {"whoami", "slow", "runtime_factory"}
     assert await bob.assistants.count(metadata={"k": "v"}) == 0
     assert aid in {a["assistant_id"] for a in await alice.assistants.search(limit=100)}
     # Bob uses the graphs' own assistants freely.

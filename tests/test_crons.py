@@ -158,6 +158,34 @@ async def test_a_stateless_cron_creates_a_thread_per_run(sdk: LangGraphClient) -
     assert len(set(mine)) == len(mine)  # a fresh thread each time
 
 
+async def test_a_stateless_crons_threads_carry_its_metadata_and_context_defaults(
+    sdk: LangGraphClient,
+) -> None:
+    tag = uuid.uuid4().hex
+    cron = await sdk.crons.create(
+        "templated",
+        schedule=EVERY_SECOND,
+        input=MSG,
+        metadata={"tag": tag},
+        on_run_completed="keep",
+    )
+    threads: list[dict[str, object]] = []
+    for _ in range(40):
+        threads = [t for t in await sdk.threads.search(metadata={"tag": tag}) if t["values"]]
+        if threads:
+            break
+        await asyncio.sleep(0.1)
+    await sdk.crons.delete(cron["cron_id"])
+    assert threads, "no thread of the cron found by its metadata"
+    thread = threads[0]
+    assert thread["metadata"]["tag"] == tag and thread["metadata"]["graph_id"] == "templated"
+    values = thread["values"]
+    assert isinstance(values, dict)
+    assert values["messages"][-1]["content"] == "fake/default-model | You are helpful."
+    run = (await sdk.runs.list(str(thread["thread_id"])))[0]
+    assert run["metadata"]["tag"] == tag
+
+
 async def test_a_cron_survives_a_restart(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     first = Server(url, env=TICKING).start()

@@ -930,6 +930,73 @@ async def test_request_configurable_reaches_the_graph(http: httpx.AsyncClient) -
     assert seen["context"] == {}
 
 
+def _answer(values: Any) -> str:
+    return str(values["messages"][-1]["content"])
+
+
+async def test_a_run_without_context_gets_the_context_schemas_defaults(
+    http: httpx.AsyncClient,
+) -> None:
+    # The templates' nodes read `runtime.context.model`: with no context sent (every plain SDK
+    # call, Agent Chat UI, the studio) they get the dataclass's defaults, not None.
+    defaults = "fake/default-model | You are helpful."
+    tid = await new_thread(http)
+    assert _answer(await wait_run(http, tid, assistant_id="templated", input=msg("x"))) == defaults
+    r = await http.post("/runs/wait", json={"assistant_id": "templated", "input": msg("x")})
+    assert r.status_code == 200, r.text
+    assert _answer(r.json()) == defaults
+    # Keys of `config.configurable` the schema declares fill the context; others do not.
+    configurable = {"model": "from-configurable", "unrelated": 1}
+    body = {
+        "assistant_id": "templated",
+        "input": msg("x"),
+        "config": {"configurable": configurable},
+    }
+    r = await http.post("/runs/wait", json=body)
+    assert _answer(r.json()) == "from-configurable | You are helpful."
+
+
+async def test_explicit_context_wins_over_configurable(http: httpx.AsyncClient) -> None:
+    r = await http.post(
+        "/assistants",
+        json={
+            "graph_id": "templated",
+            "config": {"configurable": {"model": "assistant-model", "system_prompt": "kept"}},
+        },
+    )
+    assert r.status_code == 200, r.text
+    assistant_id = r.json()["assistant_id"]
+    tid = await new_thread(http)
+    body = await wait_run(http, tid, assistant_id=assistant_id, input=msg("x"))
+    assert _answer(body) == "assistant-model | kept"
+    body = await wait_run(
+        http, tid, assistant_id=assistant_id, input=msg("x"), context={"model": "explicit"}
+    )
+    assert _answer(body) == "explicit | kept"
+
+
+async def test_batch_runs_get_the_context_defaults_too(http: httpx.AsyncClient) -> None:
+    marker = uuid.uuid4().hex
+    items = [
+        {
+            "assistant_id": "templated",
+            "input": msg("x"),
+            "on_completion": "keep",
+            "metadata": {"batch": marker},
+            **extra,
+        }
+        for extra in ({}, {"context": {"model": "batched"}})
+    ]
+    r = await http.post("/runs/batch", json=items)
+    assert r.status_code == 200, r.text
+    answers = set()
+    for run in r.json():
+        tid, rid = run["thread_id"], run["run_id"]
+        joined = await http.get(f"/threads/{tid}/runs/{rid}/join")
+        answers.add(_answer(joined.json()))
+    assert answers == {"fake/default-model | You are helpful.", "batched | You are helpful."}
+
+
 async def test_factory_graph_uses_configurable(http: httpx.AsyncClient) -> None:
     r = await http.post(
         "/runs/wait",

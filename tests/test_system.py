@@ -19,7 +19,18 @@ async def test_info_reports_versions_and_flags(http: httpx.AsyncClient) -> None:
     r = await http.get("/info")
     assert r.status_code == 200
     info = r.json()
-    assert info["flags"]["assistants"] is True
+    # Every flag says what is served: crons are; nothing goes to LangSmith.
+    assert info["flags"] == {
+        "assistants": True,
+        "crons": True,
+        "langsmith": False,
+        "langsmith_tracing_replicas": False,
+        "langsmith_tracing_session_on_runs": False,
+    }
+    # The reference's OpenAPI document requires `metadata`.
+    assert info["metadata"]["server"] == "distaff"
+    backend = http.base_url  # the fixture's server; its backend is one of these
+    assert info["metadata"]["backend"] in ("memory", "sqlite", "postgres"), backend
     assert info["host"]["kind"] == "self-hosted"
     assert info["langgraph_py_version"].count(".") >= 1
     assert isinstance(info["version"], str) and info["version"]

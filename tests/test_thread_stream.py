@@ -155,3 +155,69 @@ async def test_missing_thread_and_unknown_mode(http: httpx.AsyncClient) -> None:
     r = await http.get(f"/threads/{tid}/stream", params={"stream_modes": "everything"})
     assert r.status_code == 422
     assert "everything" in r.json()["detail"]
+
+
+async def _collect(
+    r: httpx.Response, until: Any, events: list[dict[str, Any]], timeout: float = 10
+) -> None:
+    """Read the open thread stream `r` into `events` until `until(events)` holds."""
+    current: dict[str, Any] = {}
+    async with asyncio.timeout(timeout):
+        async for line in r.aiter_lines():
+            if line.startswith("event: "):
+                current = {"event": line[7:]}
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+            elif line == "" and current:
+                events.append(current)
+                current = {}
+                if until(events):
+                    return
+
+
+async def test_state_update_on_manual_state_writes_only(http: httpx.AsyncClient) -> None:
+    seed = {"messages": [{"role": "user", "content": "seed", "id": "seed-1"}]}
+    tid = (await http.post("/threads", json={})).json()["thread_id"]
+    assert (await http.post(f"/threads/{tid}/runs/wait", json=TRIVIAL)).status_code == 200
+    events: list[dict[str, Any]] = []
+    path = f"/threads/{tid}/stream"
+    async with http.stream("GET", path, params={"stream_modes": "state_update"}) as r:
+        assert r.status_code == 200
+        await asyncio.sleep(0.1)  # subscribed before the writes below
+        # A run and a metadata patch send nothing on this stream...
+        assert (await http.post(f"/threads/{tid}/runs/wait", json=TRIVIAL)).status_code == 200
+        assert (await http.patch(f"/threads/{tid}", json={"metadata": {"a": 1}})).is_success
+        # ...a state update does, then supersteps on the existing thread (`do_nothing`).
+        update = {"values": {"messages": [{"type": "ai", "content": "manual", "id": "m-1"}]}}
+        assert (await http.post(f"/threads/{tid}/state", json=update)).status_code == 200
+        body = {
+            "thread_id": tid,
+            "if_exists": "do_nothing",
+            "metadata": {"graph_id": "trivial"},
+            "supersteps": [{"updates": [{"values": seed, "as_node": "__input__"}]}],
+        }
+        assert (await http.post("/threads", json=body)).status_code == 200
+        await _collect(r, lambda evs: len(evs) >= 2, events)
+    assert [e["event"] for e in events] == ["state_update", "state_update"]
+    first, second = (e["data"] for e in events)
+    state = (await http.get(f"/threads/{tid}/state")).json()
+    assert first["thread_id"] == tid and second["thread_id"] == tid
+    assert first["state"]["metadata"]["source"] == "update"
+    assert first["state"]["values"]["messages"][-1]["content"] == "manual"
+    assert second["state"]["metadata"]["source"] == "input"
+    assert second["state"] == state  # the shape of GET /state, at the new checkpoint
+    assert set(state) == set(first["state"])
+
+
+async def test_state_update_beside_run_events(http: httpx.AsyncClient) -> None:
+    tid = (await http.post("/threads", json={})).json()["thread_id"]
+    events: list[dict[str, Any]] = []
+    params = {"stream_modes": "run_modes,state_update"}
+    async with http.stream("GET", f"/threads/{tid}/stream", params=params) as r:
+        await asyncio.sleep(0.1)
+        assert (await http.post(f"/threads/{tid}/runs/wait", json=TRIVIAL)).status_code == 200
+        update = {"values": {"messages": [{"type": "ai", "content": "manual"}]}}
+        assert (await http.post(f"/threads/{tid}/state", json=update)).status_code == 200
+        await _collect(r, lambda evs: any(e["event"] == "state_update" for e in evs), events)
+    names = [e["event"] for e in events]
+    assert "values" in names and names[-1] == "state_update"

@@ -981,3 +981,61 @@ async def test_create_with_supersteps_via_sdk(client: LangGraphClient) -> None:
     state = await client.threads.get_state(thread["thread_id"])
     assert state["values"]["approved"] == "seeded"
     assert state["next"] == ["after"]
+
+
+async def test_storage_counts_what_the_thread_occupies(
+    client: LangGraphClient, http: httpx.AsyncClient
+) -> None:
+    thread = await client.threads.create()
+    tid = thread["thread_id"]
+    fresh = (await http.get(f"/threads/{tid}/storage")).json()
+    assert fresh == {
+        "thread_id": tid,
+        "total_bytes": 0,
+        "checkpoints": {"count": 0, "bytes": 0},
+        "channel_values": {"count": 0, "bytes": 0, "by_channel": {}},
+        "pending_writes": {"count": 0, "bytes": 0},
+    }
+    for text in ("one", "two"):
+        await client.runs.wait(
+            tid, "agent", input={"messages": [{"role": "user", "content": text}]}
+        )
+    used = (await http.get(f"/threads/{tid}/storage")).json()
+    parts = (used["checkpoints"], used["channel_values"], used["pending_writes"])
+    assert used["total_bytes"] == sum(part["bytes"] for part in parts)
+    history = await client.threads.get_history(tid, limit=100)
+    assert used["checkpoints"]["count"] == len(history)
+    assert used["checkpoints"]["bytes"] > 0
+    messages = used["channel_values"]["by_channel"]["messages"]
+    assert messages["versions"] >= 2 and messages["bytes"] > 0
+    by_channel = used["channel_values"]["by_channel"].values()
+    assert used["channel_values"]["count"] == sum(c["versions"] for c in by_channel)
+    assert used["pending_writes"]["count"] > 0
+    # Pruned to its latest checkpoint, it occupies less.
+    assert (
+        await http.post("/threads/prune", json={"thread_ids": [tid], "strategy": "keep_latest"})
+    ).is_success
+    pruned = (await http.get(f"/threads/{tid}/storage")).json()
+    assert pruned["checkpoints"]["count"] == 1
+    assert pruned["total_bytes"] < used["total_bytes"]
+
+
+async def test_storage_of_a_missing_or_malformed_thread(http: httpx.AsyncClient) -> None:
+    missing = str(uuid.uuid4())
+    r = await http.get(f"/threads/{missing}/storage")
+    assert r.status_code == 404
+    assert r.json() == {"detail": f"Thread with ID {missing} not found"}
+    r = await http.get("/threads/not-a-uuid/storage")
+    assert r.status_code == 422
+    assert r.json() == {"detail": "Invalid thread ID: must be a UUID"}
+
+
+async def test_deleting_a_thread_deletes_its_crons(client: LangGraphClient) -> None:
+    thread = await client.threads.create()
+    cron = await client.crons.create_for_thread(
+        thread["thread_id"], "trivial", schedule="0 0 1 1 *"
+    )
+    await client.threads.delete(thread["thread_id"])
+    r = await client.http.client.get(f"/runs/crons/{cron['cron_id']}")
+    assert r.status_code == 404
+    assert await client.crons.search(thread_id=thread["thread_id"]) == []

@@ -4,8 +4,12 @@ A graph source is one of:
 - a compiled graph (`Pregel`); if it has no checkpointer it gets the server's, and the store;
 - an uncompiled `StateGraph`, compiled here with the server's checkpointer and store;
 - a builder `(checkpointer, store) -> graph` (sync or async), called once at start-up;
-- a factory `(config) -> graph` (sync, async, or an async context manager), called per run
-  with the run's config, as the reference server does for graph factories.
+- a factory `(config) -> graph`, `(runtime) -> graph` or `(config, runtime) -> graph` (sync,
+  async, or an async context manager), called whenever the server needs the graph: for each
+  run, and for state reads, state writes and introspection. `runtime` is langgraph_sdk's
+  `ServerRuntime`: why the graph is wanted (`access_context`), the user, the store, and for a
+  run its context. Which argument is which is read from the annotations (`RunnableConfig`,
+  `ServerRuntime`), else from the names (`runtime`), as the reference server does.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ from distaff.imports import import_reference
 from distaff.manifest import GraphSpec
 
 FactoryKind = Literal["builder", "config", "nullary"]
+#: Why the server wants a graph (langgraph_sdk's `AccessContext`).
+Access = Literal["threads.create_run", "threads.update", "threads.read", "assistants.read"]
+#: What one parameter of a per-call factory receives.
+Role = Literal["config", "runtime"]
 #: Any compiled graph, whatever its state, context, input and output types.
 CompiledGraph = Pregel[Any, Any, Any, Any]
 
@@ -47,6 +55,29 @@ async def settle(built: Any, stack: contextlib.AsyncExitStack) -> Any:
     return built
 
 
+def _role(param: inspect.Parameter) -> Role:
+    annotation = param.annotation
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    if param.annotation is not inspect.Parameter.empty:
+        if "ServerRuntime" in text or "_ExecutionRuntime" in text or "_ReadRuntime" in text:
+            return "runtime"
+        if "RunnableConfig" in text:
+            return "config"
+    return "runtime" if param.name == "runtime" else "config"
+
+
+def factory_roles(fn: Callable[..., Any]) -> tuple[Role, ...]:
+    """What to pass a per-call factory, positionally: the run's config, the server runtime, or
+    both, as its parameters ask."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return ("config",)
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    roles = tuple(_role(p) for p in params if p.kind in positional)
+    return roles or ("config",)
+
+
 def factory_kind(fn: Callable[..., Any]) -> FactoryKind:
     try:
         params = list(inspect.signature(fn).parameters.values())
@@ -66,7 +97,13 @@ class _Entry:
     description: str | None
     stateful: CompiledGraph | None = None  #: with the server's checkpointer (or the graph's own)
     stateless: CompiledGraph | None = None  #: without checkpointer, for threadless runs
-    factory: Callable[..., Any] | None = None  #: per-run config factory
+    factory: Callable[..., Any] | None = None  #: per-call factory
+    roles: tuple[Role, ...] = ()  #: what the factory's parameters receive
+    #: The graph's name when it was given one (`compile(name=...)`); factories: unknown.
+    name: str | None = None
+    #: The graph's context schema, once a graph of this id has been seen.
+    context_schema: Any = None
+    schema_known: bool = False
 
 
 class GraphRegistry:
@@ -79,6 +116,7 @@ class GraphRegistry:
         self._descriptions = dict(descriptions)
         self._entries: dict[str, _Entry] = {}
         self._checkpointer: BaseCheckpointSaver[Any] | None = None
+        self._runtime_types: tuple[type[Any], type[Any]] | None = None
         self._store: BaseStore | None = None
         self._stack = contextlib.AsyncExitStack()
 
@@ -118,6 +156,9 @@ class GraphRegistry:
         kind = factory_kind(source)
         if kind == "config":
             entry.factory = source
+            entry.roles = factory_roles(source)
+            if "runtime" in entry.roles:
+                self._runtime_types = _server_runtime_types(entry.graph_id)
             return
         args = {"checkpointer": self._checkpointer, "store": self._store}
         params = inspect.signature(source).parameters
@@ -129,6 +170,9 @@ class GraphRegistry:
         compiled = self._attach(entry.graph_id, graph)
         entry.stateful = compiled
         entry.stateless = compiled.copy(update={"checkpointer": None})
+        # langgraph names every graph "LangGraph" unless told otherwise.
+        entry.name = compiled.name if compiled.name != "LangGraph" else None
+        entry.context_schema, entry.schema_known = compiled.context_schema, True
 
     def _attach(self, graph_id: str, graph: Any) -> CompiledGraph:
         """Give a graph the server's checkpointer and store unless it brought its own."""
@@ -148,21 +192,67 @@ class GraphRegistry:
     def description(self, graph_id: str) -> str | None:
         return self._descriptions.get(graph_id)
 
+    def name(self, graph_id: str) -> str | None:
+        """The name the graph was compiled with, if it was given one."""
+        return self._entries[graph_id].name
+
+    async def context_schema(self, graph_id: str, user: Any = None) -> Any:
+        """The graph's context schema (None when it has none). A factory's graph is built once,
+        for introspection, the first time this is asked."""
+        entry = self._entries[graph_id]
+        if not entry.schema_known:
+            async with self.graph(graph_id, access="assistants.read", user=user):
+                pass  # building it records the schema
+        return entry.context_schema
+
     @contextlib.asynccontextmanager
     async def graph(
-        self, graph_id: str, config: Mapping[str, Any] | None = None, *, stateless: bool = False
+        self,
+        graph_id: str,
+        config: Mapping[str, Any] | None = None,
+        *,
+        stateless: bool = False,
+        access: Access = "assistants.read",
+        user: Any = None,
+        context: Any = None,
     ) -> AsyncIterator[CompiledGraph]:
-        """The graph to run (or introspect) for one run with `config`."""
+        """The graph to run, read, update or introspect (`access` says which), for one call
+        with `config`; `user` and, for a run, `context` are what a factory's runtime carries."""
         entry = self._entries[graph_id]
         if entry.factory is None:
             graph = entry.stateless if stateless else entry.stateful
             assert graph is not None
             yield graph
             return
+        args = [
+            dict(config or {}) if role == "config" else self._runtime(access, user, context)
+            for role in entry.roles
+        ]
         async with contextlib.AsyncExitStack() as stack:
-            built = await settle(entry.factory(dict(config or {})), stack)
+            built = await settle(entry.factory(*args), stack)
             compiled = self._attach(graph_id, built)
+            entry.context_schema, entry.schema_known = compiled.context_schema, True
             yield compiled.copy(update={"checkpointer": None}) if stateless else compiled
+
+    def _runtime(self, access: Access, user: Any, context: Any) -> Any:
+        """langgraph_sdk's `ServerRuntime`: the execution variant for a run, else the read one."""
+        assert self._runtime_types is not None
+        execution, read = self._runtime_types
+        if access == "threads.create_run":
+            return execution(access_context=access, user=user, store=self._store, context=context)
+        return read(access_context=access, user=user, store=self._store)
+
+
+def _server_runtime_types(graph_id: str) -> tuple[type[Any], type[Any]]:
+    """The two `ServerRuntime` variants, from the installed langgraph_sdk (0.3.5 and later)."""
+    try:
+        from langgraph_sdk.runtime import _ExecutionRuntime, _ReadRuntime
+    except ImportError:
+        raise ConfigError(
+            f"graph {graph_id!r}: its factory takes a ServerRuntime, which needs"
+            " langgraph-sdk 0.3.5 or later (pip install -U langgraph-sdk)"
+        ) from None
+    return _ExecutionRuntime, _ReadRuntime
 
 
 def registry_from_specs(specs: tuple[GraphSpec, ...]) -> GraphRegistry:

@@ -151,7 +151,9 @@ class Runtime:
                 broker=broker,
                 worker=worker,
                 assistants=assistants,
-                threads=ThreadService(backend, graphs, control, _default_ttl(settings), gate),
+                threads=ThreadService(
+                    backend, graphs, control, broker, _default_ttl(settings), gate
+                ),
                 runs=runs,
                 store=StoreService(backend.store, gate),
                 crons=CronService(backend, assistants, runs, webhooks, gate),

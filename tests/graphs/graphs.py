@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import tool
 from langgraph.config import get_stream_writer
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.message import add_messages
+from langgraph.managed import RemainingSteps
+from langgraph.prebuilt import ToolNode
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
+from langgraph_sdk.runtime import ServerRuntime
 from typing_extensions import TypedDict  # pydantic needs it for JSON schemas before 3.12
 
 assert os.environ.get("DISTAFF_TEST_GRAPHS") == "1", "the manifest's env section was not applied"
@@ -233,3 +241,76 @@ _recall = StateGraph(RecallState)
 _recall.add_node("file_and_search", file_and_search)
 _recall.add_edge(START, "file_and_search")
 recall = _recall.compile()
+
+
+# templated: what the react-agent and memory-agent templates do. A dataclass context with
+# defaults, read as attributes (`runtime.context.model`); a state with a managed value; a name
+# given at compile time.
+@dataclass(kw_only=True)
+class TemplateContext:
+    """How the templated graph answers."""
+
+    model: str = "fake/default-model"
+    system_prompt: str = "You are helpful."
+
+
+class TemplatedState(MessagesState):
+    remaining_steps: RemainingSteps
+
+
+def templated_answer(state: TemplatedState, runtime: Runtime[TemplateContext]) -> dict[str, Any]:
+    context = runtime.context
+    return {"messages": [AIMessage(f"{context.model} | {context.system_prompt}")]}
+
+
+_templated = StateGraph(TemplatedState, context_schema=TemplateContext)
+_templated.add_node("answer", templated_answer)
+_templated.add_edge(START, "answer")
+templated = _templated.compile(name="Templated Agent")
+
+
+# tooled: a model turn that calls a tool, then langgraph's ToolNode runs it.
+@tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+def call_weather(state: MessagesState) -> dict[str, Any]:
+    call = {"name": "get_weather", "args": {"city": "Paris"}, "id": f"call-{uuid.uuid4().hex}"}
+    return {"messages": [AIMessage("", tool_calls=[call])]}
+
+
+_tooled = StateGraph(MessagesState)
+_tooled.add_node("call", call_weather)
+_tooled.add_node("tools", ToolNode([get_weather]))
+_tooled.add_edge(START, "call")
+_tooled.add_edge("call", "tools")
+tooled = _tooled.compile()
+
+
+# runtime_factory: a factory taking langgraph_sdk's ServerRuntime besides the config, as an
+# async context manager. Every call is noted in the store (namespace `factory_calls`, key the
+# thread or "-"), and a run answers with what its runtime carried.
+@contextlib.asynccontextmanager
+async def make_runtime_graph(
+    config: RunnableConfig, runtime: ServerRuntime[TemplateContext]
+) -> AsyncIterator[Any]:
+    execution = runtime.execution_runtime
+    user = runtime.user.identity if runtime.user is not None else None
+    model = execution.context.model if execution is not None else None
+    thread_id = config.get("configurable", {}).get("thread_id") or "-"
+    await runtime.store.aput(
+        ("factory_calls", str(thread_id)),
+        uuid.uuid4().hex,
+        {"access": runtime.access_context, "user": user},
+    )
+
+    def answer(state: MessagesState) -> dict[str, Any]:
+        text = f"access={runtime.access_context} model={model} user={user}"
+        return {"messages": [AIMessage(text)]}
+
+    builder = StateGraph(MessagesState, context_schema=TemplateContext)
+    builder.add_node("answer", answer)
+    builder.add_edge(START, "answer")
+    yield builder.compile()

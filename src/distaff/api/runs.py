@@ -28,7 +28,7 @@ from distaff.api.sse import (
     sse_response,
     wait_body,
 )
-from distaff.engine.broker import StreamEvent, parse_event_id
+from distaff.engine.broker import StreamEvent
 from distaff.errors import InvalidInput
 from distaff.models import Page, RunOutcome, StreamMode
 from distaff.runtime import Runtime
@@ -175,15 +175,6 @@ async def join_run(
     )
 
 
-def _checked_event_id(value: str | None) -> str | None:
-    """A malformed `Last-Event-ID` is a 422 before anything is subscribed: found later, in the
-    broker, it would leave behind what subscribing set up (another process relaying the run's
-    or the thread's events here)."""
-    if value is not None:
-        parse_event_id(value)
-    return value
-
-
 def _parse_modes(raw: list[str] | None) -> list[str] | None:
     """`?stream_mode=values&stream_mode=updates` or `?stream_mode=["values","updates"]`.
 
@@ -233,7 +224,7 @@ async def _join_stream(
     last_event_id: str | None,
 ) -> Response:
     modes = _parse_modes(stream_mode)
-    sub, run = await rt.runs.subscribe(thread_id, run_id, _checked_event_id(last_event_id))
+    sub, run = await rt.runs.subscribe(thread_id, run_id, last_event_id)
     tid = run["thread_id"]
     location = run_location(tid if thread_id is not None else None, run["run_id"])
     on_disconnect = _canceller(rt, tid, run["run_id"]) if cancel_on_disconnect else None
@@ -261,11 +252,14 @@ async def stream_thread(
     }
     if unknown := wanted - THREAD_STREAM_MODES:
         raise InvalidInput(f"Unknown stream_modes: {', '.join(sorted(unknown))}")
-    sub = await rt.runs.subscribe_thread(thread_id, _checked_event_id(last_event_id))
+    sub = await rt.runs.subscribe_thread(thread_id, last_event_id)
 
     def keep(event: StreamEvent) -> bool:
-        # Lifecycle: a run starting (its `metadata` event) and ending (`run_done`).
-        return ("lifecycle" if event.event == "metadata" else "run_modes") in wanted
+        # Lifecycle: a run starting (its `metadata` event) and ending (`run_done`); the
+        # thread's own `state_update`s; every other event is a run's.
+        if event.event in ("metadata", "state_update"):
+            return ("lifecycle" if event.event == "metadata" else "state_update") in wanted
+        return "run_modes" in wanted
 
     async def unfollow() -> None:  # other processes may stop sending this thread's events
         await rt.runs.unsubscribe_thread(thread_id)

@@ -33,14 +33,17 @@ async def root(rt: Rt) -> Response:
 
 
 @router.get("/info")
-async def info() -> Response:
+async def info(rt: Rt) -> Response:
+    """What this server is and serves. Every flag says what is really there: crons are
+    served unless `http.disable_runs` removed them; nothing here goes to LangSmith."""
+    backend = rt.settings.database_url.split(":", 1)[0].replace("postgresql", "postgres")
     return JSON(
         {
             "version": __version__,
             "langgraph_py_version": langgraph.version.__version__,
             "flags": {
-                "assistants": True,
-                "crons": False,
+                "assistants": not rt.settings.http.disable_assistants,
+                "crons": not rt.settings.http.disable_runs,
                 "langsmith": False,
                 "langsmith_tracing_replicas": False,
                 "langsmith_tracing_session_on_runs": False,
@@ -52,6 +55,8 @@ async def info() -> Response:
                 "revision_id": None,
                 "tenant_id": None,
             },
+            # Required by the reference's OpenAPI document ("server deployment metadata").
+            "metadata": {"server": "distaff", "backend": backend},
             "server": "distaff",
         }
     )

@@ -121,6 +121,13 @@ async def copy_thread(thread_id: IdPath, rt: Rt) -> Response:
     return JSON(_public(await rt.threads.copy(thread_id)))
 
 
+@router.get("/{thread_id}/storage")
+async def get_storage(thread_id: IdPath, rt: Rt) -> Response:
+    """Bytes the thread occupies in the checkpointer: checkpoints, channel values by channel,
+    pending writes (serialised sizes; not comparable across backends)."""
+    return JSON(await rt.threads.storage(thread_id))
+
+
 @router.get("/{thread_id}/state")
 async def get_state(
     thread_id: IdPath, rt: Rt, subgraphs: Annotated[bool, Query()] = False

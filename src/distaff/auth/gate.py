@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from langgraph_sdk.auth.types import StudioUser
+
 from distaff.auth.filters import Filter, matches
 from distaff.auth.handlers import Authorizer, Principal
 from distaff.auth.users import AuthUser
@@ -53,6 +55,12 @@ class Gate:
     def principal(self) -> Principal | None:
         """Who the current request acts for; None when auth is off."""
         return _principal.get() if self.authorizer is not None else None
+
+    def user(self) -> AuthUser | StudioUser | None:
+        """The current user, as a graph factory's `ServerRuntime` carries it (None when auth is
+        off)."""
+        principal = self.principal()
+        return principal.user if principal is not None else None
 
     async def authorize(self, resource: str, action: str, value: dict[str, Any]) -> Filter | None:
         """The filter the current principal is held to for `resource.action` on `value` (which

@@ -9,7 +9,7 @@ operations langgraph's savers do not implement (copy, prune, delete one run's ch
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -216,8 +216,45 @@ class CronRepo(Protocol):
         gets True fires it, so two schedulers on one database never fire a tick twice."""
 
 
+@dataclass(slots=True)
+class ThreadStorage:
+    """What a thread's checkpoints occupy in the checkpointer, in serialised bytes."""
+
+    checkpoints: int = 0
+    checkpoint_bytes: int = 0
+    #: Stored channel values by channel: `[versions, bytes]`.
+    channels: dict[str, list[int]] = field(default_factory=dict)
+    writes: int = 0
+    write_bytes: int = 0
+
+    def add_value(self, channel: str, size: int) -> None:
+        entry = self.channels.setdefault(channel, [0, 0])
+        entry[0] += 1
+        entry[1] += size
+
+    def to_json(self, thread_id: str) -> Json:
+        """The reference's `GET /threads/{id}/storage` body."""
+        value_bytes = sum(b for _, b in self.channels.values())
+        return {
+            "thread_id": thread_id,
+            "total_bytes": self.checkpoint_bytes + value_bytes + self.write_bytes,
+            "checkpoints": {"count": self.checkpoints, "bytes": self.checkpoint_bytes},
+            "channel_values": {
+                "count": sum(v for v, _ in self.channels.values()),
+                "bytes": value_bytes,
+                "by_channel": {
+                    name: {"versions": v, "bytes": b} for name, (v, b) in self.channels.items()
+                },
+            },
+            "pending_writes": {"count": self.writes, "bytes": self.write_bytes},
+        }
+
+
 class CheckpointAdmin(Protocol):
     """Checkpoint maintenance the langgraph savers leave unimplemented."""
+
+    async def storage(self, thread_id: str) -> ThreadStorage:
+        """What the thread's checkpoints, channel values and pending writes occupy."""
 
     async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None: ...
 

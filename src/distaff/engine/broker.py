@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from distaff.errors import InvalidInput
 from distaff.models import RunOutcome
 from distaff.serde import dumps, loads
 
@@ -44,16 +43,38 @@ class StreamEvent:
     resumable: bool = False
 
 
-def parse_event_id(value: str) -> tuple[int, int]:
-    """`<ms>-<seq>` as a comparable pair; `-1` and `0` mean "from the start"."""
+#: `Last-Event-ID` values that ask for everything from the start.
+FROM_START = frozenset({"-1", "0", ""})
+
+
+def parse_event_id(value: str) -> tuple[int, int] | None:
+    """`<ms>-<seq>` as a comparable pair; `-1` and `0` mean "from the start". None for a value
+    that is no id of ours: clients treat the id as an opaque token, so a bad one is not the
+    client's error, it only means there is nothing to replay after it."""
     value = value.strip()
-    if value in ("-1", "0", ""):
+    if value in FROM_START:
         return (-1, -1)
     ms, sep, seq = value.partition("-")
     try:
         return (int(ms), int(seq) if sep else 0)
     except ValueError:
-        raise InvalidInput(f"Invalid Last-Event-ID {value!r}: expected '<ms>-<seq>'") from None
+        return None
+
+
+def _order(event: StreamEvent) -> tuple[int, int]:
+    return parse_event_id(event.id) or (-1, -1)
+
+
+def _replay(history: Sequence[StreamEvent], after: str) -> Sequence[StreamEvent]:
+    """The stored events of a run after the one whose id a client sent. An id that is not one
+    of them (malformed, from another run, expired) replays nothing: the stream goes on live,
+    as the reference server's does."""
+    if after.strip() in FROM_START:
+        return history
+    for index, event in enumerate(history):
+        if event.id == after.strip():
+            return history[index + 1 :]
+    return ()
 
 
 class _IdClock:
@@ -160,13 +181,30 @@ class Broker:
         channel = self._threads.setdefault(thread_id, _ThreadChannel())
         self._prune(channel)
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
-        if after is not None:
-            floor = parse_event_id(after)
+        # Ids run across the thread's runs, and the last one a client saw may be of an event
+        # that was not kept (a run that was not resumable): what is newer than it is replayed.
+        floor = parse_event_id(after) if after is not None else None
+        if floor is not None:
             for _, event in channel.history:
-                if parse_event_id(event.id) > floor:
+                if _order(event) > floor:
                     queue.put_nowait(event)
         channel.subscribers.add(queue)
         return Subscription(self, f"thread:{thread_id}", queue)
+
+    def watches_thread(self, thread_id: str) -> bool:
+        """Whether anyone here follows the thread's stream."""
+        channel = self._threads.get(thread_id)
+        return channel is not None and bool(channel.subscribers)
+
+    def publish_thread(self, thread_id: str, event: str, data: Any) -> None:
+        """An event of the thread itself, not of a run (a `state_update`), to its streams here.
+        Not kept for replay: it describes a state the thread's history already holds."""
+        channel = self._threads.get(thread_id)
+        if channel is None or not channel.subscribers:
+            return
+        item = StreamEvent(event, dumps(data), self._clock.next())
+        for queue in channel.subscribers:
+            queue.put_nowait(item)
 
     def _prune(self, channel: _ThreadChannel) -> None:
         horizon = time.monotonic() - self._retention
@@ -200,10 +238,8 @@ class Broker:
         channel = self._channels.setdefault(run_id, _Channel())
         queue: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
         if after is not None and events:
-            floor = parse_event_id(after)
-            for event in channel.history:
-                if parse_event_id(event.id) > floor:
-                    queue.put_nowait(event)
+            for event in _replay(channel.history, after):
+                queue.put_nowait(event)
         if channel.outcome is not None:
             queue.put_nowait(_END)
         else:

@@ -98,22 +98,47 @@ def graph_input(kwargs: Json) -> Any:
     return Command(**args)
 
 
-def context_for(schema: Any, context: Json) -> Json:
-    """Keep only the keys the graph's context schema declares (the reference drops the rest;
-    langgraph would fail building a dataclass or pydantic context from unknown keys)."""
+def context_keys(schema: Any) -> set[str] | None:
+    """The keys a context schema declares (a dataclass, a pydantic model or a TypedDict);
+    None when there is no schema or it is of a kind that declares none."""
     if schema is None or not isinstance(schema, type):
-        return context
+        return None
     if dataclasses.is_dataclass(schema):
-        known = {f.name for f in dataclasses.fields(schema)}
-    elif isinstance(fields := getattr(schema, "model_fields", None), dict):
-        known = set(fields)
-    elif hasattr(schema, "__required_keys__"):  # a TypedDict
-        known = set(getattr(schema, "__required_keys__", ())) | set(
+        return {f.name for f in dataclasses.fields(schema)}
+    if isinstance(fields := getattr(schema, "model_fields", None), dict):
+        return set(fields)
+    if hasattr(schema, "__required_keys__"):  # a TypedDict
+        return set(getattr(schema, "__required_keys__", ())) | set(
             getattr(schema, "__optional_keys__", ())
         )
-    else:
+    return None
+
+
+def run_context(schema: Any, context: Json, configurable: Json) -> Json:
+    """A run's context, as the reference builds it: the keys of `config.configurable` the
+    schema declares, then the run's own `context` over them; only declared keys are kept (the
+    reference drops the rest; langgraph would fail building a dataclass or pydantic context
+    from unknown keys). Always a dict, even an empty one, so that langgraph builds the schema
+    from its defaults: nodes reading `runtime.context.model` get the default model, not None."""
+    known = context_keys(schema)
+    if known is None:
+        return dict(context)
+    merged = {k: configurable[k] for k in known if k in configurable}
+    merged.update((k, v) for k, v in context.items() if k in known)
+    return merged
+
+
+def coerce_context(schema: Any, context: Json) -> Any:
+    """The context as the graph's nodes see it (a dataclass or pydantic model built from the
+    dict), for a graph factory's `ServerRuntime`; the dict itself if it does not build."""
+    if schema is None or not isinstance(schema, type) or context_keys(schema) is None:
         return context
-    return {k: v for k, v in context.items() if k in known}
+    if hasattr(schema, "__required_keys__"):  # a TypedDict is a dict
+        return context
+    try:
+        return schema(**context)
+    except Exception:
+        return context
 
 
 def _completed_cleanly(graph: CompiledGraph, kwargs: Json, last_values: Any) -> bool:
@@ -156,6 +181,7 @@ class Executor:
         resumable = bool(kwargs.get("resumable"))
         config = self._run_config(run, attempt)
         graph_id = config["configurable"]["graph_id"]
+        user = config["configurable"].get("langgraph_auth_user")
 
         def publish(event: str, data: Any) -> None:
             self._broker.publish(run_id, event, data, resumable=resumable)
@@ -171,7 +197,16 @@ class Executor:
         last_values: Any = None
         snapshot: ThreadSnapshot | None = None
         try:
-            async with self._graphs.graph(graph_id, config, stateless=stateless) as graph:
+            schema = await self._graphs.context_schema(graph_id, user)
+            context = run_context(schema, kwargs.get("context") or {}, config["configurable"])
+            async with self._graphs.graph(
+                graph_id,
+                config,
+                stateless=stateless,
+                access="threads.create_run",
+                user=user,
+                context=coerce_context(schema, context),
+            ) as graph:
                 try:
                     async with asyncio.timeout(self._settings.run_timeout_seconds) as deadline:
                         if attempt > 1 and not stateless:
@@ -180,7 +215,9 @@ class Executor:
                             raise asyncio.CancelledError
                         handle.streaming = True
                         try:
-                            last_values = await self._stream(graph, kwargs, config, publish)
+                            last_values = await self._stream(
+                                graph, kwargs, config, context, publish
+                            )
                         finally:
                             handle.streaming = False
                 except asyncio.CancelledError:
@@ -313,6 +350,7 @@ class Executor:
         graph: CompiledGraph,
         kwargs: Json,
         config: dict[str, Any],
+        context: Json,
         publish: Callable[[str, Any], None],
     ) -> Any:
         requested = set(kwargs.get("stream_mode") or ["values"])
@@ -353,8 +391,7 @@ class Executor:
         }
         if isinstance(graph.checkpointer, BaseCheckpointSaver):  # else langgraph warns per run
             stream_args["durability"] = kwargs.get("durability") or "async"
-        if kwargs.get("context"):
-            stream_args["context"] = context_for(graph.context_schema, kwargs["context"])
+        stream_args["context"] = context
         graph_in = None if config.pop("__distaff_resume__", False) else graph_input(kwargs)
         # langgraph's overloads cannot see through **stream_args; the call is checked at run time.
         runner: Any = graph

@@ -4,12 +4,13 @@ introspection (drawing, JSON schemas, subgraphs)."""
 from __future__ import annotations
 
 import dataclasses
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from distaff.auth import OPEN, Filter, Gate, matches, owned
 from distaff.backends.base import Backend
 from distaff.errors import Conflict, InvalidInput, NotFound
-from distaff.graphs import GraphRegistry
+from distaff.graphs import CompiledGraph, GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, now_iso, system_assistant_id, uuid7
 from distaff.models import Assistant, AssistantQuery, AssistantVersion, Json, Page
 
@@ -68,7 +69,7 @@ class AssistantService:
                     "config": {},
                     "context": {},
                     "metadata": {"created_by": "system"},
-                    "name": graph_id,
+                    "name": self._graphs.name(graph_id) or graph_id,
                     "created_at": now,
                     "updated_at": now,
                     "version": 1,
@@ -186,9 +187,17 @@ class AssistantService:
 
     # -- introspection -----------------------------------------------------------------------
 
+    def _graph(self, assistant: Assistant) -> AbstractAsyncContextManager[CompiledGraph]:
+        return self._graphs.graph(
+            assistant["graph_id"],
+            assistant["config"],
+            access="assistants.read",
+            user=self._gate.user(),
+        )
+
     async def draw(self, assistant_id: str, xray: bool | int) -> Json:
         assistant = await self.resolve(assistant_id, authorized=True)
-        async with self._graphs.graph(assistant["graph_id"], assistant["config"]) as graph:
+        async with self._graph(assistant) as graph:
             drawable = await graph.aget_graph(xray=xray)
         data = drawable.to_json()
         nodes = []
@@ -198,9 +207,11 @@ class AssistantService:
                 continue
             node_data = node.get("data")
             name = node_data.get("name", node["id"]) if isinstance(node_data, dict) else node["id"]
-            nodes.append(
-                {"id": node["id"], "type": node.get("type", "runnable"), "data": {"name": name}}
-            )
+            drawn: Json = {"id": node["id"], "type": node.get("type", "runnable")}
+            drawn["data"] = {"name": name}
+            if node.get("metadata"):  # e.g. a ToolNode's `{"__tools": [...]}`
+                drawn["metadata"] = node["metadata"]
+            nodes.append(drawn)
         edges = []
         for edge in data["edges"]:
             out: Json = {"source": edge["source"], "target": edge["target"]}
@@ -213,12 +224,12 @@ class AssistantService:
 
     async def schemas(self, assistant_id: str) -> Json:
         assistant = await self.get(assistant_id)
-        async with self._graphs.graph(assistant["graph_id"], assistant["config"]) as graph:
+        async with self._graph(assistant) as graph:
             return {"graph_id": assistant["graph_id"], **graph_schemas(graph)}
 
     async def subgraphs(self, assistant_id: str, namespace: str | None, recurse: bool) -> Json:
         assistant = await self.get(assistant_id)
-        async with self._graphs.graph(assistant["graph_id"], assistant["config"]) as graph:
+        async with self._graph(assistant) as graph:
             return {
                 ns: graph_schemas(sub)
                 async for ns, sub in graph.aget_subgraphs(namespace=namespace, recurse=recurse)
@@ -232,17 +243,49 @@ def _schema(fn: Any) -> Any:
         return None
 
 
+def _state_schema(builder: Any) -> Json | None:
+    """The state's JSON schema without its managed values (`is_last_step`,
+    `remaining_steps`): langgraph fills those in, a client never sends or reads them."""
+    from pydantic import TypeAdapter
+
+    schema: Json = TypeAdapter(builder.state_schema).json_schema()
+    managed = set(getattr(builder, "managed", None) or ())
+    if managed and isinstance(schema.get("properties"), dict):
+        schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in managed}
+        if isinstance(schema.get("required"), list):
+            schema["required"] = [k for k in schema["required"] if k not in managed]
+    return schema
+
+
+def _config_schema(graph: Any) -> Json:
+    """The schema of `config.configurable`, as the reference gives it: `{}` when the graph
+    declares none, else that one object's schema (for a graph with a context schema, the
+    context's, which langgraph also accepts in `configurable`)."""
+    import warnings
+
+    from pydantic import TypeAdapter
+
+    with warnings.catch_warnings():  # deprecated in langgraph 1.0, still what clients show
+        warnings.simplefilter("ignore")
+        model = graph.config_schema()
+    field = (getattr(model, "model_fields", None) or {}).get("configurable")
+    if field is None or field.annotation is None:
+        return {}
+    schema: Json = TypeAdapter(field.annotation).json_schema()
+    if isinstance(props := schema.get("properties"), dict):
+        schema["properties"] = {k: v for k, v in props.items() if not k.startswith("__")}
+    return schema
+
+
 def graph_schemas(graph: Any) -> Json:
     builder = getattr(graph, "builder", None)
     state_schema = None
     if builder is not None and getattr(builder, "state_schema", None) is not None:
-        from pydantic import TypeAdapter
-
-        state_schema = _schema(lambda: TypeAdapter(builder.state_schema).json_schema())
+        state_schema = _schema(lambda: _state_schema(builder))
     return {
         "input_schema": _schema(graph.get_input_jsonschema),
         "output_schema": _schema(graph.get_output_jsonschema),
         "state_schema": state_schema,
-        "config_schema": _schema(graph.get_config_jsonschema),
+        "config_schema": _schema(lambda: _config_schema(graph)),
         "context_schema": _schema(graph.get_context_jsonschema),
     }

@@ -201,6 +201,8 @@ class CronService:
                         self._run_body(cron),
                         "background",
                         server_configurable={"cron_id": cron["cron_id"]},
+                        # The thread a stateless cron makes for each run carries its metadata.
+                        thread_metadata=cron["metadata"] if cron["thread_id"] is None else None,
                     )
             except Exception:
                 log.exception("cron %s could not create its run", cron["cron_id"])

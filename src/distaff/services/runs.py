@@ -155,8 +155,11 @@ class RunService:
         request_id: str | None = None,
         server_configurable: Json | None = None,
         headers: Json | None = None,
+        thread_metadata: Json | None = None,
     ) -> CreatedRun:
-        """`headers`: the request headers a run copies into `config.configurable`."""
+        """`headers`: the request headers a run copies into `config.configurable`;
+        `thread_metadata`: more metadata for the thread the run creates, if it creates one (a
+        cron's, so that `threads.search(metadata=...)` finds the threads it made)."""
         command = body.get("command")
         if thread_id is None and command and command.get("resume") is not None:
             raise BadRequest("You must provide a thread_id when resuming.")
@@ -268,9 +271,10 @@ class RunService:
                 "updated_at": iso_now,
                 "state_updated_at": iso_now,
                 "metadata": {
-                    **owned(flt),
                     "graph_id": graph_id,
                     "assistant_id": assistant["assistant_id"],
+                    **(thread_metadata or {}),
+                    **owned(flt),
                 },
                 "status": "idle",
                 "config": {},

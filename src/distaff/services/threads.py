@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
 from distaff.auth import OPEN, Gate, matches, owned
 from distaff.backends.base import Backend, ThreadRepo
+from distaff.engine.broker import Broker
 from distaff.engine.control import RunControl
 from distaff.errors import BadRequest, Conflict, InvalidInput, NotFound
-from distaff.graphs import GraphRegistry
+from distaff.graphs import Access, CompiledGraph, GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, now_iso, uuid7
 from distaff.models import Json, Page, Thread, ThreadQuery
 from distaff.state import EMPTY_STATE, snapshot_of, state_json
@@ -51,6 +53,7 @@ class ThreadService:
         backend: Backend,
         graphs: GraphRegistry,
         control: RunControl,
+        broker: Broker,
         default_ttl: Json | None = None,
         gate: Gate = OPEN,
     ) -> None:
@@ -58,6 +61,7 @@ class ThreadService:
         self._repo = backend.threads
         self._graphs = graphs
         self._control = control
+        self._broker = broker
         self._default_ttl = default_ttl
         self._gate = gate
 
@@ -97,28 +101,42 @@ class ThreadService:
         if created is not thread and not matches(created["metadata"], flt):
             # Someone else's thread under that id: neither hand it over nor say whose it is.
             raise Conflict(f"Thread with ID {thread['thread_id']} already exists")
-        if supersteps and created is thread:
-            async with self._graphs.graph(str(metadata["graph_id"])) as graph:
-                try:
-                    await graph.abulk_update_state(
-                        {"configurable": {"thread_id": thread["thread_id"], "checkpoint_ns": ""}},
-                        [
-                            [_state_update(u) for u in step.get("updates", [])]
-                            for step in supersteps
-                        ],
-                    )
-                except Exception as exc:
-                    # Leave nothing half-made behind a refused seed.
-                    await self._repo.delete(thread["thread_id"])
-                    await self._backend.checkpoints.delete_thread(thread["thread_id"])
-                    raise BadRequest(f"supersteps could not be applied: {exc}") from exc
-                await self._repo.set_state(
-                    thread["thread_id"], await snapshot_of(graph, thread["thread_id"])
-                )
+        if supersteps:
+            # Applied to an existing thread too (`if_exists: "do_nothing"`), as the reference
+            # does: a client seeding a thread it may already have made gets the same state.
+            await self._apply_supersteps(
+                created, str(metadata["graph_id"]), supersteps, new=created is thread
+            )
             refreshed = await self._repo.get(thread["thread_id"])
             assert refreshed is not None
             return refreshed
         return created
+
+    async def _apply_supersteps(
+        self, thread: Thread, graph_id: str, supersteps: list[Json], *, new: bool
+    ) -> None:
+        tid = thread["thread_id"]
+        async with self._graph(graph_id, "threads.update", tid) as graph:
+            try:
+                await graph.abulk_update_state(
+                    {"configurable": {"thread_id": tid, "checkpoint_ns": ""}},
+                    [[_state_update(u) for u in step.get("updates", [])] for step in supersteps],
+                )
+            except Exception as exc:
+                if new:  # leave nothing half-made behind a refused seed
+                    await self._repo.delete(tid)
+                    await self._backend.checkpoints.delete_thread(tid)
+                raise BadRequest(f"supersteps could not be applied: {exc}") from exc
+            await self._state_changed(graph, thread)
+
+    async def _state_changed(self, graph: CompiledGraph, thread: Thread) -> None:
+        """A state write outside runs: refresh the thread's stored values, and tell the
+        thread's streams (`stream_modes=state_update`) the state it is in now."""
+        tid = thread["thread_id"]
+        await self._repo.set_state(tid, await snapshot_of(graph, tid))
+        if self._broker.watches_thread(tid):
+            state = state_json(await graph.aget_state(self._config(thread)))
+            self._broker.publish_thread(tid, "state_update", {"state": state, "thread_id": tid})
 
     async def get(self, thread_id: str) -> Thread:
         return await self._visible(thread_id, "read")
@@ -185,7 +203,7 @@ class ThreadService:
         await self._backend.checkpoints.copy_thread(source["thread_id"], copy["thread_id"])
         graph_id = await self._graph_id(source)
         if graph_id is not None:
-            async with self._graphs.graph(graph_id) as graph:
+            async with self._graph(graph_id, "threads.read", copy["thread_id"]) as graph:
                 await self._repo.set_state(
                     copy["thread_id"], await snapshot_of(graph, copy["thread_id"])
                 )
@@ -193,6 +211,14 @@ class ThreadService:
         if copied is None:
             raise NotFound(f"Thread with ID {copy['thread_id']} not found")  # deleted meanwhile
         return copied
+
+    async def storage(self, thread_id: str) -> Json:
+        """The bytes the thread's checkpoints occupy (the reference's `/storage` report)."""
+        if not is_uuid(thread_id):
+            raise InvalidInput("Invalid thread ID: must be a UUID")
+        thread = await self._visible(thread_id, "read")
+        tid = thread["thread_id"]
+        return (await self._backend.checkpoints.storage(tid)).to_json(tid)
 
     async def prune(self, thread_ids: list[str], strategy: str) -> int:
         pruned = 0
@@ -224,6 +250,13 @@ class ThreadService:
 
     # -- state ---------------------------------------------------------------------------------
 
+    def _graph(
+        self, graph_id: str, access: Access, thread_id: str
+    ) -> AbstractAsyncContextManager[CompiledGraph]:
+        """The thread's graph; a factory is given the thread in its config."""
+        config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        return self._graphs.graph(graph_id, config, access=access, user=self._gate.user())
+
     async def _graph_id(self, thread: Thread) -> str | None:
         graph_id = thread["metadata"].get("graph_id")
         return graph_id if isinstance(graph_id, str) and graph_id in self._graphs else None
@@ -243,7 +276,7 @@ class ThreadService:
         graph_id = await self._graph_id(thread)
         if graph_id is None:
             return dict(EMPTY_STATE)
-        async with self._graphs.graph(graph_id) as graph:
+        async with self._graph(graph_id, "threads.read", thread["thread_id"]) as graph:
             snapshot = await graph.aget_state(self._config(thread, checkpoint), subgraphs=subgraphs)
         if snapshot.created_at is None and checkpoint and checkpoint.get("checkpoint_id"):
             raise NotFound(f"Checkpoint {checkpoint['checkpoint_id']} not found")
@@ -267,7 +300,7 @@ class ThreadService:
             before_config = {"configurable": {"checkpoint_id": before}}
         elif isinstance(before, dict):
             before_config = {"configurable": before}
-        async with self._graphs.graph(graph_id) as graph:
+        async with self._graph(graph_id, "threads.read", thread["thread_id"]) as graph:
             return [
                 state_json(s)
                 async for s in graph.aget_state_history(
@@ -289,7 +322,7 @@ class ThreadService:
         checkpoint = body.get("checkpoint") or (
             {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
         )
-        async with self._graphs.graph(graph_id) as graph:
+        async with self._graph(graph_id, "threads.update", thread["thread_id"]) as graph:
             try:
                 config = await graph.aupdate_state(
                     self._config(thread, checkpoint),
@@ -300,9 +333,7 @@ class ThreadService:
                 # An unknown node or a value the graph's reducers refuse (langchain raises
                 # NotImplementedError for a message it cannot coerce) is the caller's mistake.
                 raise BadRequest(f"{type(exc).__name__}: {exc}") from exc
-            await self._repo.set_state(
-                thread["thread_id"], await snapshot_of(graph, thread["thread_id"])
-            )
+            await self._state_changed(graph, thread)
         conf = config["configurable"]
         ref = {
             "thread_id": conf["thread_id"],

@@ -6,6 +6,8 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 
+from distaff.backends.base import ThreadStorage
+
 
 class MemoryCheckpointAdmin:
     def __init__(self, saver: InMemorySaver) -> None:
@@ -21,6 +23,22 @@ class MemoryCheckpointAdmin:
         for (thread_id, ns, channel, version), blob in list(s.blobs.items()):
             if thread_id == source_thread_id:
                 s.blobs[(target_thread_id, ns, channel, version)] = blob
+
+    async def storage(self, thread_id: str) -> ThreadStorage:
+        s, usage = self._saver, ThreadStorage()
+        for checkpoints in s.storage.get(thread_id, {}).values():
+            for checkpoint, metadata, _ in checkpoints.values():
+                usage.checkpoints += 1
+                usage.checkpoint_bytes += len(checkpoint[1]) + len(metadata[1])
+        for (tid, _, channel, _), (_, blob) in list(s.blobs.items()):
+            if tid == thread_id:
+                usage.add_value(channel, len(blob))
+        for (tid, _, _), writes in list(s.writes.items()):
+            if tid == thread_id:
+                for _, _, (_, blob), _ in writes.values():
+                    usage.writes += 1
+                    usage.write_bytes += len(blob)
+        return usage
 
     async def delete_for_run(self, thread_id: str, run_id: str) -> None:
         s = self._saver

@@ -190,7 +190,10 @@ class PostgresAssistants:
     async def delete(self, assistant_id: str) -> bool:
         return (
             await self._db.execute(
-                "DELETE FROM assistants WHERE assistant_id = %s", (assistant_id,)
+                # Its crons in the same statement: they would fire runs of nothing.
+                "WITH crons_gone AS (DELETE FROM crons WHERE assistant_id = %s)"
+                " DELETE FROM assistants WHERE assistant_id = %s",
+                (assistant_id, assistant_id),
             )
             > 0
         )

@@ -15,6 +15,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from psycopg.rows import DictRow
 
+from distaff.backends.base import ThreadStorage
 from distaff.backends.postgres.database import Connection, Database
 
 # Both end in a SELECT of the (namespace, channel, version) that the deleted checkpoints
@@ -120,6 +121,34 @@ class PostgresCheckpointAdmin:
                 " FROM checkpoint_writes WHERE thread_id = %s",
                 params,
             )
+
+    async def storage(self, thread_id: str) -> ThreadStorage:
+        usage = ThreadStorage()
+        async with self._db.transaction() as conn:  # one snapshot for the three figures
+            cur = await conn.execute(
+                "SELECT count(*) AS n, coalesce(sum(pg_column_size(checkpoint)"
+                " + pg_column_size(metadata)), 0) AS bytes FROM checkpoints WHERE thread_id = %s",
+                (thread_id,),
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                usage.checkpoints, usage.checkpoint_bytes = int(row["n"]), int(row["bytes"])
+            cur = await conn.execute(
+                "SELECT channel, count(*) AS n, coalesce(sum(octet_length(blob)), 0) AS bytes"
+                " FROM checkpoint_blobs WHERE thread_id = %s GROUP BY channel ORDER BY channel",
+                (thread_id,),
+            )
+            for row in await cur.fetchall():
+                usage.channels[row["channel"]] = [int(row["n"]), int(row["bytes"])]
+            cur = await conn.execute(
+                "SELECT count(*) AS n, coalesce(sum(octet_length(blob)), 0) AS bytes"
+                " FROM checkpoint_writes WHERE thread_id = %s",
+                (thread_id,),
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                usage.writes, usage.write_bytes = int(row["n"]), int(row["bytes"])
+        return usage
 
     async def delete_for_run(self, thread_id: str, run_id: str) -> None:
         async with self._db.transaction() as conn:

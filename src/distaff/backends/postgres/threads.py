@@ -147,8 +147,14 @@ class PostgresThreads:
         return thread_row(row)
 
     async def delete(self, thread_id: str) -> bool:
-        # Its runs go by the foreign key's cascade.
-        return await self._db.execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,)) > 0
+        # Its runs go by the foreign key's cascade; its crons with it, in the same statement
+        # (left behind, they would fire into a thread that is gone).
+        deleted = await self._db.execute(
+            "WITH crons_gone AS (DELETE FROM crons WHERE thread_id = %s)"
+            " DELETE FROM threads WHERE thread_id = %s",
+            (thread_id, thread_id),
+        )
+        return deleted > 0
 
     async def search(self, query: ThreadQuery, page: Page) -> list[Thread]:
         where, params = _where(query)

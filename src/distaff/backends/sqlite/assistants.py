@@ -158,6 +158,8 @@ class SqliteAssistants:
 
     async def delete(self, assistant_id: str) -> bool:
         def job(conn: sqlite3.Connection) -> bool:
+            # Its crons too: left behind, they would fire runs of an assistant that is gone.
+            conn.execute("DELETE FROM crons WHERE assistant_id = ?", (assistant_id,))
             cur = conn.execute("DELETE FROM assistants WHERE assistant_id = ?", (assistant_id,))
             return cur.rowcount > 0
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from distaff.backends.base import ThreadStorage
 from distaff.backends.sqlite.database import Database
 
 _RUN_CHECKPOINTS = (
@@ -37,6 +39,41 @@ class SqliteCheckpointAdmin:
             )
 
         await self._db.write(job)
+
+    async def storage(self, thread_id: str) -> ThreadStorage:
+        """langgraph's SQLite saver keeps every channel value inside each checkpoint that has
+        it, so the values are counted there, copy by copy, and a checkpoint's own bytes are
+        what is left: the total is what the thread really occupies in the file."""
+
+        def job(conn: sqlite3.Connection) -> tuple[list[Any], Any]:
+            rows = conn.execute(
+                "SELECT type, checkpoint, length(checkpoint) + coalesce(length(metadata), 0)"
+                " FROM checkpoints WHERE thread_id=?",
+                (thread_id,),
+            ).fetchall()
+            writes = conn.execute(
+                "SELECT count(*), coalesce(sum(length(value)), 0) FROM writes WHERE thread_id=?",
+                (thread_id,),
+            ).fetchone()
+            return [tuple(r) for r in rows], tuple(writes)
+
+        rows, (writes, write_bytes) = await self._db.read(job)
+        # Decoding is CPU work: off the database thread and off the event loop.
+        return await asyncio.to_thread(self._measure, rows, int(writes), int(write_bytes))
+
+    def _measure(self, rows: list[Any], writes: int, write_bytes: int) -> ThreadStorage:
+        serde = self._saver.serde
+        usage = ThreadStorage(writes=writes, write_bytes=write_bytes)
+        for kind, blob, size in rows:
+            inline = 0
+            checkpoint = serde.loads_typed((kind, blob)) if blob is not None else {}
+            for channel, value in (checkpoint.get("channel_values") or {}).items():
+                value_bytes = len(serde.dumps_typed(value)[1])
+                usage.add_value(channel, value_bytes)
+                inline += value_bytes
+            usage.checkpoints += 1
+            usage.checkpoint_bytes += max(0, int(size) - inline)
+        return usage
 
     async def delete_for_run(self, thread_id: str, run_id: str) -> None:
         def job(conn: sqlite3.Connection) -> None:

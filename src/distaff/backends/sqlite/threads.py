@@ -142,6 +142,8 @@ class SqliteThreads:
     async def delete(self, thread_id: str) -> bool:
         def job(conn: sqlite3.Connection) -> bool:
             conn.execute("DELETE FROM runs WHERE thread_id = ?", (thread_id,))
+            # Its crons too: left behind, they would fire into a thread that is gone.
+            conn.execute("DELETE FROM crons WHERE thread_id = ?", (thread_id,))
             return (
                 conn.execute("DELETE FROM threads WHERE thread_id = ?", (thread_id,)).rowcount > 0
             )
