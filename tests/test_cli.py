@@ -138,12 +138,20 @@ def test_dev_prints_banner_and_serves(tmp_path: Path) -> None:
     ) as proc:
         proc.wait_ok()
         assert httpx.get(f"{proc.url}/ok").json()["ok"] is True
+        # dev keeps CORS open to every page (serve does not: tests/test_system.py).
+        preflight = {"Origin": "https://any.example", "Access-Control-Request-Method": "POST"}
+        r = httpx.options(f"{proc.url}/threads", headers=preflight)
+        assert r.headers["access-control-allow-origin"] == "*"
         banner = proc.stdout
     assert f"http://127.0.0.1:{proc.port}" in banner
     for graph_id in json.loads(MANIFEST.read_text())["graphs"]:
         assert graph_id in banner
     data_line = next(line for line in banner.splitlines() if "Data:" in line)
     assert "memory" in data_line
+    base = f"http://127.0.0.1:{proc.port}"
+    assert f"Studio:  {base}/studio/" in banner
+    assert f"Docs:    {base}/docs" in banner
+    assert f"https://smith.langchain.com/studio/?baseUrl={base}" in banner
     assert "Traceback" not in proc.stderr
 
 
@@ -166,6 +174,36 @@ def test_dev_default_data_location_is_beside_the_manifest(tmp_path: Path) -> Non
     expected = manifest.parent.resolve() / ".distaff" / "distaff.sqlite"
     assert f"SQLite file {expected}" in banner
     assert "tiny" in banner
+
+
+def test_the_data_folder_never_shows_in_git_status(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    _project(project, {"graphs": {"tiny": "./graph.py:graph"}})
+    git = shutil.which("git")
+    assert git is not None
+    subprocess.run([git, "init", "-q", str(project)], check=True)
+    with distaff(tmp_path, "dev", "--no-reload", "--config", "langgraph.json", cwd=project) as p:
+        p.wait_ok()
+        assert httpx.post(f"{p.url}/threads", json={}).status_code == 200
+    assert (project / ".distaff" / "distaff.sqlite").is_file()
+    status = subprocess.run(
+        [git, "status", "--porcelain", "--untracked-files=all"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert ".distaff" not in status, status
+    assert "graph.py" in status and "langgraph.json" in status
+
+
+def test_a_missing_env_file_is_a_warning_not_a_stop(tmp_path: Path) -> None:
+    # Templates ship `.env.example` only; `langgraph dev` starts without the `.env`.
+    manifest = _project(tmp_path / "proj", {"graphs": {"tiny": "./graph.py:graph"}, "env": ".env"})
+    with distaff(tmp_path, "serve", "--config", str(manifest), "--database-url", "memory://") as p:
+        p.wait_ok()
+    missing = manifest.parent.resolve() / ".env"
+    assert f"env file {missing} not found; starting without it" in p.stdout + p.stderr
 
 
 # --- serve ---------------------------------------------------------------------------------
@@ -239,6 +277,25 @@ def test_graph_module_with_missing_import(tmp_path: Path) -> None:
     )
     result = run_cli("serve", "--config", str(manifest))
     _assert_clean_failure(result, "needs.py", "not_a_real_module_xyz")
+
+
+def test_an_uninstalled_local_package_says_pip_install(tmp_path: Path) -> None:
+    # As in the templates: the graph imports its own package, which lives under src/ and is
+    # on the import path only once installed.
+    project = tmp_path / "proj"
+    (project / "src" / "my_agent").mkdir(parents=True)
+    (project / "src" / "my_agent" / "__init__.py").write_text("")
+    (project / "src" / "my_agent" / "nodes.py").write_text(TINY_GRAPH)
+    (project / "pyproject.toml").write_text('[project]\nname = "my-agent"\nversion = "0"\n')
+    manifest = _project(
+        project,
+        {"dependencies": ["."], "graphs": {"g": "./src/my_agent/graph.py:graph"}},
+        files={"src/my_agent/graph.py": "from my_agent.nodes import graph\n"},
+    )
+    result = run_cli("serve", "--config", str(manifest))
+    _assert_clean_failure(
+        result, "No module named 'my_agent'", f"pip install -e {project.resolve()}"
+    )
 
 
 def test_graph_attribute_missing(tmp_path: Path) -> None:

@@ -535,3 +535,30 @@ def test_the_built_studio_is_served_with_the_right_caching(studio: Server) -> No
     deep = httpx.get(f"{studio.url}/studio/threads/whatever")
     assert deep.status_code == 200 and deep.text == index.text
     assert httpx.get(f"{studio.url}/studio/assets/nope.js").status_code == 404
+
+
+async def test_the_api_docs_page_renders_with_no_internet(studio: Server, browser: Browser) -> None:
+    # Swagger UI's assets come from this server: with every other host unreachable, as on an
+    # offline machine, the page still lists the operations.
+    context = await browser.new_context()
+    elsewhere: list[str] = []
+
+    async def only_loopback(route: Any) -> None:
+        if route.request.url.startswith(studio.url):
+            await route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", only_loopback)
+    page = await context.new_page()
+    try:
+        await page.goto(f"{studio.url}/docs")
+        operations = page.locator(".opblock")
+        await expect(operations.first).to_be_visible(timeout=TIMEOUT_MS)
+        assert await operations.count() > 20
+        await expect(page.get_by_text("/threads/{thread_id}/runs/wait").first).to_be_visible()
+        await page.screenshot(path=str(SHOTS / "api-docs.png"))
+    finally:
+        await context.close()
+    assert elsewhere == []

@@ -159,3 +159,31 @@ def test_manifest_webhook_headers_read_only_prefixed_variables(
     path.write_text(json.dumps(raw))
     with pytest.raises(ConfigError, match="LG_WEBHOOK_"):
         load_manifest(path).settings_overrides()
+
+
+async def test_manifest_header_templates_in_both_syntaxes_reach_the_receiver(
+    tmp_path: Path, listener: Listener
+) -> None:
+    # `${{ env.X }}` is the official syntax (the `$` is part of the template, not a literal);
+    # `{{ env.X }}` is accepted too.
+    raw = json.loads(MANIFEST.read_text())
+    raw["dependencies"] = [str(MANIFEST.parent)]
+    raw["graphs"] = {"trivial": f"{MANIFEST.parent / 'graphs.py'}:trivial"}
+    raw["webhooks"] = {
+        "url": {"disable_loopback": False},
+        "headers": {
+            "x-official": "${{ env.LG_WEBHOOK_SECRET }}",
+            "authorization": "Bearer {{env.LG_WEBHOOK_TOKEN}}",
+        },
+    }
+    manifest = tmp_path / "langgraph.json"
+    manifest.write_text(json.dumps(raw))
+    env = {"LG_WEBHOOK_SECRET": "s3cret", "LG_WEBHOOK_TOKEN": "t0ken"}
+    with Server("memory://", manifest=manifest, env=env) as srv:
+        async with srv.http() as http:
+            body = {"assistant_id": "trivial", "input": MSG, "webhook": f"{listener.url}/hook"}
+            assert (await http.post("/runs/wait", json=body)).status_code == 200
+            await _received(listener, 1)
+    headers = listener.requests[-1]["headers"]
+    assert headers["x-official"] == "s3cret"
+    assert headers["authorization"] == "Bearer t0ken"

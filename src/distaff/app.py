@@ -15,6 +15,7 @@ from distaff import observability
 from distaff.api import (
     assistants,
     crons,
+    docs,
     errors,
     limits,
     metrics,
@@ -25,6 +26,7 @@ from distaff.api import (
     threads,
 )
 from distaff.api.auth import authenticate
+from distaff.api.cors import cors_options
 from distaff.api.custom import CustomRoutes, custom_lifespan, load_custom_app, user_middleware
 from distaff.errors import ConfigError, describe_validation
 from distaff.graphs import GraphRegistry, registry_from_specs
@@ -65,10 +67,12 @@ def create_app(
         version=__version__,
         description="LangGraph Agent Server API, served by distaff",
         lifespan=lifespan,
-        docs_url=None if http.disable_meta else "/docs",
+        docs_url=None,  # served by `api/docs.py`, without a CDN
         redoc_url=None,
     )
     errors.install(app)
+    if not http.disable_meta:
+        docs.install(app)
     app.state.metrics = metrics.Metrics()
     # Custom auth: every API route authenticates first (the meta routes never do).
     authenticated = [Depends(authenticate)] if settings.auth is not None else None
@@ -94,36 +98,13 @@ def create_app(
             app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
         app.add_middleware(CustomRoutes, custom=extra, authenticate=http.enable_custom_route_auth)
     app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)  # inside CORS
-    app.add_middleware(CORSMiddleware, **cors_options(http.cors))
+    cors = cors_options(http.cors, settings.cors_default, authenticated=settings.auth is not None)
+    app.add_middleware(CORSMiddleware, **cors)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     # Last, so outermost: request ids and log lines (and spans) for everything above.
     observability.install(app)
     _publish_openapi(app, extra, settings)
     return app
-
-
-#: Headers browsers may read: pagination, where a run lives (the JS SDK reconnects there), and
-#: the request id the logs carry.
-EXPOSED_HEADERS = [
-    "x-pagination-total",
-    "x-pagination-next",
-    "content-location",
-    "location",
-    "x-request-id",
-]
-
-
-def cors_options(cors: dict[str, Any] | None) -> dict[str, Any]:
-    """`http.cors` replaces the default (any origin, method and header); the headers the SDKs
-    need stay exposed unless it names its own."""
-    if cors is None:
-        return {
-            "allow_origins": ["*"],
-            "allow_methods": ["*"],
-            "allow_headers": ["*"],
-            "expose_headers": EXPOSED_HEADERS,
-        }
-    return {"expose_headers": EXPOSED_HEADERS, **cors}
 
 
 def _include_system(app: FastAPI, *, disable_meta: bool) -> None:
@@ -169,6 +150,7 @@ def _publish_openapi(app: FastAPI, extra: Any, settings: Settings) -> None:
 def from_langgraph_json(path: str | os.PathLike[str], settings: Settings | None = None) -> FastAPI:
     """An app for every graph a `langgraph.json` names, with its env and dependencies applied."""
     manifest = load_manifest(path)
+    manifest.warn()
     manifest.apply_environment()
     settings = manifest_settings(manifest, settings or Settings())
     return create_app(graphs=registry_from_specs(manifest.graphs), settings=settings)

@@ -30,6 +30,15 @@ def default_database_url(config: Path) -> str:
     return f"sqlite:///{config.resolve().parent / '.distaff' / 'distaff.sqlite'}"
 
 
+def keep_out_of_git(folder: Path) -> None:
+    """The data folder beside the manifest holds its own `.gitignore`, so the database never
+    shows in `git status` of the user's project (nor is committed by `git add .`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# distaff's data (the SQLite database): not for version control\n*\n")
+
+
 def app_factory() -> object:
     """Uvicorn's factory: settings come through the environment (as they must under reload)."""
     from distaff.app import from_langgraph_json
@@ -87,6 +96,8 @@ def _prepare(config: str, database_url: str | None) -> tuple[Path, str]:
             f"invalid DISTAFF_* setting: {describe_validation(exc.errors())}"
         ) from None
     url = database_url or os.environ.get("DISTAFF_DATABASE_URL") or default_database_url(path)
+    if url == default_database_url(path):
+        keep_out_of_git(path.resolve().parent / ".distaff")
     os.environ["DISTAFF_DATABASE_URL"] = url
     os.environ[_ENV_CONFIG] = str(path.resolve())
     return path.resolve(), url
@@ -155,7 +166,10 @@ def dev(config: str, host: str, port: int, database_url: str | None, no_reload: 
                 "",
                 click.style("  distaff dev server", bold=True),
                 f"  API:     http://{host}:{port}",
+                f"  Studio:  http://{host}:{port}/studio/",
                 f"  Docs:    http://{host}:{port}/docs",
+                "  LangGraph Studio (hosted):"
+                f" https://smith.langchain.com/studio/?baseUrl=http://{host}:{port}",
                 f"  Graphs:  {', '.join(graphs)}",
                 f"  Data:    {_describe(url)}",
                 f"  Reload:  {'off' if no_reload else 'on (watching ' + str(path.parent) + ')'}",
@@ -214,6 +228,8 @@ def serve(
     if no_worker:
         _require_shared(url, "--no-worker")
         os.environ["DISTAFF_RUN_WORKER"] = "false"
+    # Unprotected and in production: no page from elsewhere may drive it (see api/cors.py).
+    os.environ.setdefault("DISTAFF_CORS_DEFAULT", "local")
     uvicorn.run(
         "distaff.cli:app_factory",
         factory=True,
@@ -254,6 +270,7 @@ async def _work(path: Path) -> None:
 
     tracing.configure()  # run spans; a worker serves no requests
     manifest = load_manifest(path)
+    manifest.warn()
     settings = manifest_settings(manifest, Settings())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

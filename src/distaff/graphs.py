@@ -40,7 +40,13 @@ CompiledGraph = Pregel[Any, Any, Any, Any]
 
 def import_target(spec: GraphSpec) -> Any:
     """Import the graph source a manifest entry names."""
-    return import_reference(spec.target, spec.base_dir, f"graph {spec.graph_id!r}")
+    try:
+        return import_reference(spec.target, spec.base_dir, f"graph {spec.graph_id!r}")
+    except ConfigError as exc:
+        missing = isinstance(exc.__cause__, ImportError)
+        if missing and spec.install_hint is not None:
+            raise ConfigError(f"{exc.message}; {spec.install_hint}") from exc.__cause__
+        raise
 
 
 async def settle(built: Any, stack: contextlib.AsyncExitStack) -> Any:

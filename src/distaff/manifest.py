@@ -8,6 +8,7 @@ Only what the server needs at run time is interpreted; build-only keys (`python_
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ class GraphSpec:
     target: str  #: `./file.py:attr` (relative to the manifest) or `package.module:attr`
     base_dir: Path
     description: str | None = None
+    #: What to tell the user when the module cannot be imported for want of a package the
+    #: manifest's `dependencies` name but nobody installed (`pip install -e .`).
+    install_hint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,8 @@ class Manifest:
     dependencies: tuple[Path | str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    #: What is odd but not fatal (an `env` file that does not exist): said once at start-up.
+    warnings: tuple[str, ...] = ()
 
     def settings_overrides(self) -> dict[str, Any]:
         """Settings the manifest decides (`checkpointer.ttl`, `store.ttl`, `store.index`,
@@ -76,6 +82,11 @@ class Manifest:
             return f"{(self.path.parent / module_ref).resolve()}:{attr}"
         return target
 
+    def warn(self) -> None:
+        """Log what is odd in the manifest but does not stop the server."""
+        for warning in self.warnings:
+            logging.getLogger("distaff").warning("%s", warning)
+
     def apply_environment(self) -> None:
         """Export `env` (values already set in the process win) and put `dependencies` on the
         import path, before any graph module is imported."""
@@ -88,7 +99,8 @@ class Manifest:
                 sys.path.insert(0, str(dep))
 
 
-_ENV_TEMPLATE = re.compile(r"\{\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: `{{ env.NAME }}`, and the official `${{ env.NAME }}` (its `$` is part of the template).
+_ENV_TEMPLATE = re.compile(r"\$?\{\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def _webhook_headers(hooks: dict[str, Any], where: str) -> dict[str, str]:
@@ -121,16 +133,40 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: the top level must be a JSON object")
     base = manifest_path.parent
+    warnings: list[str] = []
+    dependencies = _parse_dependencies(raw.get("dependencies", []), base, where)
     return Manifest(
         path=manifest_path,
-        graphs=_parse_graphs(raw.get("graphs"), base, where),
-        dependencies=_parse_dependencies(raw.get("dependencies", []), base, where),
-        env=_parse_env(raw.get("env"), base, where),
+        graphs=_parse_graphs(raw.get("graphs"), base, where, _install_hint(dependencies)),
+        dependencies=dependencies,
+        env=_parse_env(raw.get("env"), base, where, warnings),
         raw=raw,
+        warnings=tuple(warnings),
     )
 
 
-def _parse_graphs(graphs: Any, base: Path, where: str) -> tuple[GraphSpec, ...]:
+def _install_hint(dependencies: tuple[Path | str, ...]) -> str | None:
+    """`pip install -e <dir>` for each local dependency that is a package (has a
+    pyproject.toml or setup.py): putting it on the import path is not installing it, and its
+    modules may live under `src/`."""
+    packages = [
+        dep
+        for dep in dependencies
+        if isinstance(dep, Path)
+        and any((dep / f).is_file() for f in ("pyproject.toml", "setup.py"))
+    ]
+    if not packages:
+        return None
+    commands = " and ".join(f"pip install -e {dep}" for dep in packages)
+    return (
+        "the manifest's dependencies name a local package: install it into this Python"
+        f" environment first ({commands}), as `langgraph dev` also expects"
+    )
+
+
+def _parse_graphs(
+    graphs: Any, base: Path, where: str, install_hint: str | None = None
+) -> tuple[GraphSpec, ...]:
     if not isinstance(graphs, dict) or not graphs:
         raise ConfigError(f"{where}: 'graphs' must be a non-empty object of graph_id -> path")
     specs = []
@@ -144,7 +180,7 @@ def _parse_graphs(graphs: Any, base: Path, where: str) -> tuple[GraphSpec, ...]:
                 f"{where}: graph {graph_id!r} must be 'path/to/file.py:attr' or "
                 f"'package.module:attr', got {entry!r}"
             )
-        specs.append(GraphSpec(graph_id, entry, base, description))
+        specs.append(GraphSpec(graph_id, entry, base, description, install_hint))
     return tuple(specs)
 
 
@@ -163,7 +199,7 @@ def _parse_dependencies(deps: Any, base: Path, where: str) -> tuple[Path | str, 
     return tuple(parsed)
 
 
-def _parse_env(env: Any, base: Path, where: str) -> dict[str, str]:
+def _parse_env(env: Any, base: Path, where: str, warnings: list[str]) -> dict[str, str]:
     if env is None:
         return {}
     if isinstance(env, dict):
@@ -171,6 +207,8 @@ def _parse_env(env: Any, base: Path, where: str) -> dict[str, str]:
     if isinstance(env, str):
         env_path = (base / env).resolve()
         if not env_path.is_file():
-            raise ConfigError(f"{where}: env file {env_path} not found")
+            # Templates ship `.env.example` only; `langgraph dev` starts without the file too.
+            warnings.append(f"{where}: env file {env_path} not found; starting without it")
+            return {}
         return {k: v for k, v in dotenv_values(env_path).items() if v is not None}
     raise ConfigError(f"{where}: 'env' must be a path to a .env file or an object")

@@ -87,8 +87,7 @@ class HttpSettings(BaseModel):
     #: `package.module:app`, or the app itself. Its routes take precedence over distaff's
     #: (but for `/ok`, `/metrics`, `/docs` and `/openapi.json`).
     app: Any = None
-    #: Starlette `CORSMiddleware` arguments, replacing the default (every origin, method and
-    #: header allowed).
+    #: Starlette `CORSMiddleware` arguments, replacing the default (`Settings.cors_default`).
     cors: dict[str, Any] | None = None
     configurable_headers: ConfigurableHeaders | None = None
     #: Authenticate requests to the custom app's routes too.
@@ -154,6 +153,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     auth: AuthSettings | None = None
     http: HttpSettings = Field(default_factory=HttpSettings)
+    #: Browser pages allowed when `http.cors` is unset and there is no custom auth: `local`
+    #: (pages of this machine and the hosted LangGraph Studio; `distaff serve`) or `any`
+    #: (every origin; `distaff dev`, and the library). See `api/cors.py`.
+    cors_default: Literal["any", "local"] = "any"
     #: Let LangGraph Studio's requests (header `x-auth-scheme: langsmith`) past authentication,
     #: as `langgraph dev` does; `distaff dev` turns it on. `auth.disable_studio_auth` wins.
     studio_auth: bool = False

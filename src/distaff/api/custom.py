@@ -63,6 +63,8 @@ class CustomRoutes:
     def _claims(self, scope: Scope) -> bool:
         if scope["type"] not in ("http", "websocket") or scope["path"] in RESERVED:
             return False
+        if scope["path"].startswith("/docs/assets/"):  # the docs page's own files
+            return False
         return any(route.matches(scope)[0] == Match.FULL for route in self.custom.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
