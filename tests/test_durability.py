@@ -316,3 +316,36 @@ async def test_a_scheduled_run_still_starts_after_a_restart(
             assert _contents(thread["values"]) == ["later", "ok"]
             finished = (await client.runs.get(tid, run["run_id"]))["updated_at"]
             assert finished >= scheduled
+
+
+# --- one process per SQLite file -----------------------------------------------------------
+
+
+async def test_a_second_process_on_the_same_sqlite_file_refuses_to_start(
+    tmp_path: Path, log_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    with running(url, log_path, env={"DISTAFF_TEST_SLOW_DELAY": "0.2"}) as first:
+        async with sdk(first) as client:
+            thread = await client.threads.create()
+            run = await client.runs.create(thread["thread_id"], "slow", input=_msg("10"))
+            second = Server(url, log_path=tmp_path / "second.log")
+            with pytest.raises(RuntimeError, match="exited"):
+                second.start()
+            said = (tmp_path / "second.log").read_text()
+            assert first.process is not None
+            expected = (
+                f"{(tmp_path / 'db.sqlite').resolve()} is in use by another distaff process"
+                f" (pid {first.process.pid})"
+            )
+            assert expected in said, said
+            assert "PostgreSQL" in said and "Traceback" not in said, said
+            # The first process still owns its run, which ends once, there.
+            assert await wait_status(client, thread["thread_id"], run["run_id"], {"success"}) == (
+                "success"
+            )
+    # Once the first is gone, the file is free again (even after a SIGKILL: the OS lock goes
+    # with the process).
+    with running(url, log_path) as again:
+        async with sdk(again) as client:
+            assert (await client.threads.get(thread["thread_id"]))["status"] == "idle"

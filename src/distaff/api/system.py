@@ -23,7 +23,7 @@ async def ok(rt: Rt, check_db: Annotated[bool, Query()] = False) -> Response:
         try:
             await rt.backend.check()
         except Exception as exc:
-            return JSON({"ok": False, "detail": f"database check failed: {exc}"}, status_code=500)
+            return JSON({"ok": False, "detail": f"database check failed: {exc}"}, status_code=503)
     return JSON({"ok": True, "services": {}})
 
 

@@ -7,9 +7,9 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
@@ -20,7 +20,7 @@ from distaff.backends.base import Backend, ThreadSnapshot
 from distaff.engine.broker import Broker
 from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
 from distaff.engine.webhooks import Webhooks
-from distaff.errors import LeaseLost
+from distaff.errors import LeaseLost, Unavailable
 from distaff.graphs import CompiledGraph, GraphRegistry
 from distaff.ids import now_iso
 from distaff.models import (
@@ -36,6 +36,7 @@ from distaff.settings import Settings
 from distaff.state import snapshot_of, thread_config
 
 log = logging.getLogger("distaff.run")
+T = TypeVar("T")
 
 #: Exception types whose message reaches clients; others say "An internal error occurred", so a
 #: secret in an exception text does not leak (the reference server's rule).
@@ -78,6 +79,20 @@ class RunHandle:
     #: How the run ended here, once recorded (`rollback` when cancelled so): for its log line
     #: and span.
     status: RunStatus | Literal["rollback"] | None = None
+
+
+async def until_stored(operation: Callable[[], Awaitable[T]], what: str) -> T:
+    """`operation`, tried again while the database is unavailable (a full disk, an I/O error,
+    PostgreSQL away), with a backoff from 0.2 s to 5 s. A shutdown cancels the wait; the run is
+    then recovered at the next start, as after a crash."""
+    delay = 0.2
+    while True:
+        try:
+            return await operation()
+        except Unavailable as exc:
+            log.warning("%s: %s; trying again in %.1f s", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def graph_input(kwargs: Json) -> Any:
@@ -233,6 +248,10 @@ class Executor:
                     }
                 except LeaseLost:
                     raise  # another process owns the run now: record nothing here
+                except Unavailable:
+                    # The database could not take a checkpoint (disk full, PostgreSQL gone):
+                    # not the run's fault. The worker hands it back to resume once it can.
+                    raise
                 except TimeoutError as exc:
                     if deadline.expired():
                         status, error = (
@@ -248,14 +267,20 @@ class Executor:
                     publish("error", error)
                 if not stateless:
                     if status is None:
-                        await self._backend.checkpoints.delete_for_run(thread_id, run_id)
+                        await until_stored(
+                            lambda: self._backend.checkpoints.delete_for_run(thread_id, run_id),
+                            f"run {run_id}: deleting its checkpoints",
+                        )
                     if status == "success" and _completed_cleanly(graph, kwargs, last_values):
                         # The graph ran to its end: the last `values` chunk is the state and
                         # nothing is next; no need to read the checkpoint back.
                         snapshot = ThreadSnapshot(last_values, {}, False, None)
                     else:
-                        snapshot = await snapshot_of(graph, thread_id, error)
-        except LeaseLost:
+                        snapshot = await until_stored(
+                            lambda: snapshot_of(graph, thread_id, error),
+                            f"run {run_id}: reading its final state",
+                        )
+        except (LeaseLost, Unavailable):
             raise
         except Exception as exc:  # the graph factory or the state read failed
             log.exception("run %s failed outside the graph", run_id)
@@ -267,9 +292,14 @@ class Executor:
             snapshot = ThreadSnapshot(last_values, {}, False, error)
         outcome = RunOutcome(status or "rollback", values=last_values, error=error)
         handle.status = outcome.status
-        await self._broker.end_log(run_id, outcome)
-        settled = await self._backend.runs.finish(
-            run_id, status, snapshot, delete_thread=is_temporary(kwargs)
+        # The graph is done: what it did must be recorded, however long the database takes to
+        # come back (a run left `running` would keep its thread busy until a restart).
+        await until_stored(lambda: self._broker.end_log(run_id, outcome), f"run {run_id}: end")
+        settled = await until_stored(
+            lambda: self._backend.runs.finish(
+                run_id, status, snapshot, delete_thread=is_temporary(kwargs)
+            ),
+            f"run {run_id}: recording how it ended",
         )
         self._broker.finish(run_id, outcome)
         if kwargs.get("webhook"):

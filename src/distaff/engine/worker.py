@@ -15,8 +15,8 @@ import contextlib
 import logging
 
 from distaff.backends.base import RunRepo
-from distaff.engine.executor import Executor, RunHandle
-from distaff.errors import LeaseLost
+from distaff.engine.executor import Executor, RunHandle, until_stored
+from distaff.errors import LeaseLost, Unavailable
 from distaff.models import CancelAction
 from distaff.observability.runs import ObservedRun
 
@@ -104,6 +104,9 @@ class Worker:
                 await self._step()
             except asyncio.CancelledError:
                 raise
+            except Unavailable as exc:  # the claim is a write: wait for the database
+                log.warning("the queue cannot be read: %s; trying again", exc)
+                await asyncio.sleep(self._poll)
             except Exception:  # never let the one queue consumer die silently
                 log.exception("the worker loop failed; continuing")
                 await asyncio.sleep(self._poll)
@@ -175,6 +178,15 @@ class Worker:
                 await asyncio.shield(self._runs.requeue(run_id))
         except LeaseLost:
             log.warning("run %s: lease lapsed; left to the process that took it over", run_id)
+        except Unavailable as exc:
+            # The database failed the run, not its graph: give it back to the queue (once the
+            # database takes writes again) to resume from its last checkpoint.
+            log.warning("run %s: the database is unavailable (%s); handing it back", run_id, exc)
+            with contextlib.suppress(asyncio.CancelledError):
+                await until_stored(
+                    lambda: self._runs.requeue(run_id), f"run {run_id}: handing it back"
+                )
+            look_again = True
         except Exception as exc:
             log.exception("run %s could not be recorded", run_id)
             with contextlib.suppress(Exception):

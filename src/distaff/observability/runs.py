@@ -9,7 +9,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from distaff.errors import LeaseLost
+from distaff.errors import LeaseLost, Unavailable
 from distaff.observability import tracing
 from distaff.observability.logs import LogIds, current_ids
 
@@ -20,9 +20,10 @@ log = logging.getLogger("distaff.run")
 
 
 def _ended_as(handle: RunHandle, error: BaseException | None) -> str:
-    """The run's status as this attempt left it. `requeued` and `lease_lost` leave the run to a
-    later attempt; `error` without a recorded status is a failure to record its end."""
-    if isinstance(error, asyncio.CancelledError):
+    """The run's status as this attempt left it. `requeued` (a shutdown, or the database
+    unavailable) and `lease_lost` leave the run to a later attempt; `error` without a recorded
+    status is a failure to record its end."""
+    if isinstance(error, asyncio.CancelledError | Unavailable):
         return "requeued"
     if isinstance(error, LeaseLost):
         return "lease_lost"

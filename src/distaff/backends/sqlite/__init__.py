@@ -7,7 +7,9 @@ Metadata, checkpoints and the long-term store share one connection on one thread
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import fcntl
+import os
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from distaff.backends.sqlite.runs import SqliteRuns
 from distaff.backends.sqlite.saver import DatabaseSaver
 from distaff.backends.sqlite.store import DatabaseStore
 from distaff.backends.sqlite.threads import SqliteThreads
+from distaff.errors import ConfigError
 
 
 @dataclass
@@ -74,6 +77,38 @@ class SqliteBackend:
         await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
 
 
+@contextlib.contextmanager
+def sole_process(file: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside the database file for as long as the backend is open.
+
+    A second process on the same file would take over the first one's running runs (they
+    would execute twice, at once) and its waits, streams and cancels through the other process
+    would hang: nothing relays between processes on SQLite. So it refuses to start, naming the
+    process that holds the file. The lock is the OS's (`flock`): it goes with the process,
+    however it ends, so a crash leaves nothing to clean up.
+    """
+    lock_path = file.with_name(file.name + ".lock")
+    handle = lock_path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ConfigError(
+                f"{file.resolve()} is in use by another distaff process (pid {holder}):"
+                " a SQLite database serves one process. Stop that one, or use PostgreSQL"
+                " (database_url postgresql://...) to run several."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
 @contextlib.asynccontextmanager
 async def open_sqlite(
     path: str, store_ttl: TTLConfig | None = None, store_index: IndexConfig | None = None
@@ -81,6 +116,7 @@ async def open_sqlite(
     file = Path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(sole_process(file))
         db = Database(str(file))
         stack.push_async_callback(db.close)  # registered first: a half-open db still closes
         await db.open()

@@ -20,6 +20,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from distaff.auth.filters import matches
 from distaff.backends.sqlite.schema import migrate
+from distaff.errors import Unavailable
 from distaff.serde import dumps, loads
 
 log = logging.getLogger("distaff.sqlite")
@@ -53,6 +54,34 @@ def contains(doc: Any, pattern: Any) -> bool:
         and not isinstance(pattern, bool)
         and doc == pattern
     )
+
+
+#: SQLite result codes that say the file cannot be written or read now, not that the request
+#: was wrong: busy beyond the timeout, read-only, I/O error, disk full, cannot open.
+_UNAVAILABLE_CODES = frozenset({5, 8, 10, 13, 14})
+
+
+def _storage_fault(exc: sqlite3.Error) -> Unavailable | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _UNAVAILABLE_CODES:
+        return Unavailable(f"the database cannot be written now: {exc}")
+    return None
+
+
+def _translated(fn: Callable[[], T]) -> Callable[[], T]:
+    """`fn`, with a full disk or an I/O error raised as `Unavailable` (503, and a run that
+    meets it is handed back to the queue rather than failed)."""
+
+    def job() -> T:
+        try:
+            return fn()
+        except sqlite3.Error as exc:
+            fault = _storage_fault(exc)
+            if fault is None:
+                raise
+            raise fault from exc
+
+    return job
 
 
 class Database:
@@ -98,9 +127,14 @@ class Database:
                         await self.read(
                             lambda c: c.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
                         )
-                except sqlite3.Error:
+                except sqlite3.Error as exc:
                     # Autocheckpoint is off: if this loop died the WAL would grow unbounded.
-                    log.exception("checkpointing the SQLite WAL failed; retrying")
+                    if _storage_fault(exc) is None:
+                        log.exception("checkpointing the SQLite WAL failed; retrying")
+                    else:  # a full disk: said by every write it refuses, no traceback here
+                        log.debug("checkpointing the SQLite WAL failed: %s; retrying", exc)
+                except Unavailable:
+                    pass  # the RESTART fold, refused for the same reason
         finally:
             conn.close()
 
@@ -132,7 +166,7 @@ class Database:
         self._executor.shutdown(wait=True)
 
     async def _submit(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, _translated(fn))
 
     async def read(
         self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -168,9 +202,10 @@ class Database:
         thread: a sync graph node calling the store runs on a worker thread of its own, and the
         connection must not be used from two threads at once."""
         conn = self._require()
+        job = _translated(lambda: fn(conn))
         if threading.get_ident() == self._thread_id:
-            return fn(conn)
-        return self._executor.submit(fn, conn).result()
+            return job()
+        return self._executor.submit(job).result()
 
     @property
     def connection(self) -> sqlite3.Connection:
