@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
@@ -468,3 +469,50 @@ async def test_the_readme_example_works(request: pytest.FixtureRequest, tmp_path
         await alice.http.client.aclose()
         await bob.http.client.aclose()
         srv.stop()
+
+
+GENERIC_ONLY = """
+from langgraph_sdk import Auth
+
+auth = Auth()
+
+
+@auth.authenticate
+async def who(authorization: str | None) -> str:
+    assert authorization, "no token"
+    return authorization.removeprefix("Bearer ")
+
+
+@auth.on
+async def owner_only(ctx: Auth.types.AuthContext, value: dict) -> dict:
+    return {"owner": ctx.user.identity}
+"""
+
+
+async def test_a_store_call_whose_handler_returns_a_filter_is_refused_not_let_through(
+    tmp_path: Path,
+) -> None:
+    # One generic `@auth.on` returning an owner filter: for threads it isolates users; store
+    # items have no metadata, so ignoring the filter would leave them open to everyone.
+    (tmp_path / "auth.py").write_text(GENERIC_ONLY)
+    manifest = json.loads((APP / "langgraph.json").read_text())
+    manifest = {
+        "dependencies": [str(APP)],
+        "graphs": {"whoami": f"{APP / 'graphs.py'}:whoami"},
+        "env": manifest["env"],
+        "auth": {"path": "./auth.py:auth"},
+    }
+    (tmp_path / "langgraph.json").write_text(json.dumps(manifest))
+    log = tmp_path / "server.log"
+    srv = Server("memory://", manifest=tmp_path / "langgraph.json", log_path=log).start()
+    alice = get_client(url=srv.url, headers={"Authorization": "Bearer alice"})
+    try:
+        assert (await alice.threads.create())["metadata"] == {"owner": "alice"}
+        status, detail = await status_of(alice.store.put_item(["notes"], "k", {"v": 1}))
+        assert status == 403
+        assert "store items have no metadata" in detail and "@auth.on.store" in detail
+        assert (await status_of(alice.store.search_items(["notes"])))[0] == 403
+    finally:
+        await alice.http.client.aclose()
+        srv.stop()
+    assert "a generic handler (@auth.on) also decides store calls" in log.read_text()

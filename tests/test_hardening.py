@@ -339,3 +339,75 @@ async def test_cron_schedules_and_end_times_that_cannot_be_are_422(
         assert_detail(await http.patch(f"/runs/crons/{cid}", json=patch), 422, part)
     assert (await http.get(f"/runs/crons/{cid}")).json()["schedule"] == YEARLY
     await http.delete(f"/runs/crons/{cid}")
+
+
+# -- odd but valid input ---------------------------------------------------------------------
+
+
+async def test_integers_beyond_64_bits_in_store_values_are_422_on_every_backend(
+    http: httpx.AsyncClient,
+) -> None:
+    for value in ({"n": 2**64}, {"deep": [{"n": -(2**63) - 1}]}):
+        body = {"namespace": ["big"], "key": "k", "value": value}
+        assert_detail(await http.put("/store/items", json=body), 422, "beyond 64 bits")
+    # The edges of the 64-bit range are stored, and read back exactly.
+    edges = {"max": 2**64 - 1, "min": -(2**63)}
+    ok = await http.put("/store/items", json={"namespace": ["big"], "key": "k", "value": edges})
+    assert ok.status_code == 204, ok.text
+    got = await http.get("/store/items", params={"namespace": "big", "key": "k"})
+    assert got.json()["value"] == edges
+
+
+async def test_nul_characters_are_stored_or_refused_never_500(
+    http: httpx.AsyncClient, backend_name: str
+) -> None:
+    # PostgreSQL cannot hold "\u0000" in text or jsonb; SQLite can. Either way: no 500.
+    attempts = [
+        ("POST", "/assistants", {"graph_id": "trivial", "name": "a\u0000b"}),
+        ("POST", "/assistants", {"graph_id": "trivial", "description": "a\u0000b"}),
+        ("PUT", "/store/items", {"namespace": ["n"], "key": "k\u0000", "value": {"a": 1}}),
+        ("PUT", "/store/items", {"namespace": ["n"], "key": "k", "value": {"a": "x\u0000"}}),
+        ("POST", "/store/items/search", {"namespace_prefix": ["n"], "filter": {"a": "x\u0000"}}),
+    ]
+    for method, path, body in attempts:
+        r = await http.request(method, path, json=body)
+        if backend_name == "postgres":
+            assert_detail(r, 422, "cannot store")
+        else:
+            assert r.status_code < 300, (path, r.text)
+
+
+@pytest.mark.parametrize(
+    ("command", "part"),
+    [
+        ({"goto": {"input": 1}}, "command.goto"),
+        ({"goto": [{"node": 3}]}, "command.goto"),
+        ({"goto": "nosuch"}, "names no node of graph 'hitl': nosuch"),
+        ({"goto": ["ask", {"node": "nowhere"}]}, "nowhere"),
+        ({"update": [["only-a-key"]]}, "command.update"),
+        ({"update": 5}, "command.update"),
+    ],
+)
+async def test_a_malformed_command_is_422_before_any_run(
+    http: httpx.AsyncClient, command: dict[str, Any], part: str
+) -> None:
+    tid = (await http.post("/threads", json={})).json()["thread_id"]
+    r = await http.post(
+        f"/threads/{tid}/runs/wait", json={"assistant_id": "hitl", "command": command}
+    )
+    assert_detail(r, 422, part)
+    assert (await http.get(f"/threads/{tid}/runs")).json() == []
+
+
+async def test_a_valid_goto_still_runs(http: httpx.AsyncClient) -> None:
+    tid = (await http.post("/threads", json={})).json()["thread_id"]
+    body = {"assistant_id": "hitl", "command": {"goto": {"node": "after", "input": {}}}}
+    r = await http.post(f"/threads/{tid}/runs/wait", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["messages"][-1]["content"] == "done"
+
+
+async def test_cron_schedules_of_more_than_six_fields_are_422(http: httpx.AsyncClient) -> None:
+    for schedule in ("0 0 1 1 * 0 2030", "* * * * * * *"):
+        body = {"assistant_id": "trivial", "schedule": schedule}
+        assert_detail(await http.post("/runs/crons", json=body), 422, "Invalid cron schedule")

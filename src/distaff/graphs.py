@@ -198,6 +198,12 @@ class GraphRegistry:
     def description(self, graph_id: str) -> str | None:
         return self._descriptions.get(graph_id)
 
+    def node_names(self, graph_id: str) -> frozenset[str] | None:
+        """The graph's nodes, for checking a request that names them; None when only running
+        the graph tells (a factory builds it per call)."""
+        graph = self._entries[graph_id].stateful
+        return None if graph is None else frozenset(graph.nodes)
+
     def name(self, graph_id: str) -> str | None:
         """The name the graph was compiled with, if it was given one."""
         return self._entries[graph_id].name

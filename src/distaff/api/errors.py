@@ -57,6 +57,11 @@ def install(app: FastAPI) -> None:
         # Only a client's document nests deep enough to exhaust the interpreter's stack.
         return JSON({"detail": "The request body is nested too deeply"}, status_code=422)
 
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette logs it and would answer in plain text; clients parse `detail`.
+        return JSON({"detail": "Internal Server Error"}, status_code=500)
+
+    app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(DistaffError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -276,10 +276,21 @@ class HistoryRequest(Body):
     checkpoint: CheckpointRef | None = None
 
 
+class GotoSend(Body):
+    """A `Send`: a node to run with its own input."""
+
+    node: str
+    input: Any = None
+
+
 class Command(Body):
     resume: Any = None
-    update: dict[str, Any] | list[Any] | None = None
-    goto: str | dict[str, Any] | list[str | dict[str, Any]] | None = None
+    #: A dict, or `[channel, value]` pairs.
+    update: (
+        dict[str, Any] | list[Annotated[list[Any], Field(min_length=2, max_length=2)]] | None
+    ) = None
+    #: Node names, or `{"node", "input"}` sends (checked against the graph by the run service).
+    goto: str | GotoSend | list[str | GotoSend] | None = None
 
 
 class RunCreateStateless(Body):
@@ -342,8 +353,30 @@ class StoreDelete(Body):
     key: str
 
 
+def _storable_integers(value: Any) -> Any:
+    """Integers the stores can hold: langgraph's SQLite store encodes values with orjson,
+    which refuses integers beyond 64 bits, and both backends refuse them alike (a loop, as in
+    `depth`)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**64:
+            raise PydanticCustomError(
+                "integer_too_large", "integers beyond 64 bits cannot be stored: {n}", {"n": item}
+            )
+    return value
+
+
 class StorePut(StoreDelete):
-    value: Annotated[dict[str, Any], _at_most_levels(MAX_STORE_VALUE_DEPTH)]
+    value: Annotated[
+        dict[str, Any],
+        _at_most_levels(MAX_STORE_VALUE_DEPTH),
+        AfterValidator(_storable_integers),
+    ]
     index: Literal[False] | list[str] | None = None
     ttl: float | None = Field(default=None, gt=0, le=MAX_TTL_MINUTES)
 

@@ -11,6 +11,7 @@ it may also change `value` in place (stamp an owner, rewrite a store namespace).
 from __future__ import annotations
 
 import inspect
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -28,6 +29,8 @@ from distaff.auth.users import AuthUser, to_user
 from distaff.errors import ConfigError, Refused
 from distaff.imports import import_reference
 from distaff.settings import AuthCacheSettings
+
+log = logging.getLogger("distaff.auth")
 
 #: What an authenticate handler may ask for, by parameter name.
 REQUEST_PARTS = frozenset(
@@ -103,6 +106,16 @@ class Authorizer:
                     f"@auth.authenticate asks for {', '.join(unknown)}; it may ask for"
                     f" {', '.join(sorted(REQUEST_PARTS))}"
                 )
+        handlers = auth._handlers
+        generic = bool(auth._global_handlers) or any(r == "*" for r, _ in handlers)
+        if generic and not any(r == "store" for r, _ in handlers):
+            # Said once at start-up; each store call whose handler returns a filter is refused.
+            log.warning(
+                "auth: a generic handler (@auth.on) also decides store calls; a filter it returns"
+                " cannot apply to store items (they have no metadata), so such calls are refused"
+                " with 403. Add an @auth.on.store handler that rewrites value['namespace'] to"
+                " give each user their own."
+            )
         self._cache_settings = cache
         self._cache_keys = [k.lower() for k in cache.cache_keys] if cache is not None else []
         self._cache: OrderedDict[tuple[str, ...], tuple[float, AuthUser]] = OrderedDict()

@@ -58,7 +58,9 @@ def _zone(name: str | None) -> ZoneInfo:
 
 def next_run(schedule: str, timezone: str | None, after: datetime) -> str:
     """The first tick of `schedule` (read in `timezone`) after `after`, as a UTC timestamp."""
-    if not croniter.is_valid(schedule):
+    # croniter also takes a seventh field (years); cron and the reference take five, or six
+    # with seconds.
+    if len(schedule.split()) > 6 or not croniter.is_valid(schedule):
         raise InvalidInput(BAD_SCHEDULE.format(schedule))
     moment = croniter(schedule, after.astimezone(_zone(timezone))).get_next(datetime)
     # Whole seconds, as the reference writes it; it still sorts right against timestamps with

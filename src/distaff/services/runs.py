@@ -24,7 +24,7 @@ from distaff.engine.broker import Broker, Subscription
 from distaff.engine.cluster import Cluster
 from distaff.engine.control import RunControl
 from distaff.engine.webhooks import Webhooks
-from distaff.errors import BadRequest, NotFound
+from distaff.errors import BadRequest, InvalidInput, NotFound
 from distaff.graphs import GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, isoformat, utcnow, uuid7
 from distaff.models import (
@@ -167,6 +167,8 @@ class RunService:
         if request_config.get("configurable") and body.get("context"):
             raise BadRequest(CONTEXT_AND_CONFIGURABLE)
         assistant = await self._assistants.resolve(body["assistant_id"], authorized=True)
+        if command and command.get("goto"):
+            self._check_goto(assistant["graph_id"], command["goto"])
         if body.get("webhook"):
             await self._webhooks.check(body["webhook"])
         stateless = thread_id is None
@@ -302,6 +304,20 @@ class RunService:
             )
         self._control.wake()
         return CreatedRun(run, subscription)
+
+    def _check_goto(self, graph_id: str, goto: Any) -> None:
+        """`command.goto` names nodes of the graph (langgraph would silently go nowhere)."""
+        nodes = self._graphs.node_names(graph_id)
+        if nodes is None:
+            return
+        items = goto if isinstance(goto, list) else [goto]
+        names = [item["node"] if isinstance(item, dict) else item for item in items]
+        if unknown := [n for n in names if n not in nodes and n != "__end__"]:
+            known = ", ".join(sorted(n for n in nodes if not n.startswith("__")))
+            raise InvalidInput(
+                f"command.goto names no node of graph {graph_id!r}: {', '.join(unknown)}"
+                f" (its nodes: {known})"
+            )
 
     # -- who may do what ---------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Any
 from langgraph.store.base import NOT_PROVIDED, BaseStore, Item, SearchItem
 
 from distaff.auth import OPEN, Gate
-from distaff.errors import InvalidInput
+from distaff.errors import InvalidInput, Refused
 from distaff.ids import isoformat
 from distaff.models import Json
 
@@ -56,10 +56,21 @@ def _check_filter(filter: Json | None) -> None:
             )
 
 
+#: What a handler that returns a filter for a store action is told (on every such call).
+FILTER_ON_STORE = (
+    "the auth handler for store.{action} returned a filter ({filter}), but store items have no"
+    " metadata to hold them to, so the call is refused rather than let through unfiltered:"
+    " give the store a handler of its own (@auth.on.store) that checks the caller or rewrites"
+    " value['namespace'] to one of theirs"
+)
+
+
 class StoreService:
     """Every operation asks the auth handler first (`store.put`, `store.get`, ...); a handler may
-    refuse, or rewrite the namespace (to put each user in their own). Store handlers' filters
-    are not applied: items have no metadata to match."""
+    refuse, or rewrite the namespace (to put each user in their own). A handler that returns a
+    filter cannot be obeyed (items have no metadata to match): the call is refused, never let
+    through as if the filter were not there (a generic `@auth.on` that returns
+    `{"owner": ...}` would otherwise leave every user's items open to everyone)."""
 
     def __init__(self, store: BaseStore, gate: Gate = OPEN) -> None:
         self._store = store
@@ -67,7 +78,9 @@ class StoreService:
 
     async def _namespace(self, action: str, value: Json) -> tuple[str, ...]:
         """The namespace the operation works in, once the handler has seen (or rewritten) it."""
-        await self._gate.authorize("store", action, value)
+        flt = await self._gate.authorize("store", action, value)
+        if flt is not None:
+            raise Refused(FILTER_ON_STORE.format(action=action, filter=flt), 403)
         return namespace_of(value.get("namespace") or ())
 
     async def put(

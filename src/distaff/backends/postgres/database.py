@@ -8,9 +8,11 @@ require of a shared pool; a repository operation that is several statements runs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
@@ -62,6 +64,10 @@ def translated() -> Iterator[None]:
         raise InvalidInput(f"the database cannot store this value: {e.diag.message_primary}") from e
     except psycopg.errors.NumericValueOutOfRange as e:
         raise InvalidInput(f"a number is out of range: {e.diag.message_primary}") from e
+    except psycopg.DataError as e:
+        # Values PostgreSQL refuses: a NUL character in a text column (refused by psycopg
+        # itself, before sending), a malformed value for a column's type.
+        raise InvalidInput(f"the database cannot store this value: {e}") from e
     except psycopg.OperationalError as e:
         raise Unavailable(f"the database is unavailable: {e}") from e
 
@@ -75,16 +81,94 @@ def _options(url: str, sender: str | None) -> dict[str, str]:
     return {"options": f"{given} -c distaff.sender={escaped}".strip()}
 
 
+class GuardedPool(AsyncConnectionPool[Connection]):
+    """The pool every user of the database goes through (the repositories, langgraph's saver
+    and store), which knows when PostgreSQL is away.
+
+    psycopg's pool, once its server stops, makes each request wait for a connection up to its
+    timeout (30 s), and after the server returns it reconnects on an exponential backoff (a
+    35 s outage took 22 s more to heal). Here the first connection error marks the database
+    down: from then on a request costs one quick probe (a fresh connection, at most one every
+    half second, shared by all) and fails at once with `Unavailable` (503) while the probe
+    fails; the first probe that succeeds marks it up and has the pool replace its broken
+    connections right away. Errors of the connection are `Unavailable` for every user, so a
+    run whose checkpoint could not be written is handed back, not failed.
+    """
+
+    #: How long one probe may take to connect (an unreachable host; a stopped one refuses at
+    #: once).
+    PROBE_TIMEOUT = 2
+    #: The least time between two probes while the database is down.
+    PROBE_INTERVAL = 0.5
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self._url = url
+        self._probe_kwargs = {
+            k: v for k, v in (kwargs.get("kwargs") or {}).items() if k in ("options",)
+        }
+        self._down = False
+        self._probed_at = 0.0
+        self._probe_lock: asyncio.Lock | None = None
+
+    @property
+    def down(self) -> bool:
+        return self._down
+
+    def lost(self) -> None:
+        if not self._down:
+            log.warning("lost the connection to PostgreSQL; answering 503 until it is back")
+        self._down = True
+
+    async def ready(self) -> None:
+        """Return if the database can be used; raise `Unavailable` at once if it cannot."""
+        if not self._down:
+            return
+        if self._probe_lock is None:
+            self._probe_lock = asyncio.Lock()
+        async with self._probe_lock:
+            if not self._down:
+                return  # another request's probe found it back
+            if time.monotonic() - self._probed_at < self.PROBE_INTERVAL:
+                raise Unavailable("the database is unavailable (reconnecting)")
+            self._probed_at = time.monotonic()
+            try:
+                probe = await psycopg.AsyncConnection.connect(
+                    self._url, connect_timeout=self.PROBE_TIMEOUT, **self._probe_kwargs
+                )
+                await probe.close()
+            except psycopg.OperationalError as exc:
+                raise Unavailable(f"the database is unavailable: {exc}") from exc
+            self._down = False
+            log.warning("PostgreSQL is back")
+            await self.check()  # replace the connections that broke with it, now
+
+    @contextlib.asynccontextmanager
+    async def connection(self, timeout: float | None = None) -> AsyncIterator[Connection]:
+        await self.ready()
+        try:
+            async with super().connection(timeout) as conn:
+                yield conn
+        except psycopg.OperationalError as exc:
+            if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
+                raise  # the statement's own trouble, not the connection's
+            self.lost()
+            raise Unavailable(f"the database is unavailable: {exc}") from exc
+
+
 class Database:
     def __init__(
         self, url: str, *, sender: str | None = None, min_size: int = 2, max_size: int = 20
     ) -> None:
         """`sender` names this process to the database: its `runs` trigger puts it in the
         notifications this process's transactions send."""
-        self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+        self.pool = GuardedPool(
             url,
             min_size=min_size,
             max_size=max_size,
+            # A busy pool frees a connection within milliseconds; waiting longer than this means
+            # something is wrong, and the client is better told so (503).
+            timeout=10.0,
             open=False,
             # What langgraph's saver and store need of pooled connections; prepared statements
             # off, so the pool also works behind pgbouncer in transaction mode.

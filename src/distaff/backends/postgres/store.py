@@ -45,6 +45,7 @@ from langgraph.store.postgres.base import get_distance_operator
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
+from distaff.backends.postgres.database import translated
 from distaff.errors import EmbeddingError
 
 Vectors = dict[str, list[float]]
@@ -93,7 +94,8 @@ class DistaffPostgresStore(AsyncPostgresStore):
         found = await self._embed(self._texts(operations))
         token = _BATCH_VECTORS.set(found)
         try:
-            return await super().abatch(operations)
+            with translated():  # a NUL character in a key, a value or a filter is a 422
+                return await super().abatch(operations)
         finally:
             _BATCH_VECTORS.reset(token)
 
