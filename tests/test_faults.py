@@ -1,5 +1,5 @@
 """Real faults end in a clear answer and lose nothing: a full filesystem under a SQLite
-database (a real tmpfs, filled up).
+database (a real tmpfs, filled up), a PostgreSQL stopped and started again.
 
 While the disk is full, writes answer 503 with a JSON `detail` and reads go on; a run that meets
 the full disk is neither failed nor left `running`: it is handed back and resumes, by itself,
@@ -13,6 +13,7 @@ import errno
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import ARTIFACTS
+from tests.postgres import Cluster
 from tests.servers import Server
 
 SLOW = {"assistant_id": "slow", "input": {"messages": [{"role": "user", "content": "15"}]}}
@@ -116,3 +118,73 @@ async def test_a_full_disk_is_503_and_runs_resume_when_there_is_room(small_disk:
 async def _status(http: httpx.AsyncClient, tid: str, wanted: str) -> bool:
     runs = (await http.get(f"/threads/{tid}/runs")).json()
     return bool(runs) and runs[0]["status"] == wanted
+
+
+# -- PostgreSQL stopped and started again -----------------------------------------------------
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """A PostgreSQL of this test's own: stopping the session's would break the other tests."""
+    cluster = Cluster(tmp_path / "pg")
+    yield cluster
+    cluster.stop()
+
+
+async def _timed(call: Any) -> tuple[float, httpx.Response]:
+    started = time.monotonic()
+    response = await call
+    return time.monotonic() - started, response
+
+
+async def test_a_postgresql_outage_is_503_at_once_and_heals_by_itself(
+    own_cluster: Cluster,
+) -> None:
+    log = ARTIFACTS / "faults-postgres-outage.log"
+    ARTIFACTS.mkdir(exist_ok=True)
+    log.unlink(missing_ok=True)
+    srv = Server(own_cluster.database(), env={"DISTAFF_TEST_SLOW_DELAY": "0.2"}, log_path=log)
+    with srv:
+        async with srv.http() as http:
+            tid = (await http.post("/threads", json={})).json()["thread_id"]
+            assert (await http.post(f"/threads/{tid}/runs/wait", json=TRIVIAL)).status_code == 200
+            ns = {"namespace": ["outage"], "key": "k", "value": {"a": 1}}
+            assert (await http.put("/store/items", json=ns)).status_code == 204
+            long_run = {**SLOW, "input": {"messages": [{"role": "user", "content": "25"}]}}
+            waiting = asyncio.create_task(http.post(f"/threads/{tid}/runs/wait", json=long_run))
+            await until(lambda: _status(http, tid, "running"))
+            await asyncio.sleep(0.5)
+            own_cluster.halt()
+            # Every request that needs the database fails fast, with a clear answer.
+            for method, path, body in (
+                ("POST", "/threads", {}),
+                ("GET", f"/threads/{tid}", None),
+                ("POST", "/threads/search", {}),
+                ("PUT", "/store/items", ns),
+                ("GET", "/store/items?namespace=outage&key=k", None),
+                ("GET", "/ok?check_db=true", None),
+            ):
+                took, r = await _timed(http.request(method, path, json=body))
+                assert r.status_code == 503, (path, r.status_code, r.text)
+                assert "detail" in r.json(), (path, r.text)
+                assert took < 2.5, (path, took)
+            assert (await http.get("/ok")).status_code == 200  # the process itself is fine
+            await asyncio.sleep(2.0)
+            own_cluster.resume()
+            back = time.monotonic()
+            await until(lambda: _answers(http, "/threads"), timeout=15)
+            healed = time.monotonic() - back
+            assert healed < 3.0, f"service came back {healed:.1f} s after PostgreSQL did"
+            # The run that was executing through the outage resumes; it does not end `error`.
+            answer = await asyncio.wait_for(waiting, 40)
+            assert answer.status_code == 200
+            assert "__error__" not in answer.json(), answer.json()
+            assert answer.json()["messages"][-1]["content"] == "slow done"
+            runs = (await http.get(f"/threads/{tid}/runs")).json()
+            assert [r["status"] for r in runs] == ["success", "success"]
+            got = await http.get("/store/items", params={"namespace": "outage", "key": "k"})
+            assert got.json()["value"] == {"a": 1}
+
+
+async def _answers(http: httpx.AsyncClient, path: str) -> bool:
+    return (await http.post(path, json={})).status_code == 200
