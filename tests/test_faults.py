@@ -169,7 +169,9 @@ async def test_a_postgresql_outage_is_503_at_once_and_heals_by_itself(
                 assert "detail" in r.json(), (path, r.text)
                 assert took < 2.5, (path, took)
             assert (await http.get("/ok")).status_code == 200  # the process itself is fine
-            await asyncio.sleep(2.0)
+            # Long enough for the run's node to end while PostgreSQL is away: its checkpoint
+            # cannot be written.
+            await asyncio.sleep(4.5)
             own_cluster.resume()
             back = time.monotonic()
             await until(lambda: _answers(http, "/threads"), timeout=15)
@@ -184,6 +186,7 @@ async def test_a_postgresql_outage_is_503_at_once_and_heals_by_itself(
             assert [r["status"] for r in runs] == ["success", "success"]
             got = await http.get("/store/items", params={"namespace": "outage", "key": "k"})
             assert got.json()["value"] == {"a": 1}
+    assert "handing it back" in log.read_text()
 
 
 async def _answers(http: httpx.AsyncClient, path: str) -> bool:
