@@ -80,8 +80,16 @@ def factory_roles(fn: Callable[..., Any]) -> tuple[Role, ...]:
     except (TypeError, ValueError):
         return ("config",)
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    roles = tuple(_role(p) for p in params if p.kind in positional)
-    return roles or ("config",)
+    roles: list[Role] = []
+    for param in params:
+        if param.kind not in positional:
+            break
+        role = _role(param)
+        # A parameter with a default is the factory's own option, unless it asks for the runtime.
+        if param.default is not inspect.Parameter.empty and role != "runtime":
+            break
+        roles.append(role)
+    return tuple(roles) or ("config",)
 
 
 def factory_kind(fn: Callable[..., Any]) -> FactoryKind:
