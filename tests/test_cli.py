@@ -356,6 +356,8 @@ def test_graph_builder_that_raises(tmp_path: Path) -> None:
         ({"dims": 8, "embed": "./graph.py:number"}, ["store.index.embed", "int"]),
         ({"embed": "./graph.py:embed"}, ["dims", "required"]),
         ({"dims": 0, "embed": "./graph.py:embed"}, ["dims", "greater than 0"]),
+        # langchain is installed: its long list of providers is cut to the line that says it.
+        ({"dims": 8, "embed": "nosuchprovider:model"}, ["init_embeddings", "nosuchprovider"]),
     ],
     ids=[
         "missing-file",
@@ -363,6 +365,7 @@ def test_graph_builder_that_raises(tmp_path: Path) -> None:
         "not-callable",
         "no-dims",
         "zero-dims",
+        "unknown-provider",
     ],
 )
 def test_bad_store_index(tmp_path: Path, index: dict[str, object], needles: list[str]) -> None:

@@ -265,17 +265,8 @@ async def _remember(client: LangGraphClient, thread_id: str, **kwargs: Any) -> s
     return str(key)
 
 
-# FAILS TODAY (distaff bug, see the report): a run sent with no context and no user gets
-# `runtime.context.user_id == ""`, not the class's default "default". distaff's run config always
-# carries `configurable.user_id = ""` (the reference's unauthenticated value, services/runs.py),
-# and `run_context` (engine/executor.py) copies every configurable key the context class
-# declares, this internal one included. The graph then searches the store under
-# ("memories", "") and the run ends in error: InvalidNamespaceError: Namespace labels cannot be
-# empty strings. Got  in ('memories', '').
-@pytest.mark.xfail(
-    strict=True,
-    reason="distaff copies its internal configurable user_id='' over Context.user_id's default",
-)
+# A run sent with no context and no user gets the class's default user ("default"): the context
+# is built from the caller's configuration, not from distaff's own `configurable.user_id = ""`.
 async def test_memory_agent_plain_run_remembers_for_the_default_user(
     memory: LangGraphClient,
 ) -> None:
@@ -284,11 +275,7 @@ async def test_memory_agent_plain_run_remembers_for_the_default_user(
     assert [item["key"] for item in found["items"]] == [key]
 
 
-# FAILS TODAY, same cause: the caller's own `config.configurable.user_id` is overwritten by the
-# server's `user_id = ""` before the context is built, so this run fails as the one above.
-@pytest.mark.xfail(
-    strict=True, reason="distaff overwrites the caller's configurable user_id with ''"
-)
+# The caller's own `config.configurable.user_id` reaches the context.
 async def test_memory_agent_takes_the_user_from_the_configurable(memory: LangGraphClient) -> None:
     user = f"u{uuid.uuid4().hex[:8]}"
     key = await _remember(
@@ -301,8 +288,8 @@ async def test_memory_agent_takes_the_user_from_the_configurable(memory: LangGra
 async def test_memory_agent_writes_a_memory_and_uses_it_in_another_thread(
     memory: LangGraphClient,
 ) -> None:
-    # An explicit user, which the plain run above cannot get today; everything else (model,
-    # system prompt) comes from the context class's defaults.
+    # An explicit user in the context; everything else (model, system prompt) comes from the
+    # context class's defaults.
     user = f"u{uuid.uuid4().hex[:8]}"
     key = await _remember(memory, await new_thread(memory), context={"user_id": user})
 

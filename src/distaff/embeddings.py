@@ -63,4 +63,6 @@ def _named(target: str) -> Any:
     try:
         return init_embeddings(target)
     except Exception as exc:
-        raise ConfigError(f"{WHAT}: init_embeddings({target!r}) failed: {exc}") from exc
+        # langchain explains at length (a list of every provider): its first line says it.
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"{WHAT}: init_embeddings({target!r}) failed: {reason}") from exc

@@ -23,6 +23,7 @@ from distaff.backends.base import Backend
 from distaff.engine.broker import Broker, Subscription
 from distaff.engine.cluster import Cluster
 from distaff.engine.control import RunControl
+from distaff.engine.executor import run_context
 from distaff.engine.webhooks import Webhooks
 from distaff.errors import BadRequest, InvalidInput, NotFound
 from distaff.graphs import GraphRegistry
@@ -191,6 +192,14 @@ class RunService:
             "assistant_id": assistant["assistant_id"],
         }
         config = merge_config(assistant["config"], request_config)
+        # The context from the caller's configuration, before the server's own keys join it
+        # (`user_id: ""`, the ids): they are distaff's, not values for the graph's context.
+        schema = await self._graphs.context_schema(graph_id, self._gate.user())
+        context = run_context(
+            schema,
+            {**assistant["context"], **(body.get("context") or {})},
+            config.get("configurable") or {},
+        )
         config["configurable"] = {
             **self._copied_headers(headers),
             **(config.get("configurable") or {}),
@@ -230,7 +239,7 @@ class RunService:
             "input": body.get("input"),
             "command": command,
             "config": config,
-            "context": {**assistant["context"], **(body.get("context") or {})},
+            "context": context,
             "stream_mode": stream_mode,
             "interrupt_before": body.get("interrupt_before"),
             "interrupt_after": body.get("interrupt_after"),
