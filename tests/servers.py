@@ -96,3 +96,27 @@ class Server:
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as when a machine or process dies."""
         self.stop(signal.SIGKILL)
+
+
+def send_head(port: int, head: bytes, timeout: float = 5.0) -> tuple[bytes, bytes]:
+    """Send raw bytes (a request head, perhaps far too large) on a fresh connection and read
+    until the server closes it: the answer's head and body. A server that stops reading
+    partway is fine; the answer still comes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            sock.sendall(head)
+        except OSError:
+            pass
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except TimeoutError:
+            raise AssertionError(f"no end of the answer in {timeout}s: {data[:200]!r}") from None
+    answer_head, _, body = data.partition(b"\r\n\r\n")
+    return answer_head, body
+
+
+def big_header(size: int) -> bytes:
+    """A GET /ok whose one header is `size` bytes long."""
+    return b"GET /ok HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * size + b"\r\n\r\n"

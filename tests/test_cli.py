@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import MANIFEST, free_port
+from tests.servers import MANIFEST, big_header, free_port, send_head
 
 TINY_GRAPH = """\
 from langchain_core.messages import AIMessage
@@ -142,6 +142,9 @@ def test_dev_prints_banner_and_serves(tmp_path: Path) -> None:
         preflight = {"Origin": "https://any.example", "Access-Control-Request-Method": "POST"}
         r = httpx.options(f"{proc.url}/threads", headers=preflight)
         assert r.headers["access-control-allow-origin"] == "*"
+        # The bounded request head (distaff/http_protocol.py) is what dev serves with.
+        head, _ = send_head(proc.port, big_header(100_000))
+        assert head.startswith(b"HTTP/1.1 431"), head
         banner = proc.stdout
     assert f"http://127.0.0.1:{proc.port}" in banner
     for graph_id in json.loads(MANIFEST.read_text())["graphs"]:
@@ -464,6 +467,9 @@ def test_dev_reloads_when_a_graph_file_changes(tmp_path: Path) -> None:
 
     try:
         assert until("echo: x", 30) == "echo: x"
+        # The reloader's server process is given the bounded head too.
+        head, _ = send_head(port, big_header(100_000))
+        assert head.startswith(b"HTTP/1.1 431"), head
         graph = project / "graph.py"
         graph.write_text(graph.read_text().replace('f"echo: {last}"', 'f"edited: {last}"'))
         assert until("edited: x", 30) == "edited: x"

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from distaff.api.schemas import MAX_FILTER_DEPTH, MAX_STORE_VALUE_DEPTH
+from distaff.api.schemas import MAX_FILTER_DEPTH, MAX_IDS, MAX_STORE_VALUE_DEPTH
 from tests.conftest import ARTIFACTS
 from tests.servers import Server
 
@@ -284,6 +284,27 @@ async def test_unknown_assistants_are_422_by_name_and_404_by_id(
     assert (await http.get(f"/threads/{tid}/runs")).json() == []
     for path in (f"/assistants/{missing}", f"/assistants/{missing}/schemas"):
         assert_detail(await http.get(path), 404)
+
+
+async def test_a_batch_over_the_cap_is_422_and_creates_no_run(http: httpx.AsyncClient) -> None:
+    """`/runs/batch` takes at most `MAX_IDS` runs, like every id list; one more is refused
+    before any run (or its thread) exists."""
+    assistant = (await http.post("/assistants", json={"graph_id": "trivial"})).json()
+    aid = assistant["assistant_id"]
+    # Delayed an hour, so the runs (and the threads they run on) stay to be counted.
+    item = {"assistant_id": aid, "after_seconds": 3600, "on_completion": "keep"}
+    search = {"metadata": {"assistant_id": aid}, "limit": 1000}
+    r = await http.post("/runs/batch", json=[item] * (MAX_IDS + 1))
+    assert_detail(r, 422, f"at most {MAX_IDS} items")
+    assert (await http.post("/threads/search", json=search)).json() == []
+    created = await http.post("/runs/batch", json=[item] * 2)
+    assert created.status_code == 200 and len(created.json()) == 2, created.text
+    threads = (await http.post("/threads/search", json=search)).json()
+    assert sorted(t["thread_id"] for t in threads) == sorted(
+        run["thread_id"] for run in created.json()
+    )
+    for run in created.json():
+        assert (await http.delete(f"/threads/{run['thread_id']}")).status_code == 204
 
 
 # -- streams ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from tests.clients import wait_status
 from tests.conftest import ARTIFACTS, backend_env, database_url
-from tests.servers import MANIFEST, Server
+from tests.servers import MANIFEST, Server, big_header, send_head
 
 SLOW_ENV = {"DISTAFF_TEST_SLOW_DELAY": "0.1"}
 
@@ -299,6 +299,11 @@ async def test_api_processes_and_worker_processes_apart(
         assert api.process is not None
         children = _children(api.process.pid)
         assert len(children) == 2, children
+        # Both server processes bound the request head (the protocol is named by import
+        # string, so the spawned workers load it): a few connections reach each.
+        for _ in range(4):
+            head, _ = send_head(api.port, big_header(100_000))
+            assert head.startswith(b"HTTP/1.1 431"), head
         thread_ids = []
         client = get_client(url=api.url, timeout=30)
         for i in range(6):

@@ -97,7 +97,11 @@ def create_app(
         for middleware in reversed(user_middleware(extra)):
             app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
         app.add_middleware(CustomRoutes, custom=extra, authenticate=http.enable_custom_route_auth)
-    app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)  # inside CORS
+    app.add_middleware(  # inside CORS
+        limits.BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
+    )
     cors = cors_options(http.cors, settings.cors_default, authenticated=settings.auth is not None)
     app.add_middleware(CORSMiddleware, **cors)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)

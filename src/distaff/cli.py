@@ -23,6 +23,10 @@ _ENV_CONFIG = "DISTAFF_CONFIG"
 #: default of 5 s, a busy server could close a connection while a request on it was on the way,
 #: and the client saw the connection drop with no response.
 KEEP_ALIVE_SECONDS = 75
+#: httptools with a bounded request head (`max_header_bytes`), named by import string so that
+#: the processes uvicorn spawns for `--workers` and reload load it too. Only these commands
+#: use it: an app served some other way keeps its server's own head limits.
+HTTP_PROTOCOL = "distaff.http_protocol:BoundedHttpToolsProtocol"
 
 
 def default_database_url(config: Path) -> str:
@@ -190,6 +194,7 @@ def dev(config: str, host: str, port: int, database_url: str | None, no_reload: 
         log_config=_log_config(),
         access_log=False,  # distaff's request lines replace it
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        http=HTTP_PROTOCOL,
     )
 
 
@@ -241,6 +246,7 @@ def serve(
         access_log=False,  # distaff's request lines replace it
         timeout_graceful_shutdown=10,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        http=HTTP_PROTOCOL,
     )
 
 

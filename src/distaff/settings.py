@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     #: The largest request body accepted, in bytes; a larger one gets 413 before it is read.
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    #: A request body that stops arriving for this long (seconds between two reads) gets 408.
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: The largest request head (request line and headers) `distaff dev` and `serve` accept,
+    #: in bytes; a larger one gets 431 and the connection is closed. An app you serve
+    #: yourself keeps its server's limit (see `distaff/http_protocol.py`).
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     auth: AuthSettings | None = None
     http: HttpSettings = Field(default_factory=HttpSettings)
     #: Browser pages allowed when `http.cors` is unset and there is no custom auth: `local`

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from distaff.api.responses import JSON, project, run_location, runtime
 from distaff.api.schemas import (
     ERRORS,
+    MAX_IDS,
     MAX_SAFE_INT,
     IdPath,
     RunCreateStateful,
@@ -340,7 +341,7 @@ async def join_stateless_stream(
 
 @router.post("/runs/batch")
 async def batch_runs(
-    body: Annotated[list[RunCreateStateless], Body()], request: Request, rt: Rt
+    body: Annotated[list[RunCreateStateless], Body(max_length=MAX_IDS)], request: Request, rt: Rt
 ) -> Response:
     # All or nothing as far as the request can tell: a bad item fails before any run exists.
     for item in body:

@@ -62,7 +62,7 @@ class Config(BaseModel):
 MAX_AFTER_SECONDS = 365 * 24 * 3600
 #: A hundred years, for the same reason (a `ttl` of 1e300 minutes overflowed in the store).
 MAX_TTL_MINUTES = 100 * 365 * 24 * 60
-#: Ids a single request may list.
+#: Ids a single request may list (and runs one `/runs/batch` may create).
 MAX_IDS = 1000
 #: Containment filters are matched recursively (SQLite: in Python, a few frames a level); one
 #: nested some hundreds of levels ran out of stack. Real filters are a level or two deep.
