@@ -1039,3 +1039,15 @@ async def test_deleting_a_thread_deletes_its_crons(client: LangGraphClient) -> N
     r = await client.http.client.get(f"/runs/crons/{cron['cron_id']}")
     assert r.status_code == 404
     assert await client.crons.search(thread_id=thread["thread_id"]) == []
+
+
+async def test_deleting_the_thread_of_a_pending_stateless_run_is_204(
+    http: httpx.AsyncClient,
+) -> None:
+    # The run's cancel takes its temporary thread with it: the thread is deleted as asked.
+    body = {"assistant_id": "trivial", "input": {"messages": []}, "after_seconds": 60}
+    run = (await http.post("/runs", json=body)).json()
+    r = await http.delete(f"/threads/{run['thread_id']}")
+    assert r.status_code == 204, r.text
+    assert (await http.get(f"/threads/{run['thread_id']}")).status_code == 404
+    assert (await http.delete(f"/threads/{run['thread_id']}")).status_code == 404

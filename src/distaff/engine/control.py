@@ -58,9 +58,10 @@ class RunControl:
 
     async def cancel_and_wait(
         self, action: CancelAction, *, thread_id: str, timeout: float = 10.0
-    ) -> None:
+    ) -> list[CancelTarget]:
         """Cancel a thread's active runs and wait (up to `timeout`) until the running ones have
-        stopped, so nothing they still write lands after, say, their thread is deleted."""
+        stopped, so nothing they still write lands after, say, their thread is deleted.
+        Returns the runs it cancelled."""
         targets = await self.cancel(action, thread_id=thread_id)
         running = [t for t in targets if t.status == "running"]
         if self._cluster is not None:
@@ -77,3 +78,4 @@ class RunControl:
         finally:
             for subscription in subscriptions:
                 subscription.close()
+        return targets

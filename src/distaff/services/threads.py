@@ -153,8 +153,10 @@ class ThreadService:
         await self._delete(thread["thread_id"], thread_id)
 
     async def _delete(self, tid: str, asked_as: str) -> None:
-        await self._control.cancel_and_wait("interrupt", thread_id=tid)
-        if not await self._repo.delete(tid):
+        cancelled = await self._control.cancel_and_wait("interrupt", thread_id=tid)
+        # A stateless run's thread goes with the run when it is cancelled: then it is deleted
+        # as asked, not missing.
+        if not await self._repo.delete(tid) and not cancelled:
             raise NotFound(f"Thread with ID {asked_as} not found")
         await self._backend.checkpoints.delete_thread(tid)
 
