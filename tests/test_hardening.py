@@ -271,6 +271,9 @@ async def test_unknown_assistants_are_422_by_name_and_404_by_id(
 ) -> None:
     tid = (await http.post("/threads", json={})).json()["thread_id"]
     missing = str(uuid.uuid4())
+    # The good item of each batch below runs this assistant on a kept thread: a thread that
+    # carries its id would show that the batch created a run.
+    own = (await http.post("/assistants", json={"graph_id": "trivial"})).json()["assistant_id"]
     for assistant, status, part in [("nosuch", 422, "registered graphs"), (missing, 404, "")]:
         body = {"assistant_id": assistant}
         for path in ("/runs", "/runs/wait", "/runs/stream", f"/threads/{tid}/runs/stream"):
@@ -279,9 +282,13 @@ async def test_unknown_assistants_are_422_by_name_and_404_by_id(
         assert_detail(await http.post(f"/threads/{tid}/runs/crons", json=cron), status, part)
         assert_detail(await http.get(f"/assistants/{assistant}/graph"), status, part)
         # A batch with one unknown assistant creates none of its runs.
-        batch = [{"assistant_id": "trivial", "metadata": {"batch": tid}}, body]
-        assert_detail(await http.post("/runs/batch", json=batch), status, part)
+        good = {"assistant_id": own, "on_completion": "keep", "after_seconds": 3600}
+        assert_detail(await http.post("/runs/batch", json=[good, body]), status, part)
     assert (await http.get(f"/threads/{tid}/runs")).json() == []
+    assert (await http.post("/threads/count", json={"metadata": {"assistant_id": own}})).json() == 0
+    # (The same good item alone does create its run's thread: the count above can fail.)
+    assert (await http.post("/runs/batch", json=[good])).status_code == 200
+    assert (await http.post("/threads/count", json={"metadata": {"assistant_id": own}})).json() == 1
     for path in (f"/assistants/{missing}", f"/assistants/{missing}/schemas"):
         assert_detail(await http.get(path), 404)
 
