@@ -150,7 +150,7 @@ async def test_a_postgresql_outage_is_503_at_once_and_heals_by_itself(
             assert (await http.post(f"/threads/{tid}/runs/wait", json=TRIVIAL)).status_code == 200
             ns = {"namespace": ["outage"], "key": "k", "value": {"a": 1}}
             assert (await http.put("/store/items", json=ns)).status_code == 204
-            long_run = {**SLOW, "input": {"messages": [{"role": "user", "content": "25"}]}}
+            long_run = {**SLOW, "input": {"messages": [{"role": "user", "content": "12"}]}}
             waiting = asyncio.create_task(http.post(f"/threads/{tid}/runs/wait", json=long_run))
             await until(lambda: _status(http, tid, "running"))
             await asyncio.sleep(0.5)
@@ -171,7 +171,7 @@ async def test_a_postgresql_outage_is_503_at_once_and_heals_by_itself(
             assert (await http.get("/ok")).status_code == 200  # the process itself is fine
             # Long enough for the run's node to end while PostgreSQL is away: its checkpoint
             # cannot be written.
-            await asyncio.sleep(4.5)
+            await asyncio.sleep(2.5)
             own_cluster.resume()
             back = time.monotonic()
             await until(lambda: _answers(http, "/threads"), timeout=15)
