@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.clients import sdk
 from tests.conftest import ARTIFACTS
 from tests.servers import Server
 
@@ -74,29 +74,21 @@ def project_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
         yield srv
 
 
-async def _client(server: Server) -> AsyncIterator[LangGraphClient]:
-    lg = get_client(url=server.url)
-    try:
-        yield lg
-    finally:
-        await lg.http.client.aclose()
-
-
 @pytest.fixture
 async def react(react_server: Server) -> AsyncIterator[LangGraphClient]:
-    async for lg in _client(react_server):
+    async with sdk(react_server) as lg:
         yield lg
 
 
 @pytest.fixture
 async def memory(memory_server: Server) -> AsyncIterator[LangGraphClient]:
-    async for lg in _client(memory_server):
+    async with sdk(memory_server) as lg:
         yield lg
 
 
 @pytest.fixture
 async def project(project_server: Server) -> AsyncIterator[LangGraphClient]:
-    async for lg in _client(project_server):
+    async with sdk(project_server) as lg:
         yield lg
 
 
