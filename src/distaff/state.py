@@ -105,7 +105,11 @@ async def snapshot_of(
 ) -> ThreadSnapshot:
     """What the thread's latest checkpoint says: values, pending interrupts, whether a node is
     next (the thread is then `interrupted`)."""
-    state = await graph.aget_state(thread_config(thread_id))
+    return snapshot_from(await graph.aget_state(thread_config(thread_id)), error)
+
+
+def snapshot_from(state: StateSnapshot, error: Json | None = None) -> ThreadSnapshot:
+    """`snapshot_of` for a state already read."""
     interrupts = {
         task.id: [interrupt_json(i) for i in task.interrupts]
         for task in state.tasks

@@ -69,10 +69,11 @@ def _replay(history: Sequence[StreamEvent], after: str) -> Sequence[StreamEvent]
     """The stored events of a run after the one whose id a client sent. An id that is not one
     of them (malformed, from another run, expired) replays nothing: the stream goes on live,
     as the reference server's does."""
-    if after.strip() in FROM_START:
+    after = after.strip()
+    if after in FROM_START:
         return history
     for index, event in enumerate(history):
-        if event.id == after.strip():
+        if event.id == after:
             return history[index + 1 :]
     return ()
 

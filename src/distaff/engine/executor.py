@@ -212,8 +212,9 @@ class Executor:
         last_values: Any = None
         snapshot: ThreadSnapshot | None = None
         try:
-            # The run's service built the context (`run_context`); the schema turns it into
-            # the object a factory's runtime carries.
+            # The run's service built the context (`run_context`); filtering it again keeps a
+            # run queued by an earlier version (its context unfiltered) runnable, and the
+            # schema turns it into the object a factory's runtime carries.
             schema = await self._graphs.context_schema(graph_id, user)
             context = run_context(schema, kwargs.get("context") or {}, {})
             async with self._graphs.graph(

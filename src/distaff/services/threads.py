@@ -18,7 +18,7 @@ from distaff.errors import BadRequest, Conflict, InvalidInput, NotFound
 from distaff.graphs import Access, CompiledGraph, GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, now_iso, uuid7
 from distaff.models import Json, Page, Thread, ThreadQuery
-from distaff.state import EMPTY_STATE, snapshot_of, state_json
+from distaff.state import EMPTY_STATE, snapshot_from, snapshot_of, state_json, thread_config
 
 
 def thread_id_or_404(thread_id: str) -> str:
@@ -119,7 +119,7 @@ class ThreadService:
         async with self._graph(graph_id, "threads.update", tid) as graph:
             try:
                 await graph.abulk_update_state(
-                    {"configurable": {"thread_id": tid, "checkpoint_ns": ""}},
+                    thread_config(tid),
                     [[_state_update(u) for u in step.get("updates", [])] for step in supersteps],
                 )
             except Exception as exc:
@@ -133,10 +133,11 @@ class ThreadService:
         """A state write outside runs: refresh the thread's stored values, and tell the
         thread's streams (`stream_modes=state_update`) the state it is in now."""
         tid = thread["thread_id"]
-        await self._repo.set_state(tid, await snapshot_of(graph, tid))
+        state = await graph.aget_state(thread_config(tid))
+        await self._repo.set_state(tid, snapshot_from(state))
         if self._broker.watches_thread(tid):
-            state = state_json(await graph.aget_state(self._config(thread)))
-            self._broker.publish_thread(tid, "state_update", {"state": state, "thread_id": tid})
+            payload = {"state": state_json(state), "thread_id": tid}
+            self._broker.publish_thread(tid, "state_update", payload)
 
     async def get(self, thread_id: str) -> Thread:
         return await self._visible(thread_id, "read")
@@ -256,7 +257,7 @@ class ThreadService:
         self, graph_id: str, access: Access, thread_id: str
     ) -> AbstractAsyncContextManager[CompiledGraph]:
         """The thread's graph; a factory is given the thread in its config."""
-        config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        config = thread_config(thread_id)
         return self._graphs.graph(graph_id, config, access=access, user=self._gate.user())
 
     async def _graph_id(self, thread: Thread) -> str | None:

@@ -111,10 +111,6 @@ class GuardedPool(AsyncConnectionPool[Connection]):
         self._probed_at = 0.0
         self._probe_lock: asyncio.Lock | None = None
 
-    @property
-    def down(self) -> bool:
-        return self._down
-
     def lost(self) -> None:
         if not self._down:
             log.warning("lost the connection to PostgreSQL; answering 503 until it is back")
