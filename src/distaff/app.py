@@ -19,6 +19,7 @@ from distaff.api import (
     errors,
     limits,
     metrics,
+    protocol,
     runs,
     store,
     studio,
@@ -83,6 +84,7 @@ def create_app(
         (threads.router, http.disable_threads),
         (crons.router, http.disable_runs),  # before runs: its literal /runs/crons paths win
         (runs.router, http.disable_runs),
+        (protocol.router, http.disable_runs),
         (store.router, http.disable_store),
     ):
         if off:
@@ -92,6 +94,8 @@ def create_app(
             _include_system(app, disable_meta=http.disable_meta)
             continue
         app.include_router(router, dependencies=None if router is metrics.router else authenticated)
+    if not http.disable_runs:
+        app.include_router(protocol.socket_router)
     if extra is not None:
         # Its middleware wraps distaff's routes too; its own routes get it from its own stack.
         for middleware in reversed(user_middleware(extra)):

@@ -22,6 +22,7 @@ from distaff.engine.broker import Broker
 from distaff.engine.cluster import Cluster
 from distaff.engine.control import RunControl
 from distaff.engine.executor import Executor
+from distaff.engine.protocol.hub import EventHub
 from distaff.engine.relay import Relay
 from distaff.engine.sweeper import Job, Sweeper
 from distaff.engine.webhooks import Webhooks
@@ -30,6 +31,7 @@ from distaff.errors import ConfigError
 from distaff.graphs import GraphRegistry
 from distaff.services.assistants import AssistantService
 from distaff.services.crons import CronService
+from distaff.services.protocol import ProtocolService
 from distaff.services.runs import RunService
 from distaff.services.store import StoreService
 from distaff.services.threads import ThreadService
@@ -89,12 +91,14 @@ class Runtime:
     backend: Backend
     graphs: GraphRegistry
     broker: Broker
+    events: EventHub
     worker: Worker | None
     assistants: AssistantService
     threads: ThreadService
     runs: RunService
     store: StoreService
     crons: CronService
+    protocol: ProtocolService
     auth: Gate
 
     @classmethod
@@ -122,10 +126,13 @@ class Runtime:
             broker = Broker(settings.resumable_stream_ttl_seconds)
             webhooks = Webhooks(settings.webhooks)
             stack.push_async_callback(webhooks.aclose)  # after the worker stops (LIFO)
+            events = EventHub(backend.events, keep=settings.stream_events_per_thread)
+            await events.start()
+            stack.push_async_callback(events.stop)  # after the worker (LIFO): its runs' ends
             worker = None
             shared = backend.relay is not None
             if settings.run_worker:
-                executor = Executor(backend, graphs, broker, webhooks, settings)
+                executor = Executor(backend, graphs, broker, webhooks, settings, events)
                 worker = Worker(
                     backend.runs,
                     executor,
@@ -136,7 +143,7 @@ class Runtime:
             cluster = None
             relay = _relay(backend, settings)
             if relay is not None:
-                cluster = Cluster(relay, broker, worker, backend.runs)
+                cluster = Cluster(relay, broker, worker, backend.runs, events)
                 await cluster.start()
                 stack.push_async_callback(cluster.stop)  # after the worker drained (LIFO)
             control = RunControl(backend, broker, worker, cluster)
@@ -144,19 +151,20 @@ class Runtime:
             runs = RunService(
                 backend, graphs, assistants, broker, control, webhooks, settings, cluster, gate
             )
+            threads = ThreadService(backend, graphs, control, broker, _default_ttl(settings), gate)
             runtime = cls(
                 settings=settings,
                 backend=backend,
                 graphs=graphs,
                 broker=broker,
+                events=events,
                 worker=worker,
                 assistants=assistants,
-                threads=ThreadService(
-                    backend, graphs, control, broker, _default_ttl(settings), gate
-                ),
+                threads=threads,
                 runs=runs,
                 store=StoreService(backend.store, gate),
                 crons=CronService(backend, assistants, runs, webhooks, gate),
+                protocol=ProtocolService(backend, runs, threads, events, gate),
                 auth=gate,
             )
             await assistants.ensure_system_assistants()

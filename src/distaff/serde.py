@@ -11,7 +11,7 @@ import base64
 import dataclasses
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -45,14 +45,24 @@ def _default(obj: Any) -> Any:
     return repr(obj)
 
 
-def dumps(obj: Any) -> bytes:
+def dumps(obj: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     """Compact one-line JSON. Unknown types are described rather than refused; what orjson
     cannot encode at all (integers beyond 64 bits, nesting past 254 levels) goes through the
-    standard library, which can."""
+    standard library, which can. `default` comes before the usual conversions, for callers
+    that render some types their own way."""
+    fallback = _default if default is None else _chain(default)
     try:
-        return orjson.dumps(obj, default=_default, option=_OPTIONS)
+        return orjson.dumps(obj, default=fallback, option=_OPTIONS)
     except orjson.JSONEncodeError:
-        return json.dumps(obj, default=_default, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(obj, default=fallback, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _chain(first: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def default(obj: Any) -> Any:
+        result = first(obj)
+        return _default(obj) if result is NotImplemented else result
+
+    return default
 
 
 def loads(data: bytes | str) -> Any:

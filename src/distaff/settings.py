@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     #: How long the events of a resumable run stay replayable after it ends, in seconds.
     resumable_stream_ttl_seconds: float = Field(default=120.0, ge=0)
+    #: How many v2 stream events each thread keeps for replay. Older runs' events go, a whole
+    #: run at a time, never the latest run's.
+    stream_events_per_thread: int = Field(default=10_000, ge=1)
     #: The floor under event-driven wake-ups: the queue is polled at least this often.
     queue_poll_seconds: float = Field(default=1.0, gt=0)
     #: On a shared database (PostgreSQL): how long a claim on a run holds without a heartbeat

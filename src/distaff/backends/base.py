@@ -265,6 +265,37 @@ class CheckpointAdmin(Protocol):
     async def keep_latest(self, thread_id: str) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedEnvelope:
+    """One stored event of a thread's v2 stream: its wire line and what filters need."""
+
+    seq: int
+    run_id: str
+    method: str
+    namespace: tuple[str, ...]
+    #: The `name` of a `custom` event's data, for `custom:<name>` subscriptions.
+    name: str | None
+    #: The whole envelope, one line of JSON.
+    line: bytes
+
+
+class EventLog(Protocol):
+    """Every thread's v2 stream events, numbered by the thread (`seq` from 1), so a stream
+    can be replayed from any process and after a restart."""
+
+    async def append(self, thread_id: str, events: Sequence[LoggedEnvelope]) -> None: ...
+
+    async def read(self, thread_id: str, after: int, limit: int) -> list[LoggedEnvelope]:
+        """Events with `seq > after`, oldest first, at most `limit`."""
+
+    async def last_seq(self, thread_id: str) -> int:
+        """The highest `seq` stored for the thread (0 for none)."""
+
+    async def trim(self, thread_id: str, keep: int) -> int:
+        """Drop the oldest runs' events until at most `keep` are left, never the latest
+        run's (a replay starts at a run's beginning); returns how many went."""
+
+
 class Backend(Protocol):
     # Read-only members, so an implementation may narrow each to its own concrete class.
     @property
@@ -281,6 +312,8 @@ class Backend(Protocol):
     def checkpoints(self) -> CheckpointAdmin: ...
     @property
     def crons(self) -> CronRepo: ...
+    @property
+    def events(self) -> EventLog: ...
     @property
     def location(self) -> str:
         """Where the data lives, in words."""

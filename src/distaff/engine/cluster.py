@@ -16,6 +16,7 @@ import logging
 
 from distaff.backends.base import RunRepo
 from distaff.engine.broker import Broker
+from distaff.engine.protocol.hub import EventHub
 from distaff.engine.relay import Relay
 from distaff.engine.worker import Worker
 from distaff.models import ACTIVE_RUN_STATUSES, CancelAction, Page
@@ -27,15 +28,28 @@ THREAD_REPLAY_RUNS = 20
 
 
 class Cluster:
-    def __init__(self, relay: Relay, broker: Broker, worker: Worker | None, runs: RunRepo) -> None:
+    def __init__(
+        self,
+        relay: Relay,
+        broker: Broker,
+        worker: Worker | None,
+        runs: RunRepo,
+        events: EventHub,
+    ) -> None:
         self._relay = relay
         self._broker = broker
         self._worker = worker
         self._runs = runs
+        self._events = events
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         self._broker.outbox = self._relay
+
+        async def watch(thread_id: str, watching: bool) -> None:
+            await self._relay.watch(f"events:{thread_id}", watching)
+
+        self._events.share(watch)
         await self._relay.start(self)
 
     async def stop(self) -> None:
@@ -104,6 +118,11 @@ class Cluster:
             self._broker.export(ident)
         elif kind == "thread":
             self._broker.export_thread(ident, watching)
+        elif kind == "events":
+            self._events.on_watch(ident, watching)
+
+    async def on_thread_events(self, thread_id: str) -> None:
+        self._events.on_news(thread_id)
 
     async def on_events(self, run_id: str, thread_id: str) -> None:
         if not self._local(run_id) and self._broker.reads(run_id, thread_id):
@@ -122,6 +141,7 @@ class Cluster:
     async def on_reconnect(self) -> None:
         """Notifications may have been lost: look at every run mirrored here."""
         self.on_wake()
+        self._events.on_lost_news()
         for run_id in self._broker.open_runs():
             if self._local(run_id):
                 continue

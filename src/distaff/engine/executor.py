@@ -19,6 +19,8 @@ from distaff.auth import AuthUser
 from distaff.backends.base import Backend, ThreadSnapshot
 from distaff.engine.broker import Broker
 from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
+from distaff.engine.protocol.hub import EventHub, Tape
+from distaff.engine.protocol.projection import Terminal
 from distaff.engine.webhooks import Webhooks
 from distaff.errors import LeaseLost, Unavailable
 from distaff.graphs import CompiledGraph, GraphRegistry
@@ -37,6 +39,18 @@ from distaff.state import snapshot_of, thread_config
 
 log = logging.getLogger("distaff.run")
 T = TypeVar("T")
+
+#: langgraph's switch for its v2 message handler, whose chat-model streams arrive as protocol
+#: events (content blocks with deltas) rather than message chunks. Internal to langgraph, so
+#: looked up with a fallback; constraints.txt pins the version it was read from.
+try:
+    from langgraph._internal._constants import CONFIG_KEY_STREAM_MESSAGES_V2 as _MESSAGES_V2
+except ImportError:  # pragma: no cover - another langgraph layout
+    _MESSAGES_V2 = "__pregel_stream_messages_v2"
+#: What a v2 run asks langgraph for: everything the v2 channels carry.
+V2_MODES = ["checkpoints", "custom", "messages", "tasks", "tools", "updates", "values"]
+#: A stream part: (namespace, mode, data).
+Part = tuple[tuple[str, ...], str, Any]
 
 #: Exception types whose message reaches clients; others say "An internal error occurred", so a
 #: secret in an exception text does not leak (the reference server's rule).
@@ -180,16 +194,26 @@ class Executor:
         broker: Broker,
         webhooks: Webhooks,
         settings: Settings,
+        events: EventHub,
     ) -> None:
         self._backend = backend
         self._graphs = graphs
         self._broker = broker
         self._webhooks = webhooks
         self._settings = settings
+        self._events = events
 
     async def execute(self, handle: RunHandle) -> ThreadStatus | None:
         """Execute a claimed run and record its end; returns the status its thread settled in
         (None when the thread went with the run, or the run was no longer this process's)."""
+        tapes: list[Tape] = []
+        try:
+            return await self._execute(handle, tapes)
+        finally:
+            for tape in tapes:
+                tape.abandon()  # ended without an end (shutdown, lease lost); no-op otherwise
+
+    async def _execute(self, handle: RunHandle, tapes: list[Tape]) -> ThreadStatus | None:
         run, attempt = handle.run, handle.attempt
         run_id, thread_id, kwargs = run["run_id"], run["thread_id"], run["kwargs"]
         stateless = bool(kwargs.get("temporary"))
@@ -200,6 +224,25 @@ class Executor:
 
         def publish(event: str, data: Any) -> None:
             self._broker.publish(run_id, event, data, resumable=resumable)
+
+        def open_tape() -> Tape:
+            tape = self._events.tape(run_id, thread_id, graph_id)
+            tapes.append(tape)
+            tape.start()
+            return tape
+
+        # The v2 stream shows v2 runs and resumable v1 runs (both are replayed), and any run
+        # while a v2 stream follows its thread (from the moment one does).
+        shown = not stateless and (bool(kwargs.get("v2")) or resumable)
+        if shown:
+            open_tape()
+
+        def feed(namespace: tuple[str, ...], mode: str, data: Any) -> None:
+            if not tapes:
+                if stateless or not self._events.watched(thread_id):
+                    return
+                open_tape()
+            tapes[0].feed(namespace, mode, data)
 
         started_at = now_iso()
         self._broker.reset(run_id)
@@ -234,7 +277,7 @@ class Executor:
                         handle.streaming = True
                         try:
                             last_values = await self._stream(
-                                graph, kwargs, config, context, publish
+                                graph, kwargs, config, context, publish, feed
                             )
                         finally:
                             handle.streaming = False
@@ -295,6 +338,8 @@ class Executor:
             snapshot = ThreadSnapshot(last_values, {}, False, error)
         outcome = RunOutcome(status or "rollback", values=last_values, error=error)
         handle.status = outcome.status
+        if tapes:
+            await _end_tape(tapes[0], status, error, snapshot)
         # The graph is done: what it did must be recorded, however long the database takes to
         # come back (a run left `running` would keep its thread busy until a restart).
         await until_stored(lambda: self._broker.end_log(run_id, outcome), f"run {run_id}: end")
@@ -385,9 +430,11 @@ class Executor:
         config: dict[str, Any],
         context: Json,
         publish: Callable[[str, Any], None],
+        feed: Callable[[tuple[str, ...], str, Any], None],
     ) -> Any:
+        v2 = bool(kwargs.get("v2"))
         requested = set(kwargs.get("stream_mode") or ["values"])
-        subgraphs = bool(kwargs.get("subgraphs"))
+        subgraphs = v2 or bool(kwargs.get("subgraphs"))
         legacy = LegacyMessages() if "messages" in requested else None
         want_tuple = "messages-tuple" in requested
         want_values = "values" in requested
@@ -395,10 +442,17 @@ class Executor:
 
         def on_chunk(chunk: Any) -> None:
             nonlocal last_values
-            if subgraphs:
+            if v2:
+                namespace, mode, data = tuple(chunk["ns"]), chunk["type"], chunk["data"]
+                if chunk.get("interrupts") and isinstance(data, dict):
+                    # The v2 part carries interrupts beside the values; the run's end reads
+                    # them where v1 puts them.
+                    data = {**data, "__interrupt__": list(chunk["interrupts"])}
+            elif subgraphs:
                 namespace, mode, data = chunk
             else:
                 (mode, data), namespace = chunk, ()
+            feed(namespace, mode, data)
             if mode == "values":
                 if not namespace:
                     last_values = data
@@ -417,7 +471,7 @@ class Executor:
                 publish(event_name(mode, namespace), data)
 
         stream_args: dict[str, Any] = {
-            "stream_mode": langgraph_modes(requested),
+            "stream_mode": V2_MODES if v2 else langgraph_modes(requested),
             "subgraphs": subgraphs,
             "interrupt_before": kwargs.get("interrupt_before"),
             "interrupt_after": kwargs.get("interrupt_after"),
@@ -425,6 +479,10 @@ class Executor:
         if isinstance(graph.checkpointer, BaseCheckpointSaver):  # else langgraph warns per run
             stream_args["durability"] = kwargs.get("durability") or "async"
         stream_args["context"] = context
+        if v2:
+            # Stream parts as dicts, and chat-model tokens as protocol events.
+            stream_args["version"] = "v2"
+            config["configurable"][_MESSAGES_V2] = True
         graph_in = None if config.pop("__distaff_resume__", False) else graph_input(kwargs)
         # langgraph's overloads cannot see through **stream_args; the call is checked at run time.
         runner: Any = graph
@@ -438,3 +496,24 @@ class Executor:
             async for chunk in runner.astream(graph_in, config, **stream_args):
                 on_chunk(chunk)
         return last_values
+
+
+def _terminal(status: RunStatus | None, snapshot: ThreadSnapshot | None) -> Terminal:
+    if status == "success":
+        return "interrupted" if snapshot is not None and snapshot.interrupts else "completed"
+    if status in ("error", "timeout"):
+        return "failed"
+    return "interrupted"  # cancelled (interrupt or rollback)
+
+
+async def _end_tape(
+    tape: Tape, status: RunStatus | None, error: Json | None, snapshot: ThreadSnapshot | None
+) -> None:
+    pending = [
+        (str(item.get("id")), item.get("value"))
+        for items in (snapshot.interrupts if snapshot is not None else {}).values()
+        for item in items
+        if isinstance(item, dict) and item.get("id")
+    ]
+    message = str(error.get("message")) if error else None
+    await tape.close(_terminal(status, snapshot), message, pending)

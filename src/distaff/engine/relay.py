@@ -50,6 +50,9 @@ class Signals(Protocol):
     async def on_events(self, run_id: str, thread_id: str) -> None:
         """New events are in `run_id`'s log."""
 
+    async def on_thread_events(self, thread_id: str) -> None:
+        """New events are in the thread's v2 event log."""
+
     async def on_end(self, run_id: str, thread_id: str, status: str) -> None:
         """A run stopped being active (`rollback` when it was deleted)."""
 

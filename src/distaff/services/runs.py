@@ -57,6 +57,19 @@ NO_RUNS_TO_CANCEL = (
 
 Delivery = Literal["background", "stream", "wait"]
 
+#: A v2 run's `stream_mode`, as the reference records it (bookkeeping: a v2 run streams every
+#: channel).
+V2_STREAM_MODE = (
+    "values",
+    "updates",
+    "messages",
+    "tools",
+    "lifecycle",
+    "custom",
+    "tasks",
+    "checkpoints",
+)
+
 #: Request headers runs copy into `config.configurable` unless `http.configurable_headers`
 #: says otherwise (as the reference does), and those never copied, whatever it says.
 DEFAULT_HEADERS = ("langsmith-trace", "baggage")
@@ -157,10 +170,13 @@ class RunService:
         server_configurable: Json | None = None,
         headers: Json | None = None,
         thread_metadata: Json | None = None,
+        v2: bool = False,
     ) -> CreatedRun:
         """`headers`: the request headers a run copies into `config.configurable`;
         `thread_metadata`: more metadata for the thread the run creates, if it creates one (a
-        cron's, so that `threads.search(metadata=...)` finds the threads it made)."""
+        cron's, so that `threads.search(metadata=...)` finds the threads it made); `v2`: a run
+        of the v2 stream (every channel, subgraphs; replayed from the thread's event log, so
+        its v1 events are not kept as well)."""
         command = body.get("command")
         if thread_id is None and command and command.get("resume") is not None:
             raise BadRequest("You must provide a thread_id when resuming.")
@@ -251,6 +267,10 @@ class RunService:
             "checkpoint_during": durability != "exit",
             "durability": durability or "async",
         }
+        if v2:
+            kwargs.update(
+                stream_mode=list(V2_STREAM_MODE), subgraphs=True, resumable=False, v2=True
+            )
         checkpoint = body.get("checkpoint") or (
             {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
         )

@@ -21,6 +21,7 @@ from distaff.backends.postgres.assistants import PostgresAssistants
 from distaff.backends.postgres.checkpoints import PostgresCheckpointAdmin
 from distaff.backends.postgres.crons import PostgresCrons
 from distaff.backends.postgres.database import Database, translated
+from distaff.backends.postgres.events import PostgresEvents
 from distaff.backends.postgres.leases import FencedSaver, Leases
 from distaff.backends.postgres.relay import PostgresRelay
 from distaff.backends.postgres.runs import PostgresRuns, owner_id
@@ -40,6 +41,7 @@ class PostgresBackend:
     store: DistaffPostgresStore
     checkpoints: PostgresCheckpointAdmin
     crons: PostgresCrons
+    events: PostgresEvents
     relay: PostgresRelay
     location: str
 
@@ -101,6 +103,7 @@ async def open_postgres(
             store=store,
             checkpoints=PostgresCheckpointAdmin(db, saver),
             crons=PostgresCrons(db),
+            events=PostgresEvents(db, owner),
             relay=PostgresRelay(db, url, owner),
             location=_describe(url),
         )

@@ -20,13 +20,21 @@ from typing import Any
 import psycopg
 
 from distaff.backends.postgres.database import Database
+from distaff.backends.postgres.events import CHANNEL as EVENTS_CHANNEL
 from distaff.engine.broker import StreamEvent
 from distaff.engine.relay import Entry, LoggedEvent, RelayBase, Signals
 from distaff.models import CancelAction
 
 log = logging.getLogger("distaff.relay")
 
-CHANNELS = ("distaff_wake", "distaff_end", "distaff_cancel", "distaff_watch", "distaff_events")
+CHANNELS = (
+    "distaff_wake",
+    "distaff_end",
+    "distaff_cancel",
+    "distaff_watch",
+    "distaff_events",
+    EVENTS_CHANNEL,
+)
 #: At most this many events per INSERT.
 BATCH = 500
 
@@ -112,6 +120,9 @@ class PostgresRelay(RelayBase):
             else:
                 sender, _, message = payload.partition(" ")
                 if sender == self._owner:
+                    return
+                if channel == EVENTS_CHANNEL:
+                    await signals.on_thread_events(message)
                     return
                 first, second = message.split(" ", 1)
                 if channel == "distaff_events":

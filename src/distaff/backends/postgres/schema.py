@@ -177,6 +177,19 @@ MIGRATIONS: list[str] = [
         RETURN NEW;
     END $$;
     """,
+    # The v2 stream's events, numbered per thread; they go with their thread.
+    """
+    CREATE TABLE thread_events (
+        thread_id text NOT NULL REFERENCES threads (thread_id) ON DELETE CASCADE,
+        seq bigint NOT NULL,
+        run_id text NOT NULL,
+        method text NOT NULL,
+        namespace jsonb NOT NULL,
+        name text,
+        line bytea NOT NULL,
+        PRIMARY KEY (thread_id, seq)
+    )
+    """,
 ]
 
 

@@ -22,6 +22,7 @@ from distaff.backends.sqlite.assistants import SqliteAssistants
 from distaff.backends.sqlite.checkpoints import SqliteCheckpointAdmin
 from distaff.backends.sqlite.crons import SqliteCrons
 from distaff.backends.sqlite.database import Database
+from distaff.backends.sqlite.events import SqliteEvents
 from distaff.backends.sqlite.runs import SqliteRuns
 from distaff.backends.sqlite.saver import DatabaseSaver
 from distaff.backends.sqlite.store import DatabaseStore
@@ -39,6 +40,7 @@ class SqliteBackend:
     store: DatabaseStore
     checkpoints: CheckpointAdmin
     crons: SqliteCrons
+    events: SqliteEvents
     location: str
     #: One process per database: nothing to relay.
     relay: None = None
@@ -67,6 +69,7 @@ class SqliteBackend:
             store=store,
             checkpoints=checkpoints,
             crons=SqliteCrons(db),
+            events=SqliteEvents(db),
             location=location,
         )
 

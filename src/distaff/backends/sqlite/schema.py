@@ -83,6 +83,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX crons_due ON crons(enabled, next_run_date)
     """,
+    # The v2 stream's events, numbered per thread; they go with their thread.
+    """
+    CREATE TABLE thread_events (
+        thread_id TEXT NOT NULL REFERENCES threads(thread_id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        run_id TEXT NOT NULL,
+        method TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        name TEXT,
+        line BLOB NOT NULL,
+        PRIMARY KEY (thread_id, seq)
+    ) WITHOUT ROWID
+    """,
 ]
 
 

@@ -1,0 +1,383 @@
+"""Numbering, storing and delivering a thread's v2 events.
+
+Every event gets the next `seq` of its thread, assigned once where the run executes, so all
+connections, transports, processes and restarts agree on it and `since` means the same thing
+everywhere. The events are written to the backend's `EventLog` in batches, off the run's path.
+A reader here gets them from memory as they are numbered; a reader anywhere reads the log: when
+it joins (the replay), when the database says the thread has news (another process executes
+the run), and at each heartbeat when processes share the database (a lost notification costs a
+heartbeat, not an event).
+
+Joining is gap-free without locks: a reader registers for live events and takes a copy of the
+thread's `tail` (numbered, not yet known to be written) before it reads the log; an event is
+dropped from the tail only after it is written, so each event is in the log, the copy or the
+live queue. A reader delivers each `seq` once, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from distaff.backends.base import EventLog, LoggedEnvelope
+from distaff.engine.protocol.filters import StreamFilter
+from distaff.engine.protocol.projection import Event, Namespace, RunProjection, Terminal
+from distaff.engine.protocol.wire import wire_dumps
+from distaff.errors import Unavailable
+
+log = logging.getLogger("distaff.events")
+
+#: Log rows per read, and events per write.
+PAGE = 500
+#: (run id, method, namespace, data, timestamp): an event waiting for its thread's `seq`.
+_Pending = tuple[str, str, Namespace, Any, int]
+
+
+@dataclass(slots=True, eq=False)
+class _Thread:
+    #: The highest `seq` numbered here; None until read from the log.
+    seq: int | None = None
+    loading: asyncio.Task[None] | None = None
+    unnumbered: list[_Pending] = field(default_factory=list)
+    tail: deque[LoggedEnvelope] = field(default_factory=deque)
+    readers: set[Reader] = field(default_factory=set)
+    #: Runs projecting onto this thread here now.
+    tapes: int = 0
+    #: Readers in other processes (their watches).
+    remote: int = 0
+
+    def idle(self) -> bool:
+        return not (self.readers or self.tapes or self.remote or self.tail or self.unnumbered)
+
+
+def _custom_name(method: str, data: Any) -> str | None:
+    if method == "custom" and isinstance(data, dict) and isinstance(data.get("name"), str):
+        return str(data["name"])
+    return None
+
+
+class EventHub:
+    def __init__(self, events: EventLog, *, keep: int) -> None:
+        self._log = events
+        self._keep = keep
+        self._threads: dict[str, _Thread] = {}
+        self._queue: deque[tuple[str, LoggedEnvelope]] = deque()
+        self._wake = asyncio.Event()
+        self._sent = 0
+        self._written = 0
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        #: Tells the other processes this one reads (or stopped reading) a thread.
+        self._watch: Callable[[str, bool], Awaitable[None]] | None = None
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes write this log too."""
+        return self._watch is not None
+
+    def share(self, watch: Callable[[str, bool], Awaitable[None]]) -> None:
+        self._watch = watch
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._write_loop(), name="distaff-events-write")
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.flush(), 5)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def watched(self, thread_id: str) -> bool:
+        """Whether a v2 stream, here or elsewhere, follows the thread."""
+        thread = self._threads.get(thread_id)
+        return thread is not None and bool(thread.readers or thread.remote)
+
+    def tape(self, run_id: str, thread_id: str, graph_name: str) -> Tape:
+        thread = self._threads.setdefault(thread_id, _Thread())
+        if thread.tapes == 0 and self.shared and not thread.unnumbered:
+            # The thread's last run may have executed elsewhere: number on from the log.
+            thread.seq = None
+        thread.tapes += 1
+        return Tape(self, run_id, thread_id, RunProjection(graph_name))
+
+    def _emit(self, thread_id: str, run_id: str, events: list[Event]) -> None:
+        thread = self._threads.setdefault(thread_id, _Thread())
+        ms = time.time_ns() // 1_000_000
+        if thread.seq is None:
+            thread.unnumbered.extend((run_id, m, ns, data, ms) for m, ns, data in events)
+            if thread.loading is None:
+                thread.loading = asyncio.create_task(self._load(thread_id, thread))
+            return
+        for method, ns, data in events:
+            self._number(thread_id, thread, (run_id, method, ns, data, ms))
+
+    async def _load(self, thread_id: str, thread: _Thread) -> None:
+        delay = 0.2
+        while True:
+            try:
+                last = await self._log.last_seq(thread_id)
+                break
+            except Unavailable as exc:
+                log.warning("thread %s: reading its event log: %s", thread_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        thread.seq, thread.loading = last, None
+        pending, thread.unnumbered = thread.unnumbered, []
+        for item in pending:
+            self._number(thread_id, thread, item)
+
+    def _number(self, thread_id: str, thread: _Thread, item: _Pending) -> None:
+        run_id, method, ns, data, ms = item
+        assert thread.seq is not None
+        thread.seq += 1
+        seq = thread.seq
+        line = wire_dumps(
+            {
+                "type": "event",
+                "event_id": f"{run_id}.{seq}",
+                "seq": seq,
+                "method": method,
+                "params": {"namespace": list(ns), "timestamp": ms, "data": data},
+            }
+        )
+        envelope = LoggedEnvelope(seq, run_id, method, ns, _custom_name(method, data), line)
+        thread.tail.append(envelope)
+        self._queue.append((thread_id, envelope))
+        self._sent += 1
+        self._wake.set()
+        for reader in thread.readers:
+            reader.push(envelope)
+
+    async def _release(self, thread_id: str) -> None:
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            return
+        thread.tapes -= 1
+        if thread.loading is not None:
+            await asyncio.shield(thread.loading)
+        await self.flush()
+        if thread.seq is not None and thread.seq > self._keep:
+            with contextlib.suppress(Exception):
+                await self._log.trim(thread_id, self._keep)
+        self._forget_if_idle(thread_id)
+
+    async def flush(self) -> None:
+        """Wait until every event numbered so far is written (or given up on)."""
+        target = self._sent
+        async with self._progress:
+            await self._progress.wait_for(lambda: self._written >= target)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch: dict[str, list[LoggedEnvelope]] = {}
+                count = 0
+                while self._queue and count < PAGE:
+                    thread_id, envelope = self._queue.popleft()
+                    batch.setdefault(thread_id, []).append(envelope)
+                    count += 1
+                for thread_id, envelopes in batch.items():
+                    await self._store(thread_id, envelopes)
+                self._written += count
+                async with self._progress:
+                    self._progress.notify_all()
+
+    async def _store(self, thread_id: str, envelopes: list[LoggedEnvelope]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self._log.append(thread_id, envelopes)
+                break
+            except Unavailable as exc:
+                # A full disk or PostgreSQL away: the events wait here (and in the tail, for
+                # readers) until the database is back.
+                log.warning("thread %s: writing %d event(s): %s", thread_id, len(envelopes), exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception:
+                log.exception("thread %s: could not write %d event(s)", thread_id, len(envelopes))
+                break
+        thread = self._threads.get(thread_id)
+        if thread is not None:
+            last = envelopes[-1].seq
+            while thread.tail and thread.tail[0].seq <= last:
+                thread.tail.popleft()
+            self._forget_if_idle(thread_id)
+
+    def _forget_if_idle(self, thread_id: str) -> None:
+        thread = self._threads.get(thread_id)
+        # Without tapes or readers, a single process keeps nothing (the log has the `seq`);
+        # with readers elsewhere, the remote count must survive.
+        if thread is not None and thread.idle():
+            del self._threads[thread_id]
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def subscribe(self, thread_id: str, since: int, wanted: StreamFilter | None) -> Reader:
+        """A reader of the thread's events after `since` (0: all that are kept), then live."""
+        thread = self._threads.setdefault(thread_id, _Thread())
+        reader = Reader(self, thread_id, since, wanted)
+        first = not thread.readers
+        thread.readers.add(reader)
+        reader.queue.extend(thread.tail)
+        if first and self._watch is not None:
+            with contextlib.suppress(Exception):
+                await self._watch(thread_id, True)
+        return reader
+
+    async def unsubscribe(self, reader: Reader) -> None:
+        thread = self._threads.get(reader.thread_id)
+        if thread is None or reader not in thread.readers:
+            return
+        thread.readers.discard(reader)
+        if not thread.readers and self._watch is not None:
+            with contextlib.suppress(Exception):
+                await self._watch(reader.thread_id, False)
+        self._forget_if_idle(reader.thread_id)
+
+    async def read(self, thread_id: str, after: int, limit: int) -> list[LoggedEnvelope]:
+        return await self._log.read(thread_id, after, limit)
+
+    def on_news(self, thread_id: str) -> None:
+        """Another process wrote events of this thread to the log."""
+        thread = self._threads.get(thread_id)
+        for reader in thread.readers if thread else ():
+            reader.pull()
+
+    def on_lost_news(self) -> None:
+        """Notifications may have been missed: every reader looks at the log."""
+        for thread in self._threads.values():
+            for reader in thread.readers:
+                reader.pull()
+
+    def on_watch(self, thread_id: str, watching: bool) -> None:
+        thread = self._threads.setdefault(thread_id, _Thread())
+        thread.remote = max(0, thread.remote + (1 if watching else -1))
+        self._forget_if_idle(thread_id)
+
+
+class Tape:
+    """One run's projection onto its thread's stream."""
+
+    def __init__(
+        self, hub: EventHub, run_id: str, thread_id: str, projection: RunProjection
+    ) -> None:
+        self._hub = hub
+        self.run_id = run_id
+        self.thread_id = thread_id
+        self.projection = projection
+        self._closed = False
+
+    def start(self) -> None:
+        self._hub._emit(self.thread_id, self.run_id, self.projection.start())
+
+    def feed(self, namespace: Namespace, mode: str, data: Any) -> None:
+        if events := self.projection.feed(namespace, mode, data):
+            self._hub._emit(self.thread_id, self.run_id, events)
+
+    async def close(
+        self, status: Terminal, error: str | None, pending: list[tuple[str, Any]]
+    ) -> None:
+        """The run's end, written before the run is recorded as ended: the next run on the
+        thread, wherever it executes, numbers on from here."""
+        if self._closed:
+            return
+        self._closed = True
+        self._hub._emit(self.thread_id, self.run_id, self.projection.end(status, error, pending))
+        await self._hub._release(self.thread_id)
+
+    def abandon(self) -> None:
+        """The run stopped here without an end (a shutdown hands it back, another process
+        took it over): no terminal; its next attempt starts again with `running`."""
+        if not self._closed:
+            self._closed = True
+            thread = self._hub._threads.get(self.thread_id)
+            if thread is not None:
+                thread.tapes -= 1
+
+
+class Reader:
+    """One stream's view of a thread: `batch()` gives the next events it wants, in order."""
+
+    def __init__(
+        self, hub: EventHub, thread_id: str, since: int, wanted: StreamFilter | None
+    ) -> None:
+        self._hub = hub
+        self.thread_id = thread_id
+        #: The highest `seq` looked at (delivered or filtered out).
+        self.cursor = since
+        #: The highest `seq` delivered.
+        self.sent = since
+        self.wanted = wanted
+        self.queue: deque[LoggedEnvelope] = deque()
+        self._event = asyncio.Event()
+        self._from_log = True
+        self._gap_checked = False
+
+    def push(self, envelope: LoggedEnvelope) -> None:
+        self.queue.append(envelope)
+        self._event.set()
+
+    def pull(self) -> None:
+        self._from_log = True
+        self._event.set()
+
+    def _take(
+        self, envelopes: list[LoggedEnvelope] | deque[LoggedEnvelope]
+    ) -> list[LoggedEnvelope]:
+        out = []
+        for envelope in envelopes:
+            if envelope.seq <= self.cursor:
+                continue
+            self.cursor = envelope.seq
+            if self.wanted is None or self.wanted.matches(envelope):
+                out.append(envelope)
+        if out:
+            self.sent = out[-1].seq
+        return out
+
+    async def batch(self, timeout: float) -> list[LoggedEnvelope]:
+        """The next events this reader wants (in `seq` order); empty after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._from_log:
+                self._from_log = False
+                rows = await self._hub.read(self.thread_id, self.cursor, PAGE)
+                self._from_log = len(rows) == PAGE
+                if out := self._take(rows):
+                    return out
+                continue
+            if self.queue:
+                if self.queue[0].seq > self.cursor + 1 and not self._gap_checked:
+                    # Numbered elsewhere first (or before this reader joined): the log has
+                    # what comes between. If it has not, the gap is real (events lost to a
+                    # write error) and the queue goes on.
+                    self._gap_checked = True
+                    self._from_log = True
+                    continue
+                self._gap_checked = False
+                items = list(self.queue)
+                self.queue.clear()
+                if out := self._take(items):
+                    return out
+                continue
+            self._event.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if self._hub.shared:
+                    self._from_log = True  # the next call looks at the log, in case
+                return []
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), remaining)
