@@ -6,6 +6,7 @@
   deep           root -> subgraph "mid" -> subgraph "leaf"; the leaf streams a fake reply
   nested_hitl    root node, then subgraph "child" whose node calls interrupt()
   two_interrupts two parallel nodes that each call interrupt() in one superstep
+  lanes          a plain custom event and one on a named lane
 """
 # The fake model's methods follow BaseChatModel's untyped signatures.
 # mypy: ignore-errors
@@ -23,6 +24,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, ToolM
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode
@@ -228,3 +230,22 @@ _t.add_edge(START, "ask_b")
 _t.add_edge("ask_a", END)
 _t.add_edge("ask_b", END)
 two_interrupts = _t.compile()
+
+
+# --------------------------------------------------------------------------- lanes
+class LaneState(TypedDict, total=False):
+    done: bool
+
+
+def lanes_work(state: LaneState) -> dict[str, Any]:
+    """A plain custom event and one on the named lane `progress` (`custom:progress`)."""
+    writer = get_stream_writer()
+    writer({"step": 1})
+    writer({"name": "progress", "payload": {"pct": 50}})
+    return {"done": True}
+
+
+_lanes = StateGraph(LaneState)
+_lanes.add_node("work", lanes_work)
+_lanes.add_edge(START, "work")
+lanes = _lanes.compile()

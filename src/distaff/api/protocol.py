@@ -242,9 +242,10 @@ class Session:
         if self.reader is not None:
             await self.rt.events.unsubscribe(self.reader)
 
-    async def _start(self) -> None:
-        """The first subscription starts the socket's reader where the log begins."""
-        self.reader = await self.rt.events.subscribe(self.thread_id, 0, None)
+    async def _start(self, since: int) -> None:
+        """The first subscription starts the socket's reader: where the log begins, or after
+        `since` for a reconnect. Later subscriptions replay from the log what it passed."""
+        self.reader = await self.rt.events.subscribe(self.thread_id, since, None)
         self._pump = asyncio.create_task(self._run_pump())
 
     async def _run_pump(self) -> None:
@@ -296,7 +297,7 @@ class Session:
         subscription_id = given if isinstance(given, str) and given else str(uuid.uuid4())
         if self.reader is None:
             self.subscriptions[subscription_id] = wanted
-            await self._start()
+            await self._start(since)
             return success_reply(
                 command_id, {"subscription_id": subscription_id, "replayed_events": 0}, self.sent
             )

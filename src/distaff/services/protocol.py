@@ -189,7 +189,41 @@ class ProtocolService:
 
     async def _interrupted(self, thread_id: str) -> bool:
         thread = await self._backend.threads.get(canonical_uuid(thread_id))
-        return bool(thread and thread.get("interrupts"))
+        return thread is not None and bool(await self._pending(thread))
+
+    async def _pending(self, thread: Thread) -> dict[str, list[str] | None]:
+        """The interrupts waiting for an answer, with where they were asked (None: not
+        known). The thread row has them once the interrupted run's end is recorded; the
+        thread's log has them as soon as the stream showed them, earlier: a client answering
+        at once must not be told they do not exist. (Its answer is a run queued behind the
+        one still ending, as the reference's 5-second settle wait does, without the wait.)"""
+        pending: dict[str, list[str] | None] = {
+            str(item.get("id")): None
+            for items in (thread.get("interrupts") or {}).values()
+            for item in items
+            if isinstance(item, dict)
+        }
+        thread_id = thread["thread_id"]
+        last = await self._backend.events.last_seq(thread_id)
+        rows = await self._backend.events.read(
+            thread_id, max(0, last - _INTERRUPT_LOOKBACK), _INTERRUPT_LOOKBACK
+        )
+        latest = rows[-1].run_id if rows else None
+        asked: dict[str, list[str]] = {}
+        # An interrupt ends its run: until the run's end shows, its requests stand.
+        ending = "interrupted"
+        for row in rows:
+            if row.run_id != latest or row.method not in ("input.requested", "lifecycle"):
+                continue
+            params = loads(row.line)["params"]
+            if row.method == "input.requested":
+                asked[str(params["data"].get("interrupt_id"))] = list(params["namespace"])
+            elif not row.namespace and params["data"].get("event") != "running":
+                ending = params["data"].get("event")
+        for interrupt_id, namespace in asked.items():
+            if interrupt_id in pending or ending == "interrupted":
+                pending[interrupt_id] = namespace
+        return pending
 
     async def _input_respond(self, thread_id: str, params: Json, request: Json) -> Json:
         if "responses" in params:
@@ -216,19 +250,14 @@ class ProtocolService:
         assistant_id = (thread or {}).get("metadata", {}).get("assistant_id")
         if thread is None or not assistant_id:
             raise CommandError("no_such_run", "No interrupted run is bound to this thread.")
-        pending = {
-            str(item.get("id"))
-            for items in (thread.get("interrupts") or {}).values()
-            for item in items
-            if isinstance(item, dict)
-        }
-        asked = await self._asked_namespaces(thread["thread_id"])
+        pending = await self._pending(thread)
         for interrupt_id, namespace, _ in answers:
             if interrupt_id not in pending:
                 raise CommandError(
                     "no_such_interrupt", f"Unknown or already-consumed interrupt: {interrupt_id}"
                 )
-            if interrupt_id in asked and asked[interrupt_id] != namespace:
+            asked = pending[interrupt_id]
+            if asked is not None and asked != namespace:
                 raise CommandError(
                     "no_such_interrupt", "Interrupt namespace does not match the pending interrupt."
                 )
@@ -248,19 +277,6 @@ class ProtocolService:
             body["metadata"] = params["metadata"]
         await self._create(thread["thread_id"], body, request)
         return {}
-
-    async def _asked_namespaces(self, thread_id: str) -> dict[str, list[str]]:
-        """Where the thread's recent input requests were made, by interrupt id."""
-        last = await self._backend.events.last_seq(thread_id)
-        rows = await self._backend.events.read(
-            thread_id, max(0, last - _INTERRUPT_LOOKBACK), _INTERRUPT_LOOKBACK
-        )
-        asked: dict[str, list[str]] = {}
-        for row in rows:
-            if row.method == "input.requested":
-                params = loads(row.line)["params"]
-                asked[str(params["data"].get("interrupt_id"))] = list(params["namespace"])
-        return asked
 
     async def _run_cancel(self, thread_id: str, params: Json, request: Json) -> Json:
         """Cancel the thread's active runs (or the one `run_id` names)."""

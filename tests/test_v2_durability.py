@@ -1,0 +1,259 @@
+"""The v2 stream's history is the thread's, not a process's: it survives a restart and a
+crash, reads the same from every replica (PostgreSQL, with and without Redis), and is bounded
+per thread (contract section 13: "a thread-global, persisted seq")."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ARTIFACTS, backend_env, database_url
+from tests.servers import Server
+from tests.v2 import (
+    ALL_CHANNELS,
+    Envelope,
+    command,
+    ends_after,
+    new_thread,
+    read_stream,
+    root_terminal,
+    start,
+    text_of,
+)
+
+HEARTBEAT = {"DISTAFF_HEARTBEAT_SECONDS": "0.5"}
+
+
+def _msg(text: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+async def replay(url: str, thread_id: str, since: int = 0) -> list[Envelope]:
+    """What a new connection to `url` replays of a thread whose runs ended (all that comes
+    before the first heartbeat)."""
+    seen: list[Envelope] = []
+    body = {"channels": ALL_CHANNELS, "since": since}
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+
+        async def run() -> None:
+            async with http.stream("POST", f"/threads/{thread_id}/stream/events", json=body) as r:
+                assert r.status_code == 200
+                async for line in r.aiter_lines():
+                    if line.startswith(":"):
+                        return
+                    if line.startswith("data: "):
+                        seen.append(json.loads(line[6:]))
+
+        await asyncio.wait_for(run(), 20)
+    return seen
+
+
+async def _run_to_end(
+    srv: Server, thread_id: str, assistant: str, inp: Any, since: int = 0
+) -> list[Envelope]:
+    """The events of one run, streamed live (`since`: the thread's last seq before it)."""
+    async with srv.http() as http:
+        frames = await read_stream(
+            http,
+            thread_id,
+            {"channels": ALL_CHANNELS, "since": since},
+            ends_after(1),
+            on_open=lambda: start(http, thread_id, assistant, input=inp),
+        )
+    return frames.events
+
+
+def _check_numbering(events: list[Envelope]) -> None:
+    assert [e["seq"] for e in events] == list(
+        range(events[0]["seq"], events[0]["seq"] + len(events))
+    )
+    assert len({e["event_id"] for e in events}) == len(events)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_history_and_since_survive_a_restart(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    url = database_url(backend, tmp_path, request)
+    log = ARTIFACTS / f"v2-restart-{backend}.log"
+    tid = new_thread()
+    first = Server(url, env=HEARTBEAT, log_path=log).start()
+    try:
+        live = await _run_to_end(first, tid, "agent", _msg("before"))
+    finally:
+        first.stop()
+    second = Server(url, env=HEARTBEAT, log_path=log).start()
+    try:
+        assert await replay(second.url, tid) == live
+        assert await replay(second.url, tid, since=live[5]["seq"]) == live[6:]
+        # Numbering goes on from where the first process stopped.
+        more = await _run_to_end(second, tid, "agent", _msg("after"), since=live[-1]["seq"])
+        assert more[0]["seq"] == live[-1]["seq"] + 1
+        everything = await replay(second.url, tid)
+        assert everything == live + more
+        _check_numbering(everything)
+    finally:
+        second.stop()
+
+
+async def test_a_crash_mid_run_loses_no_acknowledged_event(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """SIGKILL while a run streams: the run resumes after the restart, and its stream shows a
+    second `running` (the new attempt) and one end, numbered on without a gap or a repeat."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    url = database_url("sqlite", tmp_path, request)
+    log = ARTIFACTS / "v2-crash.log"
+    env = {**HEARTBEAT, "DISTAFF_TEST_SLOW_DELAY": "0.2"}
+    tid = new_thread()
+    first = Server(url, env=env, log_path=log).start()
+    try:
+        async with first.http() as http:
+            seen = await read_stream(
+                http,
+                tid,
+                {"channels": ALL_CHANNELS},
+                lambda events: sum(e["method"] == "custom" for e in events) >= 3,
+                on_open=lambda: start(http, tid, "slow", input=_msg("8")),
+            )
+    finally:
+        first.kill()
+    second = Server(url, env=env, log_path=log).start()
+    try:
+        async with second.http() as http:
+            rest = await read_stream(
+                http,
+                tid,
+                {"channels": ALL_CHANNELS, "since": seen.events[-1]["seq"]},
+                lambda events: any(root_terminal(e) for e in events),
+            )
+        whole = await replay(second.url, tid)
+    finally:
+        second.stop()
+    assert whole[: len(seen.events)] == seen.events  # what a client saw was kept
+    assert whole[len(seen.events) :] == rest.events
+    _check_numbering(whole)
+    roots = [e["params"]["data"]["event"] for e in whole if e["method"] == "lifecycle"]
+    assert roots.count("running") == 2 and roots[-1] == "completed"
+    assert roots.count("completed") == 1
+
+
+@pytest.fixture(scope="module", params=["postgres", "redis"])
+def replicas(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Server]]:
+    """`front` runs no worker: every run executes in `back`."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    backend = request.param
+    url = database_url(backend, tmp_path_factory.mktemp("v2-replicas"), request)
+    env = {**HEARTBEAT, "DISTAFF_TEST_SLOW_DELAY": "0.1", **backend_env(backend, request)}
+    back = Server(url, env=env, log_path=ARTIFACTS / f"v2-replicas-{backend}-back.log").start()
+    front = Server(
+        url,
+        env=env,
+        log_path=ARTIFACTS / f"v2-replicas-{backend}-front.log",
+        args=["--no-worker"],
+    ).start()
+    yield front, back
+    front.stop()
+    back.stop()
+
+
+async def test_start_on_one_replica_stream_and_resume_on_the_other(
+    replicas: tuple[Server, Server],
+) -> None:
+    front, back = replicas
+    tid = new_thread()
+    # Started and streamed through `front`; executed by `back`.
+    live = await _run_to_end(front, tid, "agent", _msg("hi"))
+    assert text_of(live) == "Hello there friend"
+    _check_numbering(live)
+    assert await replay(back.url, tid) == live
+    assert await replay(front.url, tid, since=live[3]["seq"]) == live[4:]
+    # Interrupted on one replica, answered on the other, the answer streamed on the first.
+    async with front.http() as f, back.http() as b:
+
+        async def hitl() -> None:
+            await start(f, tid, "hitl", input=_msg("please"))
+            while True:
+                events = await replay(back.url, tid, since=live[-1]["seq"])
+                asked = [e for e in events if e["method"] == "input.requested"]
+                if asked:
+                    break
+                await asyncio.sleep(0.05)
+            params = {
+                "interrupt_id": asked[0]["params"]["data"]["interrupt_id"],
+                "namespace": [],
+                "response": "yes",
+            }
+            reply = await command(b, tid, "input.respond", params)
+            assert reply["type"] == "success", reply
+
+        frames = await read_stream(
+            f,
+            tid,
+            {"channels": ["lifecycle", "input"], "since": live[-1]["seq"]},
+            ends_after(2),
+            on_open=hitl,
+        )
+    terminals = [e["params"]["data"]["event"] for e in frames.events if root_terminal(e)]
+    assert terminals == ["interrupted", "completed"]
+    state = httpx.get(f"{front.url}/threads/{tid}/state").json()
+    assert state["values"]["approved"] == "yes"
+
+
+async def test_a_v1_run_elsewhere_shows_on_a_v2_stream_here(
+    replicas: tuple[Server, Server],
+) -> None:
+    front, back = replicas
+    async with front.http() as f, back.http() as b:
+        tid = (await b.post("/threads", json={})).json()["thread_id"]
+
+        async def v1_run() -> None:
+            # The watch of `front`'s stream must reach `back` before the run starts there.
+            await asyncio.sleep(0.5)
+            r = await b.post(
+                f"/threads/{tid}/runs/wait", json={"assistant_id": "agent", "input": _msg("v1")}
+            )
+            assert r.status_code == 200
+
+        frames = await read_stream(
+            f, tid, {"channels": ["lifecycle", "values"]}, ends_after(1), on_open=v1_run
+        )
+    assert [e["method"] for e in frames.events] == ["lifecycle", "values", "values", "lifecycle"]
+    last = frames.events[-2]["params"]["data"]["messages"][-1]
+    assert last["content"] == "Hello there friend"
+
+
+async def test_what_a_thread_keeps_is_bounded_by_whole_runs(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    srv = Server(
+        database_url("sqlite", tmp_path, request),
+        env={**HEARTBEAT, "DISTAFF_STREAM_EVENTS_PER_THREAD": "30"},
+        log_path=ARTIFACTS / "v2-bounded.log",
+    ).start()
+    try:
+        tid = new_thread()
+        runs: list[list[Envelope]] = []
+        for i in range(3):
+            since = runs[-1][-1]["seq"] if runs else 0
+            runs.append(await _run_to_end(srv, tid, "agent", _msg(str(i)), since=since))
+        per_run = len(runs[0])
+        assert per_run > 15  # so that two runs are more than the 30 kept
+        kept = await replay(srv.url, tid)
+        # The oldest runs went whole; what is left starts at a run's beginning.
+        assert kept == (runs[2] if 2 * per_run > 30 else runs[1] + runs[2])
+        assert kept[0]["params"]["data"] == {"event": "running", "graph_name": "agent"}
+        # A resume from before what is kept starts where the kept history does.
+        assert await replay(srv.url, tid, since=1) == kept
+    finally:
+        srv.stop()
