@@ -262,6 +262,9 @@ async def test_get_tree_state_and_cancel_over_http(http: httpx.AsyncClient) -> N
     # Beyond the reference: the thread's state, and a cancel, without leaving the protocol.
     state = (await command(http, tid, "state.get", {}))["result"]
     assert state == (await http.get(f"/threads/{tid}/state")).json()
+    listed = (await command(http, tid, "state.listCheckpoints", {"limit": 2}))["result"]
+    history = (await http.post(f"/threads/{tid}/history", json={"limit": 2})).json()
+    assert listed == {"checkpoints": history} and len(history) == 2
     slow_run = await start(http, tid, "slow", input=_msg("50"))
     cancelled = await command(http, tid, "run.cancel", {"run_id": slow_run})
     assert cancelled["type"] == "success", cancelled

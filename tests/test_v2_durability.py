@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import ARTIFACTS, backend_env, database_url
+from tests.postgres import Cluster
 from tests.servers import Server
 from tests.v2 import (
     ALL_CHANNELS,
@@ -257,3 +258,53 @@ async def test_what_a_thread_keeps_is_bounded_by_whole_runs(
         assert await replay(srv.url, tid, since=1) == kept
     finally:
         srv.stop()
+
+
+async def test_a_postgresql_outage_mid_run_loses_no_event(tmp_path: Path) -> None:
+    """Commands get a 503 while PostgreSQL is away; the run's events wait for it (in the
+    stream, live, and for the log), and the stream a client kept open ends as the log does."""
+    cluster = Cluster(tmp_path / "pg")
+    ARTIFACTS.mkdir(exist_ok=True)
+    srv = Server(
+        cluster.database(),
+        env={**HEARTBEAT, "DISTAFF_TEST_SLOW_DELAY": "0.2"},
+        log_path=ARTIFACTS / "v2-postgres-outage.log",
+    )
+    try:
+        with srv:
+            tid = new_thread()
+            async with srv.http() as http:
+
+                async def through_an_outage() -> None:
+                    await start(http, tid, "slow", input=_msg("12"))
+                    await asyncio.sleep(1.0)
+                    cluster.halt()
+                    r = await http.post(
+                        f"/threads/{tid}/commands",
+                        json={"id": 2, "method": "run.start", "params": {"assistant_id": "agent"}},
+                    )
+                    assert r.status_code == 503 and "detail" in r.json(), r.text
+                    await asyncio.sleep(2.0)
+                    cluster.resume()
+
+                live = await read_stream(
+                    http,
+                    tid,
+                    {"channels": ALL_CHANNELS},
+                    ends_after(1),
+                    on_open=through_an_outage,
+                    timeout=60,
+                )
+            # The node's checkpoint could not be written: the run was handed back and ran
+            # the node again from its last checkpoint, a new attempt the stream shows.
+            roots = [e for e in live.events if e["method"] == "lifecycle"]
+            assert [e["params"]["data"]["event"] for e in roots][-1] == "completed"
+            assert sum(root_terminal(e) for e in roots) == 1
+            last_attempt = live.events[live.events.index(roots[-2]) :]
+            assert roots[-2]["params"]["data"]["event"] == "running"
+            ticks = [e["params"]["data"] for e in last_attempt if e["method"] == "custom"]
+            assert ticks == [{"tick": i} for i in range(12)]
+            _check_numbering(live.events)
+            assert await replay(srv.url, tid) == live.events
+    finally:
+        cluster.stop()

@@ -11,13 +11,22 @@ state and history, answered here so a client needs one channel).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from distaff.auth import Gate
 from distaff.backends.base import Backend
 from distaff.engine.protocol.hub import EventHub
-from distaff.errors import BadRequest, Conflict, DistaffError, InvalidInput, NotFound, Refused
+from distaff.errors import (
+    BadRequest,
+    Conflict,
+    DistaffError,
+    InvalidInput,
+    NotFound,
+    Refused,
+    Unavailable,
+)
 from distaff.ids import canonical_uuid, is_uuid
 from distaff.models import Json, Thread
 from distaff.serde import loads
@@ -63,6 +72,19 @@ def _status_of(exc: DistaffError) -> int:
     if isinstance(exc, BadRequest):
         return 400
     return 500
+
+
+@contextlib.contextmanager
+def _read_errors() -> Iterator[None]:
+    """A v1 read's refusals as protocol errors; a database outage stays a 503."""
+    try:
+        yield
+    except Unavailable:
+        raise
+    except NotFound as exc:
+        raise CommandError("no_such_run", str(exc)) from exc
+    except DistaffError as exc:
+        raise CommandError("invalid_argument", str(exc)) from exc
 
 
 def _namespace(value: Any, what: str) -> list[str]:
@@ -131,6 +153,8 @@ class ProtocolService:
                 headers=request.get("headers"),
                 v2=True,
             )
+        except Unavailable:
+            raise  # the database, not the command: a 503, as on v1, for the client to retry
         except DistaffError as exc:
             # The v1 error as "<status>: <detail>", as the reference words it.
             raise CommandError("unknown_error", f"{_status_of(exc)}: {exc}") from exc
@@ -340,20 +364,16 @@ class ProtocolService:
             return None
 
     async def _state_get(self, thread_id: str, params: Json, request: Json) -> Json:
-        try:
+        with _read_errors():
             state: Json = await self._threads.state(
                 thread_id, subgraphs=bool(params.get("subgraphs"))
             )
-        except DistaffError as exc:
-            raise CommandError(
-                "no_such_run" if isinstance(exc, NotFound) else "invalid_argument", str(exc)
-            ) from exc
         return state
 
     async def _list_checkpoints(self, thread_id: str, params: Json, request: Json) -> Json:
         limit = params.get("limit")
         before = params.get("before")
-        try:
+        with _read_errors():
             history = await self._threads.history(
                 thread_id,
                 limit=limit if isinstance(limit, int) and limit > 0 else 10,
@@ -361,8 +381,4 @@ class ProtocolService:
                 if isinstance(before, str)
                 else None,
             )
-        except DistaffError as exc:
-            raise CommandError(
-                "no_such_run" if isinstance(exc, NotFound) else "invalid_argument", str(exc)
-            ) from exc
         return {"checkpoints": history}

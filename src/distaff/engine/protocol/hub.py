@@ -41,8 +41,10 @@ _Pending = tuple[str, str, Namespace, Any, int]
 
 @dataclass(slots=True, eq=False)
 class _Thread:
-    #: The highest `seq` numbered here; None until read from the log.
+    #: The `seq` to number on from; None until read from the log.
     seq: int | None = None
+    #: The highest `seq` this process numbered (the log may not have it yet).
+    numbered: int = 0
     loading: asyncio.Task[None] | None = None
     unnumbered: list[_Pending] = field(default_factory=list)
     tail: deque[LoggedEnvelope] = field(default_factory=deque)
@@ -57,8 +59,10 @@ class _Thread:
 
 
 def _custom_name(method: str, data: Any) -> str | None:
+    """The lane a custom event is on; without NULs, which PostgreSQL's text refuses (the event
+    itself keeps them: its line is bytes)."""
     if method == "custom" and isinstance(data, dict) and isinstance(data.get("name"), str):
-        return str(data["name"])
+        return str(data["name"]).replace("\x00", "")
     return None
 
 
@@ -131,7 +135,8 @@ class EventHub:
                 log.warning("thread %s: reading its event log: %s", thread_id, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        thread.seq, thread.loading = last, None
+        # Events of an earlier attempt may still be on their way to the log.
+        thread.seq, thread.loading = max(last, thread.numbered), None
         pending, thread.unnumbered = thread.unnumbered, []
         for item in pending:
             self._number(thread_id, thread, item)
@@ -140,7 +145,7 @@ class EventHub:
         run_id, method, ns, data, ms = item
         assert thread.seq is not None
         thread.seq += 1
-        seq = thread.seq
+        seq = thread.numbered = thread.seq
         line = wire_dumps(
             {
                 "type": "event",
@@ -349,17 +354,24 @@ class Reader:
         return out
 
     async def batch(self, timeout: float) -> list[LoggedEnvelope]:
-        """The next events this reader wants (in `seq` order); empty after `timeout`."""
+        """The next events this reader wants (in `seq` order); empty after `timeout`.
+
+        With the database away, events numbered here still flow from memory, and the log is
+        read again later (the next call): a reader never skips a `seq` the log may hold."""
         deadline = time.monotonic() + timeout
+        log_down = False
         while True:
-            if self._from_log:
-                self._from_log = False
-                rows = await self._hub.read(self.thread_id, self.cursor, PAGE)
+            if self._from_log and not log_down:
+                try:
+                    rows = await self._hub.read(self.thread_id, self.cursor, PAGE)
+                except Unavailable:
+                    log_down = True
+                    continue
                 self._from_log = len(rows) == PAGE
                 if out := self._take(rows):
                     return out
                 continue
-            if self.queue:
+            if self.queue and not (self._from_log and self.queue[0].seq > self.cursor + 1):
                 if self.queue[0].seq > self.cursor + 1 and not self._gap_checked:
                     # Numbered elsewhere first (or before this reader joined): the log has
                     # what comes between. If it has not, the gap is real (events lost to a
