@@ -41,8 +41,7 @@ def wire_message(message: BaseMessage) -> dict[str, Any]:
     elif isinstance(message, ToolMessage):
         out["tool_call_id"] = message.tool_call_id
         out["status"] = message.status
-        if message.artifact is not None:
-            out["artifact"] = message.artifact
+        out["artifact"] = message.artifact
     return out
 
 
