@@ -213,7 +213,9 @@ class ProtocolService:
 
     async def _interrupted(self, thread_id: str) -> bool:
         thread = await self._backend.threads.get(canonical_uuid(thread_id))
-        return thread is not None and bool(await self._pending(thread))
+        if thread is None or (thread["status"] == "idle" and not thread.get("interrupts")):
+            return False  # nothing asked, nor a run ending that may be asking
+        return bool(await self._pending(thread))
 
     async def _pending(self, thread: Thread) -> dict[str, list[str] | None]:
         """The interrupts waiting for an answer, with where they were asked (None: not

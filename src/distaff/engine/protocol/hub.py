@@ -2,16 +2,17 @@
 
 Every event gets the next `seq` of its thread, assigned once where the run executes, so all
 connections, transports, processes and restarts agree on it and `since` means the same thing
-everywhere. The events are written to the backend's `EventLog` in batches, off the run's path.
-A reader here gets them from memory as they are numbered; a reader anywhere reads the log: when
-it joins (the replay), when the database says the thread has news (another process executes
-the run), and at each heartbeat when processes share the database (a lost notification costs a
-heartbeat, not an event).
+everywhere. The events are written to the backend's `EventLog` in batches, off the run's path
+(what arrives while one batch is written is the next), and delivered once written: a client
+never sees an event a crash could lose, so a run's next attempt never gives its `seq` to
+another. A reader here gets a batch from memory as soon as it is written; a reader anywhere
+reads the log: when it joins (the replay), when the database says the thread has news (another
+process executes the run), and at each heartbeat when processes share the database (a lost
+notification costs a heartbeat, not an event).
 
-Joining is gap-free without locks: a reader registers for live events and takes a copy of the
-thread's `tail` (numbered, not yet known to be written) before it reads the log; an event is
-dropped from the tail only after it is written, so each event is in the log, the copy or the
-live queue. A reader delivers each `seq` once, in order.
+Joining is gap-free without locks: a reader registers for written batches before it reads the
+log, so each event is in what it reads or in what it is handed after. A reader delivers each
+`seq` once, in order.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ log = logging.getLogger("distaff.events")
 
 #: Log rows per read, and events per write.
 PAGE = 500
+#: Threads whose last `seq` a lone process remembers after forgetting them.
+RECENT = 10_000
 #: (run id, method, namespace, data, timestamp): an event waiting for its thread's `seq`.
 _Pending = tuple[str, str, Namespace, Any, int]
 
@@ -71,6 +74,8 @@ class EventHub:
         self._log = events
         self._keep = keep
         self._threads: dict[str, _Thread] = {}
+        #: Alone on the database: where threads forgotten here numbered up to.
+        self._recent: OrderedDict[str, int] = OrderedDict()
         self._queue: deque[tuple[str, LoggedEnvelope]] = deque()
         self._wake = asyncio.Event()
         self._sent = 0
@@ -107,15 +112,19 @@ class EventHub:
         return thread is not None and bool(thread.readers or thread.remote)
 
     def tape(self, run_id: str, thread_id: str, graph_name: str) -> Tape:
-        thread = self._threads.setdefault(thread_id, _Thread())
+        thread = self._thread(thread_id)
         if thread.tapes == 0 and self.shared and not thread.unnumbered:
             # The thread's last run may have executed elsewhere: number on from the log.
             thread.seq = None
         thread.tapes += 1
+        if thread.seq is None and thread.loading is None:
+            # Read where to number on from now, while the graph starts: its first token
+            # then need not wait for the database.
+            thread.loading = asyncio.create_task(self._load(thread_id, thread))
         return Tape(self, run_id, thread_id, RunProjection(graph_name))
 
     def _emit(self, thread_id: str, run_id: str, events: list[Event]) -> None:
-        thread = self._threads.setdefault(thread_id, _Thread())
+        thread = self._thread(thread_id)
         ms = time.time_ns() // 1_000_000
         if thread.seq is None:
             thread.unnumbered.extend((run_id, m, ns, data, ms) for m, ns, data in events)
@@ -160,8 +169,6 @@ class EventHub:
         self._queue.append((thread_id, envelope))
         self._sent += 1
         self._wake.set()
-        for reader in thread.readers:
-            reader.push(envelope)
 
     async def _release(self, thread_id: str) -> None:
         thread = self._threads.get(thread_id)
@@ -206,8 +213,8 @@ class EventHub:
                 await self._log.append(thread_id, envelopes)
                 break
             except Unavailable as exc:
-                # A full disk or PostgreSQL away: the events wait here (and in the tail, for
-                # readers) until the database is back.
+                # A full disk or PostgreSQL away: the events wait here until the database is
+                # back, and so do their readers.
                 log.warning("thread %s: writing %d event(s): %s", thread_id, len(envelopes), exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -219,24 +226,41 @@ class EventHub:
             last = envelopes[-1].seq
             while thread.tail and thread.tail[0].seq <= last:
                 thread.tail.popleft()
+            # Delivered once written, never before: what a client saw, a crash cannot take
+            # back, and the run's next attempt cannot number anew.
+            for reader in thread.readers:
+                reader.push_all(envelopes)
             self._forget_if_idle(thread_id)
 
     def _forget_if_idle(self, thread_id: str) -> None:
         thread = self._threads.get(thread_id)
-        # Without tapes or readers, a single process keeps nothing (the log has the `seq`);
-        # with readers elsewhere, the remote count must survive.
+        # Without tapes or readers, a thread needs nothing here (the log has the `seq`); with
+        # readers elsewhere, the remote count must survive.
         if thread is not None and thread.idle():
             del self._threads[thread_id]
+            if not self.shared and thread.numbered:
+                # Alone on its database, this process numbered everything the log has: the
+                # thread's next run need not read where to go on from.
+                self._recent[thread_id] = thread.numbered
+                if len(self._recent) > RECENT:
+                    self._recent.popitem(last=False)
+
+    def _thread(self, thread_id: str) -> _Thread:
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            thread = self._threads[thread_id] = _Thread()
+            if (known := self._recent.pop(thread_id, None)) is not None:
+                thread.seq = thread.numbered = known
+        return thread
 
     # -- reading ------------------------------------------------------------------------------
 
     async def subscribe(self, thread_id: str, since: int, wanted: StreamFilter | None) -> Reader:
         """A reader of the thread's events after `since` (0: all that are kept), then live."""
-        thread = self._threads.setdefault(thread_id, _Thread())
+        thread = self._thread(thread_id)
         reader = Reader(self, thread_id, since, wanted)
         first = not thread.readers
         thread.readers.add(reader)
-        reader.queue.extend(thread.tail)
         if first and self._watch is not None:
             with contextlib.suppress(Exception):
                 await self._watch(thread_id, True)
@@ -268,7 +292,7 @@ class EventHub:
                 reader.pull()
 
     def on_watch(self, thread_id: str, watching: bool) -> None:
-        thread = self._threads.setdefault(thread_id, _Thread())
+        thread = self._thread(thread_id)
         thread.remote = max(0, thread.remote + (1 if watching else -1))
         self._forget_if_idle(thread_id)
 
@@ -331,8 +355,8 @@ class Reader:
         self._from_log = True
         self._gap_checked = False
 
-    def push(self, envelope: LoggedEnvelope) -> None:
-        self.queue.append(envelope)
+    def push_all(self, envelopes: list[LoggedEnvelope]) -> None:
+        self.queue.extend(envelopes)
         self._event.set()
 
     def pull(self) -> None:
@@ -356,8 +380,8 @@ class Reader:
     async def batch(self, timeout: float) -> list[LoggedEnvelope]:
         """The next events this reader wants (in `seq` order); empty after `timeout`.
 
-        With the database away, events numbered here still flow from memory, and the log is
-        read again later (the next call): a reader never skips a `seq` the log may hold."""
+        With the database away, a read of the log is tried again at the next call, and the
+        stream waits: a reader never skips a `seq` the log may hold."""
         deadline = time.monotonic() + timeout
         log_down = False
         while True:
