@@ -226,7 +226,7 @@ class Executor:
             self._broker.publish(run_id, event, data, resumable=resumable)
 
         def open_tape() -> Tape:
-            tape = self._events.tape(run_id, thread_id, graph_id)
+            tape = self._events.tape(run_id, thread_id, graph_id, retried=attempt > 1)
             tapes.append(tape)
             tape.start()
             return tape

@@ -2,17 +2,21 @@
 
 Every event gets the next `seq` of its thread, assigned once where the run executes, so all
 connections, transports, processes and restarts agree on it and `since` means the same thing
-everywhere. The events are written to the backend's `EventLog` in batches, off the run's path
-(what arrives while one batch is written is the next), and delivered once written: a client
-never sees an event a crash could lose, so a run's next attempt never gives its `seq` to
-another. A reader here gets a batch from memory as soon as it is written; a reader anywhere
-reads the log: when it joins (the replay), when the database says the thread has news (another
-process executes the run), and at each heartbeat when processes share the database (a lost
-notification costs a heartbeat, not an event).
+everywhere. A reader here gets events from memory as they are numbered, as a v1 stream does;
+the events are written to the backend's `EventLog` in batches, off the run's path (a batch
+gathers for up to `WINDOW`, or until a run's end asks for everything to be written). A reader
+anywhere reads the log: when it joins (the replay), when the database says the thread has news
+(another process executes the run), and at each heartbeat when processes share the database (a
+lost notification costs a heartbeat, not an event).
 
-Joining is gap-free without locks: a reader registers for written batches before it reads the
-log, so each event is in what it reads or in what it is handed after. A reader delivers each
-`seq` once, in order.
+Joining is gap-free without locks: a reader registers for live events and takes a copy of the
+thread's `tail` (numbered, not yet known to be written) before it reads the log; an event is
+dropped from the tail only after it is written, so each event is in the log, the copy or the
+live queue. A reader delivers each `seq` once, in order.
+
+A crash can lose what was shown and not yet written (a few milliseconds' worth). The run's
+next attempt then numbers on from well past it (`RETRY_GAP`), so a client resuming with the
+`since` of what it saw misses nothing of the new attempt and sees nothing twice.
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ log = logging.getLogger("distaff.events")
 PAGE = 500
 #: Threads whose last `seq` a lone process remembers after forgetting them.
 RECENT = 10_000
+#: How long a batch of events gathers before it is written, in seconds.
+WINDOW = 0.01
+#: How far past the log a retried run's attempt numbers on: more than a crashed process can
+#: have shown and not written.
+RETRY_GAP = 100_000
 #: (run id, method, namespace, data, timestamp): an event waiting for its thread's `seq`.
 _Pending = tuple[str, str, Namespace, Any, int]
 
@@ -48,6 +57,8 @@ class _Thread:
     seq: int | None = None
     #: The highest `seq` this process numbered (the log may not have it yet).
     numbered: int = 0
+    #: Number on from past `RETRY_GAP` (a retried run's attempt).
+    jump: bool = False
     loading: asyncio.Task[None] | None = None
     unnumbered: list[_Pending] = field(default_factory=list)
     tail: deque[LoggedEnvelope] = field(default_factory=deque)
@@ -78,6 +89,8 @@ class EventHub:
         self._recent: OrderedDict[str, int] = OrderedDict()
         self._queue: deque[tuple[str, LoggedEnvelope]] = deque()
         self._wake = asyncio.Event()
+        #: Write what is queued without gathering more (someone waits for it).
+        self._now = asyncio.Event()
         self._sent = 0
         self._written = 0
         self._progress = asyncio.Condition()
@@ -111,11 +124,14 @@ class EventHub:
         thread = self._threads.get(thread_id)
         return thread is not None and bool(thread.readers or thread.remote)
 
-    def tape(self, run_id: str, thread_id: str, graph_name: str) -> Tape:
+    def tape(self, run_id: str, thread_id: str, graph_name: str, *, retried: bool = False) -> Tape:
+        """A run's projection onto its thread; `retried`: an attempt after one that stopped
+        without an end (it may have shown events the log never got)."""
         thread = self._thread(thread_id)
-        if thread.tapes == 0 and self.shared and not thread.unnumbered:
+        if (thread.tapes == 0 and self.shared and not thread.unnumbered) or retried:
             # The thread's last run may have executed elsewhere: number on from the log.
             thread.seq = None
+            thread.jump = thread.jump or retried
         thread.tapes += 1
         if thread.seq is None and thread.loading is None:
             # Read where to number on from now, while the graph starts: its first token
@@ -145,7 +161,8 @@ class EventHub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         # Events of an earlier attempt may still be on their way to the log.
-        thread.seq, thread.loading = max(last, thread.numbered), None
+        thread.seq = max(last, thread.numbered) + (RETRY_GAP if thread.jump else 0)
+        thread.loading, thread.jump = None, False
         pending, thread.unnumbered = thread.unnumbered, []
         for item in pending:
             self._number(thread_id, thread, item)
@@ -169,6 +186,8 @@ class EventHub:
         self._queue.append((thread_id, envelope))
         self._sent += 1
         self._wake.set()
+        for reader in thread.readers:
+            reader.push(envelope)
 
     async def _release(self, thread_id: str) -> None:
         thread = self._threads.get(thread_id)
@@ -186,12 +205,18 @@ class EventHub:
     async def flush(self) -> None:
         """Wait until every event numbered so far is written (or given up on)."""
         target = self._sent
+        self._now.set()
         async with self._progress:
             await self._progress.wait_for(lambda: self._written >= target)
 
     async def _write_loop(self) -> None:
         while True:
             await self._wake.wait()
+            # Gather what comes in the next moments into the same batches: a token stream
+            # costs a few writes, not one each. A flush (a run's end) does not wait.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._now.wait(), WINDOW)
+            self._now.clear()
             self._wake.clear()
             while self._queue:
                 batch: dict[str, list[LoggedEnvelope]] = {}
@@ -226,10 +251,6 @@ class EventHub:
             last = envelopes[-1].seq
             while thread.tail and thread.tail[0].seq <= last:
                 thread.tail.popleft()
-            # Delivered once written, never before: what a client saw, a crash cannot take
-            # back, and the run's next attempt cannot number anew.
-            for reader in thread.readers:
-                reader.push_all(envelopes)
             self._forget_if_idle(thread_id)
 
     def _forget_if_idle(self, thread_id: str) -> None:
@@ -261,6 +282,7 @@ class EventHub:
         reader = Reader(self, thread_id, since, wanted)
         first = not thread.readers
         thread.readers.add(reader)
+        reader.queue.extend(thread.tail)
         if first and self._watch is not None:
             with contextlib.suppress(Exception):
                 await self._watch(thread_id, True)
@@ -355,8 +377,8 @@ class Reader:
         self._from_log = True
         self._gap_checked = False
 
-    def push_all(self, envelopes: list[LoggedEnvelope]) -> None:
-        self.queue.extend(envelopes)
+    def push(self, envelope: LoggedEnvelope) -> None:
+        self.queue.append(envelope)
         self._event.set()
 
     def pull(self) -> None:
