@@ -57,6 +57,9 @@ HITL_PAYLOAD = {"question": "approve?", "n": 1}
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
+    """One server for the module, on SQLite (what `distaff serve` keeps its data in by
+    default), in place of conftest's server of each backend: the clients are under test here,
+    the backends have their own tests."""
     ARTIFACTS.mkdir(exist_ok=True)
     with Server(
         database_url("sqlite", tmp_path_factory.mktemp("js"), request),
