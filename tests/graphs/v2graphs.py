@@ -7,14 +7,19 @@
   nested_hitl    root node, then subgraph "child" whose node calls interrupt()
   two_interrupts two parallel nodes that each call interrupt() in one superstep
   lanes          a plain custom event and one on a named lane
+  typist         a fake model streams TYPED_REPLY a token at a time, TYPING_DELAY seconds apart
+                 (slow enough for a browser to watch the text grow and to reload mid-run)
 """
 # The fake model's methods follow BaseChatModel's untyped signatures.
 # mypy: ignore-errors
 
 from __future__ import annotations
 
+import asyncio
 import json
 import operator
+import os
+import re
 from typing import Annotated, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -249,3 +254,48 @@ _lanes = StateGraph(LaneState)
 _lanes.add_node("work", lanes_work)
 _lanes.add_edge(START, "work")
 lanes = _lanes.compile()
+
+
+# --------------------------------------------------------------------------- typist
+TYPING_DELAY = float(os.environ.get("DISTAFF_TEST_TYPING_DELAY", "0.1"))
+TYPED_REPLY = "alpha beta gamma delta epsilon zeta eta theta iota kappa"
+
+
+class TypingModel(BaseChatModel):
+    """Streams TYPED_REPLY token by token (words and the spaces between them), with a pause
+    before each token."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-typing-model"
+
+    def _generate(
+        self, messages, stop=None, run_manager: CallbackManagerForLLMRun | None = None, **kw
+    ):
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=TYPED_REPLY))])
+
+    async def _astream(
+        self, messages, stop=None, run_manager: AsyncCallbackManagerForLLMRun | None = None, **kw
+    ):
+        tokens = re.split(r"(\s)", TYPED_REPLY)
+        for i, token in enumerate(tokens):
+            await asyncio.sleep(TYPING_DELAY)
+            chunk = ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content=token, chunk_position="last" if i == len(tokens) - 1 else None
+                )
+            )
+            if run_manager:
+                await run_manager.on_llm_new_token(token, chunk=chunk)
+            yield chunk
+
+
+async def type_reply(state: ChatState, config: RunnableConfig):
+    return {"messages": [await TypingModel().ainvoke(state["messages"], config)]}
+
+
+_ty = StateGraph(ChatState)
+_ty.add_node("type", type_reply)
+_ty.add_edge(START, "type")
+_ty.add_edge("type", END)
+typist = _ty.compile()
