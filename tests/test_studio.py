@@ -1,21 +1,28 @@
 """distaff studio (`/studio`) in a real browser: Debian's Chromium, headless, driven by
-Playwright, against a real distaff server. The page is built on the official JS client and its
-React `useStream` hook, so these tests also show that client working against distaff.
+Playwright, against a real distaff server. The page is built on the official JS client; its chat
+is `useStream` from `@langchain/react` (the v2-native hook over the SDK's `StreamController`,
+which speaks the Agent Streaming Protocol v2), so these tests also show that hook working
+against distaff.
 
 What is checked is what a user sees: tokens appearing while the run is still going, an
-interrupt answered from the form, a fork from an earlier checkpoint, a cancelled run, a reload
-in the middle of a run that picks the stream up again. Screenshots go to
+interrupt answered from the form (also after a reload), a fork from an earlier checkpoint, a
+cancelled run, a reload in the middle of a run that picks the stream up again without losing or
+repeating anything, threads switched in one tab. Beside it, which requests the chat made: v2
+commands and event streams, not v1 run streams. Screenshots go to
 `test-artifacts/studio/<test>.png`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -30,6 +37,7 @@ from playwright.async_api import (
     BrowserContext,
     Locator,
     Page,
+    Request,
     async_playwright,
     expect,
 )
@@ -80,7 +88,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 class Tab:
-    """A page of the studio, with the uncaught errors it raised."""
+    """A page of the studio, with the uncaught errors it raised and the API requests it made."""
 
     def __init__(self, context: BrowserContext, page: Page, base: str, name: str) -> None:
         self.context = context
@@ -89,8 +97,35 @@ class Tab:
         self.name = name
         self.errors: list[str] = []
         self.shots: list[Path] = []
+        #: `(method, path, body)` of every request to the API (not the page's own files).
+        self.requests: list[tuple[str, str, Any]] = []
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("request", self._record)
         page.set_default_timeout(TIMEOUT_MS)
+
+    def _record(self, request: Request) -> None:
+        url = urlsplit(request.url)
+        if f"{url.scheme}://{url.netloc}" != self.base or url.path.startswith("/studio"):
+            return
+        try:
+            body = json.loads(request.post_data) if request.post_data else None
+        except ValueError:
+            body = request.post_data
+        self.requests.append((request.method, url.path, body))
+
+    def commands(self, thread_id: str) -> list[str]:
+        """The v2 commands sent for the thread, in order (`run.start`, `input.respond`, ...)."""
+        path = f"/threads/{thread_id}/commands"
+        return [b["method"] for m, p, b in self.requests if m == "POST" and p == path]
+
+    def event_streams(self, thread_id: str) -> list[list[str]]:
+        """The channels of each v2 event stream (SSE) opened on the thread, in order."""
+        path = f"/threads/{thread_id}/stream/events"
+        return [b["channels"] for m, p, b in self.requests if m == "POST" and p == path]
+
+    def v1_run_streams(self) -> list[str]:
+        """Requests that stream or join a run the v1 way (`/runs/stream`, `/runs/{id}/stream`)."""
+        return [p for _, p, _ in self.requests if re.search(r"/runs(/[^/]+)?/stream$", p)]
 
     async def open(self, path: str = "/") -> None:
         await self.page.goto(f"{self.base}/studio{path}")
@@ -153,6 +188,18 @@ async def api(server: Server, method: str, path: str, **kwargs: Any) -> Any:
         response = await http.request(method, path, **kwargs)
         response.raise_for_status()
         return response.json() if response.content else None
+
+
+async def run_statuses(server: Server, thread_id: str, expected: list[str]) -> None:
+    """Waits until the thread's runs (newest first) have these statuses: a cancel is asked
+    for and answered at once, and takes effect a moment later."""
+    statuses: list[str] = []
+    for _ in range(int(TIMEOUT_MS / 100)):
+        statuses = [r["status"] for r in await api(server, "GET", f"/threads/{thread_id}/runs")]
+        if statuses == expected:
+            return
+        await asyncio.sleep(0.1)
+    assert statuses == expected
 
 
 # --- assistants --------------------------------------------------------------------------------
@@ -222,6 +269,21 @@ WATCH_AI_TEXT = """() => {
     {subtree: true, childList: true, characterData: true});
 }"""
 
+#: What `useStream` follows on a thread (captures 61, 62, 65): its root stream's channels (the
+#: SDK folds them into one SSE with those of the chat's event log) and its watcher's.
+ROOT_PUMP = {"values", "checkpoints", "lifecycle", "input", "messages", "tools"}
+WATCHER = ["lifecycle", "input"]
+
+
+def assert_grew_token_by_token(seen: list[dict[str, Any]], final: str) -> None:
+    """The answer grew on screen a token at a time while the run was still going, each text
+    seen a prefix of the final one (nothing shown twice, nothing out of order)."""
+    partial = [s for s in seen if s["text"] and s["text"] != final]
+    assert all(final.startswith(s["text"]) for s in partial), seen
+    assert len(partial) >= 5, seen
+    assert all(s["running"] for s in partial), seen
+    assert seen[-1]["text"] == final, seen
+
 
 async def test_chat_streams_tokens_as_they_arrive_and_shows_tool_calls(
     tab: Tab, studio: Server
@@ -233,12 +295,7 @@ async def test_chat_streams_tokens_as_they_arrive_and_shows_tool_calls(
     final = "You said: hello studio. This answer streams one token at a time."
     await expect(tab.last_ai()).to_contain_text(final)
     await expect(tab.testid("run-active")).to_have_count(0)
-    seen: list[dict[str, Any]] = await tab.page.evaluate("window.__seen")
-    partial = [s for s in seen if s["text"] and s["text"] != final and final.startswith(s["text"])]
-    # The answer grew on screen a token at a time while the run was still going.
-    assert len(partial) >= 5, seen
-    assert all(s["running"] for s in partial), seen
-    assert seen[-1]["text"] == final
+    assert_grew_token_by_token(await tab.page.evaluate("window.__seen"), final)
 
     # A tool call, its result, then the streamed answer.
     await send(tab, "what is the weather?")
@@ -259,9 +316,21 @@ async def test_chat_streams_tokens_as_they_arrive_and_shows_tool_calls(
         "tool",
         "ai",
     ]
+    # The chat spoke v2: a run.start per message, the hook's event streams (the second message
+    # used the ones the first opened), no v1 run stream.
+    assert tab.commands(thread_id) == ["run.start", "run.start"]
+    streams = tab.event_streams(thread_id)
+    assert WATCHER in streams and any(ROOT_PUMP <= set(s) for s in streams), streams
+    assert tab.v1_run_streams() == []
+    await expect(tab.testid("message")).to_have_count(6)  # each message once, streamed or not
+    start = next(b for m, p, b in tab.requests if p.endswith("/commands"))
+    assert start["params"]["assistant_id"] == await assistant_id(studio, "chat")
+    assert start["params"]["input"]["messages"][0]["content"] == "hello studio"
 
 
-async def test_an_interrupt_is_resumed_from_the_form(tab: Tab, studio: Server) -> None:
+async def test_an_interrupt_is_resumed_from_the_form_also_after_a_reload(
+    tab: Tab, studio: Server
+) -> None:
     thread_id = await new_thread(tab, studio, "hitl")
     await send(tab, "please approve")
     form = tab.testid("interrupt-form")
@@ -269,6 +338,14 @@ async def test_an_interrupt_is_resumed_from_the_form(tab: Tab, studio: Server) -
     await expect(tab.testid("interrupt-value")).to_contain_text("approve?")
     await expect(tab.testid("thread-status")).to_have_text("interrupted")
     await tab.shot("-form")
+    # v1 lists a thread's interrupts by task; the interrupt's own id is what v2 answers.
+    pending = (await api(studio, "GET", f"/threads/{thread_id}"))["interrupts"]
+    [interrupt_id] = [i["id"] for task in pending.values() for i in task]
+    # A reload: the hook finds the question in the thread's state and asks it again.
+    await tab.page.reload()
+    await expect(form).to_be_visible()
+    await expect(tab.testid("interrupt-value")).to_contain_text("approve?")
+    await expect(tab.testid("message-text").filter(has_text="please approve")).to_have_count(1)
     await tab.testid("resume-input").fill("yes")
     await tab.testid("resume-submit").click()
     await expect(tab.last_ai()).to_contain_text("done")
@@ -280,7 +357,77 @@ async def test_an_interrupt_is_resumed_from_the_form(tab: Tab, studio: Server) -
     assert thread["values"]["approved"] == "yes"
     runs = await api(studio, "GET", f"/threads/{thread_id}/runs")
     assert [r["status"] for r in runs] == ["success", "success"]
-    assert runs[0]["kwargs"]["command"] == {"resume": "yes"}
+    # input.respond answers the interrupt by its id (v2 resumes by id, not with a bare value).
+    assert runs[0]["kwargs"]["command"] == {"resume": {interrupt_id: "yes"}}
+    assert tab.commands(thread_id) == ["run.start", "input.respond"]
+    respond = [b for m, p, b in tab.requests if p.endswith("/commands")][-1]["params"]
+    assert respond == {"namespace": [], "interrupt_id": interrupt_id, "response": "yes"}
+    assert tab.v1_run_streams() == []
+
+
+async def test_a_reload_in_the_middle_of_an_answer_shows_every_token_once(
+    tab: Tab, studio: Server
+) -> None:
+    thread_id = await new_thread(tab, studio, "chat")
+    await send(tab, "reload me")
+    final = "You said: reload me. This answer streams one token at a time."
+    await expect(tab.last_ai()).to_contain_text("You said: reload")
+    await tab.page.reload()
+    assert tab.commands(thread_id) == ["run.start"]
+    # Back on the thread mid-answer: the text so far comes back (the stream replays the run
+    # from its start) and goes on growing, live.
+    await tab.page.evaluate(WATCH_AI_TEXT)
+    await expect(tab.testid("run-active")).to_be_visible()
+    await expect(tab.last_ai().get_by_test_id("message-text")).to_have_text(final)
+    await expect(tab.testid("run-active")).to_have_count(0)
+    seen: list[dict[str, Any]] = await tab.page.evaluate("window.__seen")
+    assert all(final.startswith(s["text"]) for s in seen), seen
+    assert any(s["running"] and s["text"] != final for s in seen), seen
+    # One question, one answer: neither repeated nor lost.
+    await expect(tab.css(AI_MESSAGE)).to_have_count(1)
+    await expect(tab.testid("message")).to_have_count(2)
+    state = await api(studio, "GET", f"/threads/{thread_id}/state")
+    assert [m["type"] for m in state["values"]["messages"]] == ["human", "ai"]
+    # The reloaded page started nothing: it read the state and followed the run's streams.
+    assert tab.commands(thread_id) == ["run.start"]
+    assert tab.v1_run_streams() == []
+
+
+async def test_switching_threads_keeps_each_chat_to_its_own_thread(
+    tab: Tab, studio: Server
+) -> None:
+    first = await new_thread(tab, studio, "parent")
+    await send(tab, "first thread")
+    await expect(tab.testid("message-text").filter(has_text="from inner")).to_be_visible()
+    # A second thread, reached inside the app (the same page: each thread page its own hook).
+    await tab.testid("nav-assistants").click()
+    await tab.css("[data-testid=assistant-item][data-graph-id=parent]").click()
+    await tab.testid("new-thread").click()
+    await expect(tab.testid("thread-page")).not_to_have_attribute("data-thread-id", first)
+    second = await tab.testid("thread-page").get_attribute("data-thread-id")
+    assert second
+    await expect(tab.testid("chat")).to_be_visible()
+    await expect(tab.testid("message")).to_have_count(0)
+    await send(tab, "second thread")
+    await expect(tab.testid("message-text").filter(has_text="from inner")).to_be_visible()
+    # Back to the first one from the thread list, and on with it there.
+    await tab.testid("nav-threads").click()
+    await tab.css(f"[data-testid=thread-row][data-thread-id='{first}'] a").click()
+    await expect(tab.testid("thread-page")).to_have_attribute("data-thread-id", first)
+    await expect(tab.testid("message-text").filter(has_text="first thread")).to_be_visible()
+    await expect(tab.testid("message-text").filter(has_text="second thread")).to_have_count(0)
+    await send(tab, "first again")
+    await expect(tab.testid("message")).to_have_count(6)
+    await expect(tab.testid("run-active")).to_have_count(0)
+    await expect(tab.testid("message-text").filter(has_text="second thread")).to_have_count(0)
+    texts = {}
+    for tid in (first, second):
+        state = await api(studio, "GET", f"/threads/{tid}/state")
+        texts[tid] = [m["content"] for m in state["values"]["messages"]]
+    assert texts[first][::3] == ["first thread", "first again"], texts
+    assert texts[second][::3] == ["second thread"], texts
+    assert tab.commands(first) == ["run.start", "run.start"]
+    assert tab.commands(second) == ["run.start"]
 
 
 # --- time travel -------------------------------------------------------------------------------
@@ -354,6 +501,39 @@ async def test_input_editor_then_fork_from_an_earlier_checkpoint_and_edit_state(
     assert state["metadata"]["source"] == "update"
 
 
+async def test_a_fork_in_the_chat_shows_its_branch(tab: Tab, studio: Server) -> None:
+    thread_id = await new_thread(tab, studio, "parent")
+    for text in ("one", "two", "three"):
+        await send(tab, text)
+        await expect(tab.testid("message-text").filter(has_text=text)).to_be_visible()
+        await expect(tab.testid("run-active")).to_have_count(0)
+    await expect(tab.testid("message")).to_have_count(9)
+    # Where the first run ended: three messages, nothing next.
+    history = await api(studio, "POST", f"/threads/{thread_id}/history", json={"limit": 20})
+    [end_of_one] = [
+        h["checkpoint"]["checkpoint_id"]
+        for h in history
+        if not h["next"] and len(h["values"]["messages"]) == 3
+    ]
+    await tab.css(f"[data-testid=checkpoint][data-checkpoint-id='{end_of_one}']").click()
+    await tab.testid("fork-open").click()
+    await tab.testid("fork-input").fill('{"messages": [{"type": "human", "content": "branch"}]}')
+    await tab.testid("fork-submit").click()
+    # The branch, as the thread now has it: "two", "three" and their answers are on the other
+    # line. (It ends at an earlier step than the thread had reached, which the hook takes for a
+    # replay of old snapshots; the page loads the thread again when the fork's run ends.)
+    await expect(tab.testid("message-text").filter(has_text="branch")).to_be_visible()
+    await expect(tab.testid("run-active")).to_have_count(0)
+    await expect(tab.testid("message-text").filter(has_text="two")).to_have_count(0)
+    await expect(tab.testid("message-text").filter(has_text="three")).to_have_count(0)
+    await expect(tab.testid("message")).to_have_count(6)
+    state = await api(studio, "GET", f"/threads/{thread_id}/state")
+    assert [m["content"] for m in state["values"]["messages"]][::3] == ["one", "branch"]
+    assert tab.commands(thread_id) == ["run.start"] * 4
+    fork = [b for m, p, b in tab.requests if p.endswith("/commands")][-1]["params"]
+    assert fork["config"]["configurable"]["checkpoint_id"] == end_of_one
+
+
 # --- runs --------------------------------------------------------------------------------------
 
 
@@ -369,11 +549,68 @@ async def test_cancel_a_running_run(tab: Tab, studio: Server) -> None:
     await expect(row).to_have_attribute("data-status", "interrupted")
     await expect(tab.testid("run-active")).to_have_count(0)
     await expect(tab.testid("chat-send")).to_be_visible()
+    await expect(tab.testid("chat-cancelled")).to_be_visible()
     await expect(tab.testid("chat-error")).to_have_count(0)
     runs = await api(studio, "GET", f"/threads/{thread_id}/runs")
     assert runs[0]["status"] == "interrupted"
     await tab.testid("tab-events").click()
     assert await tab.testid("event").filter(has_text='"tick":39').count() == 0
+
+
+async def test_the_chat_stop_button_cancels_the_run_also_after_a_reload(
+    tab: Tab, studio: Server
+) -> None:
+    thread_id = await new_thread(tab, studio, "slow")
+    cancels = re.compile(rf"^/threads/{thread_id}/runs/([^/]+)/cancel$")
+
+    def cancelled() -> list[str]:
+        return [m[1] for _, p, _ in tab.requests if (m := cancels.match(p))]
+
+    # A run the hook started: its stop() cancels it.
+    await send(tab, "40")  # 40 ticks, 10 s
+    await tab.testid("tab-events").click()
+    await expect(tab.testid("event").filter(has_text='"tick":1')).to_have_count(1)
+    await tab.testid("chat-stop").click()
+    await expect(tab.testid("chat-send")).to_be_visible()
+    await expect(tab.testid("chat-cancelled")).to_be_visible()
+    await run_statuses(studio, thread_id, ["interrupted"])
+    runs = await api(studio, "GET", f"/threads/{thread_id}/runs")
+    assert cancelled() == [runs[0]["run_id"]]
+    # A run followed after a reload: the hook was not the one to start it, and the page cancels
+    # it itself.
+    await send(tab, "40")
+    await expect(tab.testid("event").filter(has_text='"tick":1')).to_have_count(1)
+    await tab.page.reload()
+    await expect(tab.testid("run-active")).to_be_visible()
+    await tab.testid("chat-stop").click()
+    await expect(tab.testid("run-active")).to_have_count(0)
+    await expect(tab.testid("chat-cancelled")).to_be_visible()
+    await run_statuses(studio, thread_id, ["interrupted", "interrupted"])
+    runs = await api(studio, "GET", f"/threads/{thread_id}/runs")
+    assert cancelled() == [runs[1]["run_id"], runs[0]["run_id"]]
+
+
+async def test_a_run_started_elsewhere_is_followed_from_the_runs_panel(
+    tab: Tab, studio: Server
+) -> None:
+    thread_id = await new_thread(tab, studio, "slow")
+    await expect(tab.testid("chat")).to_be_visible()
+    # Another client starts a run on the thread (a v2 run.start of its own).
+    params = {"assistant_id": "slow", "input": {"messages": [{"role": "user", "content": "8"}]}}
+    command = {"id": 1, "method": "run.start", "params": params}
+    started = await api(studio, "POST", f"/threads/{thread_id}/commands", json=command)
+    run_id = started["result"]["run_id"]
+    await tab.testid("tab-runs").click()
+    row = tab.css(f"[data-testid=run-row][data-run-id='{run_id}']")
+    await expect(row).to_have_attribute("data-status", "running")
+    await row.get_by_test_id("run-join").click()
+    await expect(tab.testid("run-active")).to_be_visible()
+    await expect(tab.last_ai()).to_contain_text("slow done")
+    await expect(tab.testid("run-active")).to_have_count(0)
+    await expect(tab.testid("message-text").filter(has_text="8")).to_have_count(1)
+    await tab.testid("tab-events").click()
+    await expect(tab.css("[data-testid=event][data-event=custom]")).to_have_count(8)
+    assert tab.commands(thread_id) == []
 
 
 async def test_a_reload_rejoins_the_live_stream(tab: Tab, studio: Server) -> None:
@@ -382,10 +619,11 @@ async def test_a_reload_rejoins_the_live_stream(tab: Tab, studio: Server) -> Non
     await tab.testid("tab-events").click()
     await expect(tab.testid("event").filter(has_text='"tick":2')).to_have_count(1)
     ticks_before = await tab.css("[data-testid=event][data-event=custom]").count()
+    before = len(tab.requests)
     await tab.page.reload()
     assert ticks_before < 12
-    # The page comes back on the same thread, finds the run still going and joins its stream
-    # (resumable: Last-Event-ID -1 replays it from the start, then it goes on live).
+    # The page comes back on the same thread, reads its state, finds the run still going and
+    # follows the thread's event stream, which replays the run from its start and goes on live.
     await expect(tab.testid("run-active")).to_be_visible()
     await tab.testid("tab-events").click()
     await expect(tab.testid("event").filter(has_text='"tick":11')).to_have_count(1)
@@ -395,7 +633,11 @@ async def test_a_reload_rejoins_the_live_stream(tab: Tab, studio: Server) -> Non
     await expect(tab.testid("run-active")).to_have_count(0)
     runs = await api(studio, "GET", f"/threads/{thread_id}/runs")
     assert [r["status"] for r in runs] == ["success"]
-    assert runs[0]["kwargs"]["resumable"] is True
+    after = [(m, p) for m, p, _ in tab.requests[before:]]
+    assert ("GET", f"/threads/{thread_id}/state") in after
+    assert ("POST", f"/threads/{thread_id}/stream/events") in after
+    assert tab.commands(thread_id) == ["run.start"]
+    assert tab.v1_run_streams() == []
 
 
 # --- threads -----------------------------------------------------------------------------------
@@ -487,6 +729,15 @@ async def test_with_auth_the_token_is_asked_for_and_sent(secured: Server, browse
                 else None
             ),
         )
+        v2_auth: list[str | None] = []
+        page.on(
+            "request",
+            lambda r: (
+                v2_auth.append(r.headers.get("authorization"))
+                if re.search(r"/threads/[^/]+/(commands|stream/events)$", r.url)
+                else None
+            ),
+        )
         await tab.open("/")
         await expect(tab.testid("auth-banner")).to_be_visible()
         await tab.shot("-asked")
@@ -513,6 +764,11 @@ async def test_with_auth_the_token_is_asked_for_and_sent(secured: Server, browse
             )
         assert alice.json()["metadata"]["owner"] == "alice"
         assert bob.status_code == 404
+        # The chat's v2 commands and event streams carry the token too: the run is alice's.
+        await send(tab, "who am I?")
+        await expect(tab.last_ai()).to_contain_text("'config_user', 'alice'")
+        assert tab.commands(thread_id or "") == ["run.start"]
+        assert len(v2_auth) >= 3 and set(v2_auth) == {"Bearer alice-token"}, v2_auth
         await tab.shot()
         assert not tab.errors
     finally:

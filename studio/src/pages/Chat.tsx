@@ -1,16 +1,31 @@
-// The chat view for graphs with a `messages` channel, on the SDK's React `useStream` hook: tokens
-// appear as they stream (messages-tuple), tool calls are shown, interrupts are answered with a
-// resume form, and a run in progress is rejoined after a reload (reconnectOnMount).
-import type { Message } from "@langchain/langgraph-sdk";
-import { useStream } from "@langchain/langgraph-sdk/react";
-import { useEffect, useRef, useState, type KeyboardEvent } from "react";
-import { describeError, useApi } from "../api";
+// The chat view for graphs with a `messages` channel, on `useStream` from @langchain/react: the
+// v2-native hook, a binding over the SDK's StreamController, which talks to the thread through
+// the Agent Streaming Protocol v2 (commands to POST /threads/{id}/commands, events from SSE on
+// POST /threads/{id}/stream/events). Tokens appear as they stream (the `messages` channel's
+// content-block deltas), tool calls are shown, interrupts are answered with a resume form
+// (`input.respond`), and a run in progress is rejoined after a reload: the hook reads the
+// thread's state, finds it active and follows its stream, which the server replays from the
+// start.
+import { HumanMessage, type AIMessage, type BaseMessage, type ToolMessage } from "@langchain/core/messages";
+import { useChannelEffect, useStream, type Event } from "@langchain/react";
+import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from "react";
+import { useApi } from "../api";
 import { ErrorBox } from "../components/common";
 import { compact } from "../json";
 import type { EngineProps } from "./engine";
 import { InterruptForm, type InterruptLike } from "./panels";
 
-type ChatState = { messages: Message[] };
+type ChatState = { messages: BaseMessage[] };
+type Ending = "success" | "error" | "interrupt" | "stopped";
+
+/**
+ * What the side panel's event log shows (values and messages are the chat itself). Not
+ * `lifecycle`: the SDK folds every subscription into one SSE, opening a new one with the union
+ * whenever a subscription is added; a log stream opened before the hook's own (on a thread that
+ * was idle) would hand the hook a run's root lifecycle ahead of its values, and the hook, taking
+ * the run for ended, would hold those values back until the next run.
+ */
+const LOGGED_CHANNELS = ["updates", "custom"] as const;
 
 export function textOf(content: unknown): string {
   if (typeof content === "string") return content;
@@ -22,22 +37,51 @@ export function textOf(content: unknown): string {
   return content == null ? "" : compact(content, 2000);
 }
 
-export function ChatPane({ threadId, assistantId, engineRef, onEvent, clearEvents, onRunChange, onBusy }: EngineProps) {
+/**
+ * A fresh hook (a new StreamController) whenever `follow` is asked for: a controller that found
+ * the thread idle when it loaded it opens no event stream until it sends a command itself, so a
+ * run started elsewhere is followed by loading the thread again, which then finds it active.
+ */
+export function ChatPane(props: EngineProps) {
+  const [generation, setGeneration] = useState(0);
+  const follow = useCallback(() => setGeneration((g) => g + 1), []);
+  return <ChatView key={generation} {...props} follow={follow} />;
+}
+
+function ChatView({ threadId, assistantId, engineRef, onEvent, clearEvents, onRunChange, onBusy, follow }: EngineProps & { follow: () => void }) {
   const { client, reportAuthError } = useApi();
+  // The run this hook started itself (run.start answers its id); the only one its stop() cancels.
+  const ownRun = useRef<string | null>(null);
+  // A fork shows its branch once it ends: see launch below.
+  const forking = useRef(false);
+  const [ending, setEnding] = useState<Ending | null>(null);
+  // The hook hands onCreated/onCompleted to its controller once, when it makes it: they may use
+  // only refs and callbacks that never change.
   const stream = useStream<ChatState>({
     client,
     assistantId,
     threadId,
-    reconnectOnMount: true,
-    fetchStateHistory: { limit: 100 },
-    onCustomEvent: (data, { namespace }) => onEvent(namespace?.length ? `custom|${namespace.join("|")}` : "custom", data),
-    onUpdateEvent: (data, { namespace }) => onEvent(namespace?.length ? `updates|${namespace.join("|")}` : "updates", data),
-    onMetadataEvent: (data) => onEvent("metadata", data),
-    onCreated: () => onRunChange(),
-    onFinish: () => onRunChange(),
-    onError: (error) => {
-      reportAuthError(error);
+    onCreated: ({ runId }) => {
+      ownRun.current = runId;
       onRunChange();
+    },
+    onCompleted: ({ reason }) => {
+      ownRun.current = null;
+      setEnding(reason);
+      onRunChange();
+      if (forking.current) {
+        forking.current = false;
+        follow();
+      }
+    },
+  });
+  // The event log: the thread's updates and custom events as its stream brings them, root and
+  // one level down. A v2 stream replays the thread from its first run, so a page (re)loaded on a
+  // thread shows those of its earlier runs too; a run this page starts begins the log anew.
+  useChannelEffect(stream, LOGGED_CHANNELS, {
+    onEvent: (event: Event) => {
+      const { namespace, data } = event.params;
+      onEvent(namespace.length ? `${event.method}|${namespace.join("|")}` : event.method, data, event.event_id);
     },
   });
   const [text, setText] = useState("");
@@ -49,44 +93,66 @@ export function ChatPane({ threadId, assistantId, engineRef, onEvent, clearEvent
   useEffect(() => {
     endRef.current?.scrollIntoView({ block: "end" });
   }, [messages]);
+  useEffect(() => {
+    if (stream.error != null) reportAuthError(stream.error);
+  }, [stream.error, reportAuthError]);
 
-  const submitRef = useRef(stream.submit);
-  submitRef.current = stream.submit;
-  const joinRef = useRef(stream.joinStream);
-  joinRef.current = stream.joinStream;
+  const streamRef = useRef(stream);
+  streamRef.current = stream;
+  const respond = useCallback(
+    async (resume: unknown) => {
+      setEnding(null);
+      clearEvents();
+      const { interrupts } = streamRef.current;
+      // One answer for all of them when several are pending at once: one `input.respond` with
+      // a response per interrupt id (one at a time, the first would start the run without the rest).
+      if (interrupts.length > 1) await streamRef.current.respondAll(Object.fromEntries(interrupts.map((i) => [i.id ?? "", resume])));
+      else await streamRef.current.respond(resume, interrupts[0]?.id ? { interruptId: interrupts[0].id } : undefined);
+      // input.respond answers no run id (no onCreated): the panels learn of the run here.
+      onRunChange();
+    },
+    [clearEvents, onRunChange],
+  );
   useEffect(() => {
     engineRef.current = {
       launch: async ({ input, command, checkpointId }) => {
+        if (command?.resume !== undefined) return respond(command.resume);
+        setEnding(null);
         clearEvents();
-        await submitRef.current((input ?? null) as Partial<ChatState> | null, {
-          command,
-          checkpoint: checkpointId ? { checkpoint_id: checkpointId, checkpoint_ns: "", checkpoint_map: null } : undefined,
-          streamResumable: true,
-        });
+        // The hook keeps the messages it has shown when a values snapshot comes from an earlier
+        // step than it has seen (a replay), which is also what a fork's branch looks like; the
+        // branch is loaded afresh when its run ends.
+        forking.current = checkpointId != null;
+        await streamRef.current.submit((input ?? null) as Partial<ChatState> | null, checkpointId ? { forkFrom: checkpointId } : undefined);
       },
-      join: async (runId) => {
+      join: async () => {
         clearEvents();
-        await joinRef.current(runId, "-1");
+        follow();
       },
     };
     return () => {
       engineRef.current = null;
     };
-  }, [engineRef, clearEvents]);
+  }, [engineRef, clearEvents, respond, follow]);
 
+  const stop = async () => {
+    if (ownRun.current != null) {
+      await stream.stop(); // cancels it (POST /threads/{id}/runs/{run}/cancel), then stops following
+      return;
+    }
+    // A run the hook joined (after a reload) or resumed (input.respond answers no run id): the
+    // hook does not know its id, so cancel whatever runs on the thread; its lifecycle ends it here.
+    const [running, pending] = await Promise.all([client.runs.list(threadId, { status: "running" }), client.runs.list(threadId, { status: "pending" })]);
+    await Promise.all([...running, ...pending].map((run) => client.runs.cancel(threadId, run.run_id)));
+  };
   const send = () => {
     const content = text.trim();
     if (!content || busy) return;
     setText("");
+    setEnding(null);
     clearEvents();
-    const message = { type: "human", content } as Message;
-    void stream.submit(
-      { messages: [message] },
-      {
-        streamResumable: true,
-        optimisticValues: (prev) => ({ ...prev, messages: [...(prev.messages ?? []), message] }),
-      },
-    );
+    // Shown at once (the hook's optimistic input, with a client-made id the server keeps).
+    void stream.submit({ messages: [new HumanMessage(content)] });
   };
   const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
@@ -94,11 +160,12 @@ export function ChatPane({ threadId, assistantId, engineRef, onEvent, clearEvent
       send();
     }
   };
-  const interrupts = (busy ? [] : stream.interrupts) as InterruptLike[];
-  // A cancelled run leaves its task's error in the checkpoint (langgraph): say so plainly.
-  const cancelled = !busy && stream.error != null && /CancelledError|UserInterrupt/.test(describeError(stream.error));
-  const results = new Map<string, Message>();
-  for (const m of messages) if (m.type === "tool" && m.tool_call_id) results.set(m.tool_call_id, m);
+  const interrupts: InterruptLike[] = busy ? [] : stream.interrupts.map((i) => ({ id: i.id, value: i.value }));
+  // A run that stopped with no question pending was cancelled (v2 ends it `interrupted`, as it
+  // does a human-in-the-loop pause, minus the input request): say so plainly.
+  const cancelled = !busy && interrupts.length === 0 && (ending === "interrupt" || ending === "stopped");
+  const results = new Map<string, ToolMessage>();
+  for (const m of messages) if (m.type === "tool" && (m as ToolMessage).tool_call_id) results.set((m as ToolMessage).tool_call_id, m as ToolMessage);
 
   return (
     <div className="chat" data-testid="chat">
@@ -118,15 +185,7 @@ export function ChatPane({ threadId, assistantId, engineRef, onEvent, clearEvent
       ) : (
         <ErrorBox error={stream.error} testId="chat-error" />
       )}
-      {interrupts.length > 0 && (
-        <InterruptForm
-          interrupts={interrupts}
-          onResume={(resume) => {
-            clearEvents();
-            return stream.submit(null, resume === undefined ? { streamResumable: true } : { command: { resume }, streamResumable: true });
-          }}
-        />
-      )}
+      {interrupts.length > 0 && <InterruptForm interrupts={interrupts} onResume={(resume) => respond(resume)} />}
       <form
         className="composer"
         onSubmit={(e) => {
@@ -136,7 +195,7 @@ export function ChatPane({ threadId, assistantId, engineRef, onEvent, clearEvent
       >
         <textarea rows={2} value={text} placeholder={interrupts.length ? "Answer the interrupt above, or send a new message" : "Message"} onChange={(e) => setText(e.target.value)} onKeyDown={onKey} data-testid="chat-input" />
         {busy ? (
-          <button type="button" onClick={() => void stream.stop()} data-testid="chat-stop">
+          <button type="button" onClick={() => void stop()} data-testid="chat-stop">
             Stop
           </button>
         ) : (
@@ -149,7 +208,7 @@ export function ChatPane({ threadId, assistantId, engineRef, onEvent, clearEvent
   );
 }
 
-function MessageView({ message, results, streaming }: { message: Message; results: Map<string, Message>; streaming: boolean }) {
+function MessageView({ message, results, streaming }: { message: BaseMessage; results: Map<string, ToolMessage>; streaming: boolean }) {
   if (message.type === "tool") {
     return (
       <div className="message tool" data-testid="message" data-type="tool">
@@ -159,7 +218,7 @@ function MessageView({ message, results, streaming }: { message: Message; result
     );
   }
   const text = textOf(message.content);
-  const toolCalls = message.type === "ai" ? (message.tool_calls ?? []) : [];
+  const toolCalls = message.type === "ai" ? ((message as AIMessage).tool_calls ?? []) : [];
   return (
     <div className={`message ${message.type}`} data-testid="message" data-type={message.type} data-streaming={streaming ? "true" : "false"}>
       <div className="who">{message.type === "human" ? "you" : message.type === "ai" ? (message.name ?? "assistant") : message.type}</div>

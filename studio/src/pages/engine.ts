@@ -1,5 +1,6 @@
 // What the thread page's side panels (history, runs) ask of the view that runs the graph: the
-// chat (useStream) or the input editor (the client's runs.stream), whichever is shown.
+// chat (@langchain/react's useStream, on the v2 protocol) or the input editor (the client's v1
+// runs.stream), whichever is shown.
 import type { Command, GraphSchema } from "@langchain/langgraph-sdk";
 import type { MutableRefObject } from "react";
 
@@ -37,5 +38,5 @@ export interface EngineProps {
   events: EventRow[];
 }
 
-/** sessionStorage key of the run a view is streaming; the same key useStream uses. */
+/** sessionStorage key of the run the input view is streaming (the legacy useStream's key). */
 export const runKey = (threadId: string) => `lg:stream:${threadId}` as const;
