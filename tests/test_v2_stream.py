@@ -502,3 +502,25 @@ async def test_websocket_on_a_thread_id_that_is_no_uuid(srv: Server) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4422
+
+
+async def test_each_values_event_follows_the_checkpoint_that_holds_it(
+    http: httpx.AsyncClient,
+) -> None:
+    """The JS controller takes the checkpoint sent before a `values` event as that state's,
+    for forks and edits: it must be the checkpoint that holds those values."""
+    tid = new_thread()
+    await finished(http, tid, "agent", _msg("hi"))
+    events = await replay(http, tid, {"channels": ["values", "checkpoints"]})
+    history = {
+        h["checkpoint"]["checkpoint_id"]: h["values"]
+        for h in (await http.post(f"/threads/{tid}/history", json={"limit": 10})).json()
+    }
+    values = [i for i, e in enumerate(events) if e["method"] == "values"]
+    assert len(values) == 2
+    for i in values:
+        before = events[i - 1]
+        assert before["method"] == "checkpoints"
+        held = history[before["params"]["data"]["id"]]
+        shown = events[i]["params"]["data"]
+        assert [m["id"] for m in held["messages"]] == [m["id"] for m in shown["messages"]]

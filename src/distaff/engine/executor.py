@@ -226,14 +226,17 @@ class Executor:
             self._broker.publish(run_id, event, data, resumable=resumable)
 
         def open_tape() -> Tape:
-            tape = self._events.tape(run_id, thread_id, graph_id, retried=attempt > 1)
+            tape = self._events.tape(
+                run_id, thread_id, graph_id, retried=attempt > 1, checkpoints=v2
+            )
             tapes.append(tape)
             tape.start()
             return tape
 
         # The v2 stream shows v2 runs and resumable v1 runs (both are replayed), and any run
         # while a v2 stream follows its thread (from the moment one does).
-        shown = not stateless and (bool(kwargs.get("v2")) or resumable)
+        v2 = bool(kwargs.get("v2"))
+        shown = not stateless and (v2 or resumable)
         if shown:
             open_tape()
 

@@ -124,9 +124,18 @@ class EventHub:
         thread = self._threads.get(thread_id)
         return thread is not None and bool(thread.readers or thread.remote)
 
-    def tape(self, run_id: str, thread_id: str, graph_name: str, *, retried: bool = False) -> Tape:
+    def tape(
+        self,
+        run_id: str,
+        thread_id: str,
+        graph_name: str,
+        *,
+        retried: bool = False,
+        checkpoints: bool = False,
+    ) -> Tape:
         """A run's projection onto its thread; `retried`: an attempt after one that stopped
-        without an end (it may have shown events the log never got)."""
+        without an end (it may have shown events the log never got); `checkpoints`: its
+        stream carries checkpoints."""
         thread = self._thread(thread_id)
         if (thread.tapes == 0 and self.shared and not thread.unnumbered) or retried:
             # The thread's last run may have executed elsewhere: number on from the log.
@@ -137,7 +146,7 @@ class EventHub:
             # Read where to number on from now, while the graph starts: its first token
             # then need not wait for the database.
             thread.loading = asyncio.create_task(self._load(thread_id, thread))
-        return Tape(self, run_id, thread_id, RunProjection(graph_name))
+        return Tape(self, run_id, thread_id, RunProjection(graph_name, checkpoints=checkpoints))
 
     def _emit(self, thread_id: str, run_id: str, events: list[Event]) -> None:
         thread = self._thread(thread_id)

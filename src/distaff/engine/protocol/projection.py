@@ -89,13 +89,17 @@ def _checkpoint(data: Any) -> dict[str, Any] | None:
 
 
 class RunProjection:
-    def __init__(self, graph_name: str) -> None:
+    def __init__(self, graph_name: str, *, checkpoints: bool = False) -> None:
+        """`checkpoints`: the stream carries langgraph's `checkpoints` parts (a v2 run)."""
         self.graph_name = graph_name
+        self._pair = checkpoints
         #: Subgraph namespaces that started and have not ended.
         self._open: list[Namespace] = []
         self._closed: set[Namespace] = set()
         #: Interrupt ids already requested, and where.
         self.requested: dict[str, Namespace] = {}
+        #: A namespace's latest `values`, waiting for the checkpoint that holds them.
+        self._held: dict[Namespace, Event] = {}
 
     def start(self) -> list[Event]:
         return [("lifecycle", (), {"event": "running", "graph_name": self.graph_name})]
@@ -104,10 +108,19 @@ class RunProjection:
         out: list[Event] = []
         if namespace:
             self._discover(namespace, out)
+        # langgraph streams a step's checkpoint just after the step's values; clients (the JS
+        # controller) take a `values` event's checkpoint to be the one sent before it, for
+        # forks and edits. So values wait for their checkpoint, or for anything else.
+        held = self._held.pop(namespace, None) if mode == "checkpoints" else None
+        out.extend(self._held.values())
+        self._held.clear()
         if mode == "values":
             if isinstance(data, dict) and "__interrupt__" in data:
                 data = {k: v for k, v in data.items() if k != "__interrupt__"}
-            out.append(("values", namespace, data))
+            if self._pair:
+                self._held[namespace] = ("values", namespace, data)
+            else:
+                out.append(("values", namespace, data))
         elif mode == "messages":
             payload = data[0] if isinstance(data, tuple | list) and data else None
             # Chat-model streams come as protocol events already (langgraph's v2 message
@@ -127,6 +140,8 @@ class RunProjection:
         elif mode == "checkpoints":
             if (checkpoint := _checkpoint(data)) is not None:
                 out.append(("checkpoints", namespace, checkpoint))
+            if held is not None:
+                out.append(held)
         elif mode == "tasks":
             out.append(("tasks", namespace, data))
             if isinstance(data, dict) and "result" in data and data.get("id"):
@@ -149,7 +164,8 @@ class RunProjection:
         """The run's last events: input requests not yet sent (`pending`: interrupt id and
         value, from the thread's final state), open subgraphs closed deepest first, and the
         root's terminal."""
-        out: list[Event] = []
+        out: list[Event] = list(self._held.values())
+        self._held.clear()
         self._interrupts((), [{"id": i, "value": v} for i, v in pending], out)
         asked = set(self.requested.values())
         for ns in sorted(self._open, key=len, reverse=True):
