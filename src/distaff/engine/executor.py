@@ -353,6 +353,8 @@ class Executor:
             f"run {run_id}: recording how it ended",
         )
         self._broker.finish(run_id, outcome)
+        for tape in tapes:
+            tape.deliver()
         if kwargs.get("webhook"):
             ended = {**run, "status": status or "rollback", "updated_at": now_iso()}
             self._webhooks.send(

@@ -47,8 +47,9 @@ WINDOW = 0.01
 #: How far past the log a retried run's attempt numbers on: more than a crashed process can
 #: have shown and not written.
 RETRY_GAP = 100_000
-#: (run id, method, namespace, data, timestamp): an event waiting for its thread's `seq`.
-_Pending = tuple[str, str, Namespace, Any, int]
+#: (run id, method, namespace, data, timestamp, where to hold it instead of delivering it): an
+#: event waiting for its thread's `seq`.
+_Pending = tuple[str, str, Namespace, Any, int, "list[LoggedEnvelope] | None"]
 
 
 @dataclass(slots=True, eq=False)
@@ -148,16 +149,22 @@ class EventHub:
             thread.loading = asyncio.create_task(self._load(thread_id, thread))
         return Tape(self, run_id, thread_id, RunProjection(graph_name, checkpoints=checkpoints))
 
-    def _emit(self, thread_id: str, run_id: str, events: list[Event]) -> None:
+    def _emit(
+        self,
+        thread_id: str,
+        run_id: str,
+        events: list[Event],
+        hold: list[LoggedEnvelope] | None = None,
+    ) -> None:
         thread = self._thread(thread_id)
         ms = time.time_ns() // 1_000_000
         if thread.seq is None:
-            thread.unnumbered.extend((run_id, m, ns, data, ms) for m, ns, data in events)
+            thread.unnumbered.extend((run_id, m, ns, data, ms, hold) for m, ns, data in events)
             if thread.loading is None:
                 thread.loading = asyncio.create_task(self._load(thread_id, thread))
             return
         for method, ns, data in events:
-            self._number(thread_id, thread, (run_id, method, ns, data, ms))
+            self._number(thread_id, thread, (run_id, method, ns, data, ms, hold))
 
     async def _load(self, thread_id: str, thread: _Thread) -> None:
         delay = 0.2
@@ -177,7 +184,7 @@ class EventHub:
             self._number(thread_id, thread, item)
 
     def _number(self, thread_id: str, thread: _Thread, item: _Pending) -> None:
-        run_id, method, ns, data, ms = item
+        run_id, method, ns, data, ms, hold = item
         assert thread.seq is not None
         thread.seq += 1
         seq = thread.numbered = thread.seq
@@ -195,6 +202,9 @@ class EventHub:
         self._queue.append((thread_id, envelope))
         self._sent += 1
         self._wake.set()
+        if hold is not None:
+            hold.append(envelope)
+            return
         for reader in thread.readers:
             reader.push(envelope)
 
@@ -339,6 +349,8 @@ class Tape:
         self.thread_id = thread_id
         self.projection = projection
         self._closed = False
+        #: The run's last events, written but not yet shown here (`deliver`).
+        self._held: list[LoggedEnvelope] = []
 
     def start(self) -> None:
         self._hub._emit(self.thread_id, self.run_id, self.projection.start())
@@ -351,21 +363,33 @@ class Tape:
         self, status: Terminal, error: str | None, pending: list[tuple[str, Any]]
     ) -> None:
         """The run's end, written before the run is recorded as ended: the next run on the
-        thread, wherever it executes, numbers on from here."""
+        thread, wherever it executes, numbers on from here. Readers here get it from
+        `deliver`, once the run's end is recorded: a client told the run ended finds the
+        thread no longer busy."""
         if self._closed:
             return
         self._closed = True
-        self._hub._emit(self.thread_id, self.run_id, self.projection.end(status, error, pending))
+        end = self.projection.end(status, error, pending)
+        self._hub._emit(self.thread_id, self.run_id, end, hold=self._held)
         await self._hub._release(self.thread_id)
+
+    def deliver(self) -> None:
+        held, self._held = self._held, []
+        thread = self._hub._threads.get(self.thread_id)
+        for envelope in held:
+            for reader in thread.readers if thread is not None else ():
+                reader.push(envelope)
 
     def abandon(self) -> None:
         """The run stopped here without an end (a shutdown hands it back, another process
-        took it over): no terminal; its next attempt starts again with `running`."""
+        took it over): no terminal; its next attempt starts again with `running`. (After an
+        end, what it holds goes out.)"""
         if not self._closed:
             self._closed = True
             thread = self._hub._threads.get(self.thread_id)
             if thread is not None:
                 thread.tapes -= 1
+        self.deliver()
 
 
 class Reader:
