@@ -122,16 +122,27 @@ class ProtocolService:
         return method in self._methods
 
     async def last_seq(self, thread_id: str) -> int:
-        return await self._backend.events.last_seq(thread_id)
+        """How far the thread's stream has gone (a reply's `applied_through_seq`)."""
+        if not is_uuid(thread_id):
+            return 0
+        tid = canonical_uuid(thread_id)
+        known = self._events.known_seq(tid)
+        return known if known is not None else await self._backend.events.last_seq(tid)
 
-    async def call(self, thread_id: str, method: str, params: Json, request: Json) -> Json:
-        """Run one command; raises `CommandError`. `request`: the request id and headers a run
-        carries, as v1 runs do."""
+    async def call(
+        self, thread_id: str, method: str, params: Json, request: Json
+    ) -> tuple[Json, int]:
+        """Run one command: its result and how far the thread's stream had gone before it;
+        raises `CommandError`. `request`: the request id and headers a run carries, as v1
+        runs do."""
         handler = self._methods.get(method)
         if handler is None:
             raise CommandError("unknown_command", f"Unknown command method: {method}")
+        if method == "run.start":
+            return await self._run_start(thread_id, params, request)
+        applied = await self.last_seq(thread_id)
         result: Json = await handler(thread_id, params, request)
-        return result
+        return result, applied
 
     async def visible(self, thread_id: str) -> Thread | None:
         """The thread if it exists and the caller may read it; None if it does not exist yet
@@ -160,7 +171,7 @@ class ProtocolService:
             raise CommandError("unknown_error", f"{_status_of(exc)}: {exc}") from exc
         return str(created.run["run_id"])
 
-    async def _run_start(self, thread_id: str, params: Json, request: Json) -> Json:
+    async def _run_start(self, thread_id: str, params: Json, request: Json) -> tuple[Json, int]:
         assistant_id = params.get("assistant_id")
         if not isinstance(assistant_id, str) or not assistant_id:
             raise CommandError("invalid_argument", "run.start requires a non-empty assistant_id.")
@@ -204,15 +215,20 @@ class ProtocolService:
         strategy = params.get("multitaskStrategy", params.get("multitask_strategy"))
         body["multitask_strategy"] = strategy if strategy in MULTITASK else "enqueue"
         value = params.get("input")
-        if value is not None and await self._interrupted(thread_id):
+        thread = await self._backend.threads.get(canonical_uuid(thread_id))
+        if thread is None:
+            self._events.fresh(canonical_uuid(thread_id))  # this run creates it
+            applied = 0
+        else:
+            applied = await self.last_seq(thread_id)  # before the run can add to it
+        if value is not None and await self._interrupted(thread):
             # The spec's rule: input for an interrupted thread answers its interrupt.
             body["command"] = {"resume": value}
         else:
             body["input"] = value
-        return {"run_id": await self._create(thread_id, body, request)}
+        return {"run_id": await self._create(thread_id, body, request)}, applied
 
-    async def _interrupted(self, thread_id: str) -> bool:
-        thread = await self._backend.threads.get(canonical_uuid(thread_id))
+    async def _interrupted(self, thread: Thread | None) -> bool:
         if thread is None or (thread["status"] == "idle" and not thread.get("interrupts")):
             return False  # nothing asked, nor a run ending that may be asking
         return bool(await self._pending(thread))

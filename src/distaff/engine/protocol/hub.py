@@ -177,7 +177,8 @@ class EventHub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         # Events of an earlier attempt may still be on their way to the log.
-        thread.seq = max(last, thread.numbered) + (RETRY_GAP if thread.jump else 0)
+        thread.numbered = max(last, thread.numbered)
+        thread.seq = thread.numbered + (RETRY_GAP if thread.jump else 0)
         thread.loading, thread.jump = None, False
         pending, thread.unnumbered = thread.unnumbered, []
         for item in pending:
@@ -284,6 +285,25 @@ class EventHub:
                 self._recent[thread_id] = thread.numbered
                 if len(self._recent) > RECENT:
                     self._recent.popitem(last=False)
+
+    def known_seq(self, thread_id: str) -> int | None:
+        """The thread's last `seq` if this process knows it without the log: it numbers the
+        thread's events now, or it is alone on its database and has numbered them."""
+        thread = self._threads.get(thread_id)
+        if thread is not None and thread.seq is not None and (thread.tapes or not self.shared):
+            return thread.numbered
+        return None if self.shared else self._recent.get(thread_id)
+
+    def fresh(self, thread_id: str) -> None:
+        """The thread is being created: alone on its database, this process knows its log is
+        empty without asking (the first event of its first run then waits for nothing)."""
+        if self.shared:
+            return
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            self._recent.setdefault(thread_id, 0)
+        elif thread.seq is None and thread.loading is None and not thread.unnumbered:
+            thread.seq = thread.numbered  # a stream opened before the thread existed
 
     def _thread(self, thread_id: str) -> _Thread:
         thread = self._threads.get(thread_id)
