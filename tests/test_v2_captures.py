@@ -20,9 +20,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ARTIFACTS
 from tests.servers import Server
-from tests.v2 import ALL_CHANNELS, Envelope, command, ends_after, new_thread, read_stream, start
+from tests.v2 import (
+    ALL_CHANNELS,
+    Envelope,
+    command,
+    ends_after,
+    msg,
+    new_thread,
+    read_stream,
+    start,
+    start_server,
+)
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 CAPTURES = REFERENCE / "v2-captures"
@@ -96,13 +105,7 @@ def channels(events: list[Envelope]) -> dict[str, list[Any]]:
 
 @pytest.fixture(scope="module")
 def srv() -> Iterator[Server]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    server = Server(
-        "memory://",
-        manifest=MANIFEST,
-        env={"DISTAFF_HEARTBEAT_SECONDS": "0.5"},
-        log_path=ARTIFACTS / "v2-captures.log",
-    ).start()
+    server = start_server("v2-captures", manifest=MANIFEST)
     yield server
     server.stop()
 
@@ -111,10 +114,6 @@ def srv() -> Iterator[Server]:
 async def http(srv: Server) -> AsyncIterator[httpx.AsyncClient]:
     async with srv.http() as c:
         yield c
-
-
-def _msg(text: str) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": text}]}
 
 
 async def ours(http: httpx.AsyncClient, assistant: str, inp: Any, runs: int = 1) -> list[Envelope]:
@@ -154,12 +153,12 @@ async def ours(http: httpx.AsyncClient, assistant: str, inp: Any, runs: int = 1)
 @pytest.mark.parametrize(
     ("capture", "index", "assistant", "inp", "runs"),
     [
-        ("20-sse-agent-token-stream.txt", 0, "agent", _msg("hi there"), 1),
+        ("20-sse-agent-token-stream.txt", 0, "agent", msg("hi there"), 1),
         ("26-sse-error-in-run.txt", 0, "fail", {}, 1),
-        ("29-sse-tool-calls.txt", 0, "tools_agent", _msg("weather?"), 1),
-        ("30-sse-subgraphs.txt", 0, "parent", _msg("x"), 1),
-        ("30-sse-subgraphs.txt", 1, "deep", _msg("go"), 1),
-        ("31-sse-hitl-interrupt-resume.txt", 0, "hitl", _msg("go"), 2),
+        ("29-sse-tool-calls.txt", 0, "tools_agent", msg("weather?"), 1),
+        ("30-sse-subgraphs.txt", 0, "parent", msg("x"), 1),
+        ("30-sse-subgraphs.txt", 1, "deep", msg("go"), 1),
+        ("31-sse-hitl-interrupt-resume.txt", 0, "hitl", msg("go"), 2),
         ("33-sse-two-interrupts-batch-respond.txt", 0, "two_interrupts", {}, 2),
     ],
 )

@@ -11,15 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ARTIFACTS
 from tests.servers import Server
-from tests.v2 import command, new_thread, start
+from tests.v2 import command, msg, new_thread, start, start_server
 
 
 @pytest.fixture(scope="module")
 def srv() -> Iterator[Server]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    server = Server("memory://", log_path=ARTIFACTS / "v2-commands.log").start()
+    server = start_server("v2-commands")
     yield server
     server.stop()
 
@@ -28,10 +26,6 @@ def srv() -> Iterator[Server]:
 async def http(srv: Server) -> AsyncIterator[httpx.AsyncClient]:
     async with srv.http() as c:
         yield c
-
-
-def _msg(text: str) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": text}]}
 
 
 async def _settled(http: httpx.AsyncClient, thread_id: str, timeout: float = 15) -> dict[str, Any]:
@@ -75,7 +69,7 @@ async def test_run_start_creates_the_thread_and_an_ordinary_run(
 ) -> None:
     tid = new_thread()
     assert (await http.get(f"/threads/{tid}")).status_code == 404
-    reply = await command(http, tid, "run.start", {"assistant_id": "agent", "input": _msg("hi")})
+    reply = await command(http, tid, "run.start", {"assistant_id": "agent", "input": msg("hi")})
     assert reply["type"] == "success" and set(reply["result"]) == {"run_id"}
     assert reply["meta"] == {"applied_through_seq": 0}
     run_id = reply["result"]["run_id"]
@@ -90,7 +84,7 @@ async def test_run_start_creates_the_thread_and_an_ordinary_run(
         {"type": "text", "text": "Hello there friend", "index": 0}
     ]
     # The next command's reply says how far the thread's stream has gone: a client's `since`.
-    again = await command(http, tid, "run.start", {"assistant_id": "agent", "input": _msg("x")})
+    again = await command(http, tid, "run.start", {"assistant_id": "agent", "input": msg("x")})
     assert again["meta"]["applied_through_seq"] > 0
 
 
@@ -132,13 +126,13 @@ async def test_multitask_reject_and_interrupt_in_either_spelling(
     http: httpx.AsyncClient, spelling: str
 ) -> None:
     tid = new_thread()
-    first = await start(http, tid, "slow", input=_msg("50"))
+    first = await start(http, tid, "slow", input=msg("50"))
     rejected = await command(
-        http, tid, "run.start", {"assistant_id": "slow", "input": _msg("1"), spelling: "reject"}
+        http, tid, "run.start", {"assistant_id": "slow", "input": msg("1"), spelling: "reject"}
     )
     assert rejected["error"] == "unknown_error"
     assert rejected["message"].startswith("409: Thread is already running a task.")
-    second = await start(http, tid, "slow", input=_msg("1"), **{spelling: "interrupt"})
+    second = await start(http, tid, "slow", input=msg("1"), **{spelling: "interrupt"})
     await _settled(http, tid)
     statuses = {r["run_id"]: r["status"] for r in (await http.get(f"/threads/{tid}/runs")).json()}
     assert statuses == {first: "interrupted", second: "success"}
@@ -148,7 +142,7 @@ async def test_input_on_an_interrupted_thread_answers_the_interrupt(
     http: httpx.AsyncClient,
 ) -> None:
     tid = new_thread()
-    await start(http, tid, "hitl", input=_msg("please"))
+    await start(http, tid, "hitl", input=msg("please"))
     assert (await _settled(http, tid))["status"] == "interrupted"
     await start(http, tid, "hitl", input="via-run-start")
     thread = await _settled(http, tid)
@@ -158,7 +152,7 @@ async def test_input_on_an_interrupted_thread_answers_the_interrupt(
 
 async def test_run_start_forks_from_a_checkpoint(http: httpx.AsyncClient) -> None:
     tid = new_thread()
-    await start(http, tid, "agent", input=_msg("first"))
+    await start(http, tid, "agent", input=msg("first"))
     await _settled(http, tid)
     history = (await http.post(f"/threads/{tid}/history", json={"limit": 10})).json()
     # The checkpoint after the input, before the model answered.
@@ -175,7 +169,7 @@ async def test_input_respond(http: httpx.AsyncClient) -> None:
     tid = new_thread()
     missing = await command(http, tid, "input.respond", {"interrupt_id": "x", "response": 1})
     assert missing["error"] == "no_such_run"
-    await start(http, tid, "hitl", input=_msg("please"))
+    await start(http, tid, "hitl", input=msg("please"))
     thread = await _settled(http, tid)
     (interrupt_id,) = [i["id"] for items in thread["interrupts"].values() for i in items]
     shape = await command(http, tid, "input.respond", {"response": "yes"})
@@ -199,7 +193,7 @@ async def test_input_respond_checks_the_namespace_of_a_subgraph_interrupt(
 ) -> None:
     """The reference checks namespaces only on a WebSocket; here always (contract 13)."""
     tid = new_thread()
-    await start(http, tid, "nested_hitl", input=_msg("go"))
+    await start(http, tid, "nested_hitl", input=msg("go"))
     thread = await _settled(http, tid)
     (interrupt_id,) = [i["id"] for items in thread["interrupts"].values() for i in items]
     wrong = await command(
@@ -250,7 +244,7 @@ async def test_get_tree_state_and_cancel_over_http(http: httpx.AsyncClient) -> N
     tid = new_thread()
     none_yet = await command(http, tid, "agent.getTree", {})
     assert none_yet["error"] == "no_such_run"
-    await start(http, tid, "deep", input=_msg("go"))
+    await start(http, tid, "deep", input=msg("go"))
     await _settled(http, tid)
     tree = (await command(http, tid, "agent.getTree", {}))["result"]["tree"]
     assert (tree["namespace"], tree["status"], tree["graph_name"]) == ([], "completed", "deep")
@@ -265,7 +259,7 @@ async def test_get_tree_state_and_cancel_over_http(http: httpx.AsyncClient) -> N
     listed = (await command(http, tid, "state.listCheckpoints", {"limit": 2}))["result"]
     history = (await http.post(f"/threads/{tid}/history", json={"limit": 2})).json()
     assert listed == {"checkpoints": history} and len(history) == 2
-    slow_run = await start(http, tid, "slow", input=_msg("50"))
+    slow_run = await start(http, tid, "slow", input=msg("50"))
     cancelled = await command(http, tid, "run.cancel", {"run_id": slow_run})
     assert cancelled["type"] == "success", cancelled
     await _settled(http, tid)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,38 +21,17 @@ from tests.v2 import (
     Envelope,
     command,
     ends_after,
+    msg,
     new_thread,
     read_stream,
+    replay,
     root_terminal,
     start,
     text_of,
 )
+from tests.v2 import HEARTBEAT as BEAT
 
-HEARTBEAT = {"DISTAFF_HEARTBEAT_SECONDS": "0.5"}
-
-
-def _msg(text: str) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": text}]}
-
-
-async def replay(url: str, thread_id: str, since: int = 0) -> list[Envelope]:
-    """What a new connection to `url` replays of a thread whose runs ended (all that comes
-    before the first heartbeat)."""
-    seen: list[Envelope] = []
-    body = {"channels": ALL_CHANNELS, "since": since}
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-
-        async def run() -> None:
-            async with http.stream("POST", f"/threads/{thread_id}/stream/events", json=body) as r:
-                assert r.status_code == 200
-                async for line in r.aiter_lines():
-                    if line.startswith(":"):
-                        return
-                    if line.startswith("data: "):
-                        seen.append(json.loads(line[6:]))
-
-        await asyncio.wait_for(run(), 20)
-    return seen
+HEARTBEAT = {"DISTAFF_HEARTBEAT_SECONDS": str(BEAT)}
 
 
 async def _run_to_end(
@@ -92,15 +70,18 @@ async def test_history_and_since_survive_a_restart(
     tid = new_thread()
     first = Server(url, env=HEARTBEAT, log_path=log).start()
     try:
-        live = await _run_to_end(first, tid, "agent", _msg("before"))
+        live = await _run_to_end(first, tid, "agent", msg("before"))
     finally:
         first.stop()
     second = Server(url, env=HEARTBEAT, log_path=log).start()
     try:
         assert await replay(second.url, tid) == live
-        assert await replay(second.url, tid, since=live[5]["seq"]) == live[6:]
+        assert (
+            await replay(second.url, tid, {"channels": ALL_CHANNELS, "since": live[5]["seq"]})
+            == live[6:]
+        )
         # Numbering goes on from where the first process stopped.
-        more = await _run_to_end(second, tid, "agent", _msg("after"), since=live[-1]["seq"])
+        more = await _run_to_end(second, tid, "agent", msg("after"), since=live[-1]["seq"])
         assert more[0]["seq"] == live[-1]["seq"] + 1
         everything = await replay(second.url, tid)
         assert everything == live + more
@@ -127,7 +108,7 @@ async def test_a_crash_mid_run_loses_no_acknowledged_event(
                 tid,
                 {"channels": ALL_CHANNELS},
                 lambda events: sum(e["method"] == "custom" for e in events) >= 3,
-                on_open=lambda: start(http, tid, "slow", input=_msg("8")),
+                on_open=lambda: start(http, tid, "slow", input=msg("8")),
             )
     finally:
         first.kill()
@@ -184,18 +165,23 @@ async def test_start_on_one_replica_stream_and_resume_on_the_other(
     front, back = replicas
     tid = new_thread()
     # Started and streamed through `front`; executed by `back`.
-    live = await _run_to_end(front, tid, "agent", _msg("hi"))
+    live = await _run_to_end(front, tid, "agent", msg("hi"))
     assert text_of(live) == "Hello there friend"
     _check_numbering(live)
     assert await replay(back.url, tid) == live
-    assert await replay(front.url, tid, since=live[3]["seq"]) == live[4:]
+    assert (
+        await replay(front.url, tid, {"channels": ALL_CHANNELS, "since": live[3]["seq"]})
+        == live[4:]
+    )
     # Interrupted on one replica, answered on the other, the answer streamed on the first.
     async with front.http() as f, back.http() as b:
 
         async def hitl() -> None:
-            await start(f, tid, "hitl", input=_msg("please"))
+            await start(f, tid, "hitl", input=msg("please"))
             while True:
-                events = await replay(back.url, tid, since=live[-1]["seq"])
+                events = await replay(
+                    back.url, tid, {"channels": ALL_CHANNELS, "since": live[-1]["seq"]}
+                )
                 asked = [e for e in events if e["method"] == "input.requested"]
                 if asked:
                     break
@@ -232,7 +218,7 @@ async def test_a_v1_run_elsewhere_shows_on_a_v2_stream_here(
             # The watch of `front`'s stream must reach `back` before the run starts there.
             await asyncio.sleep(0.5)
             r = await b.post(
-                f"/threads/{tid}/runs/wait", json={"assistant_id": "agent", "input": _msg("v1")}
+                f"/threads/{tid}/runs/wait", json={"assistant_id": "agent", "input": msg("v1")}
             )
             assert r.status_code == 200
 
@@ -258,7 +244,7 @@ async def test_what_a_thread_keeps_is_bounded_by_whole_runs(
         runs: list[list[Envelope]] = []
         for i in range(3):
             since = runs[-1][-1]["seq"] if runs else 0
-            runs.append(await _run_to_end(srv, tid, "agent", _msg(str(i)), since=since))
+            runs.append(await _run_to_end(srv, tid, "agent", msg(str(i)), since=since))
         per_run = len(runs[0])
         assert per_run > 15  # so that two runs are more than the 30 kept
         kept = await replay(srv.url, tid)
@@ -266,7 +252,7 @@ async def test_what_a_thread_keeps_is_bounded_by_whole_runs(
         assert kept == (runs[2] if 2 * per_run > 30 else runs[1] + runs[2])
         assert kept[0]["params"]["data"] == {"event": "running", "graph_name": "agent"}
         # A resume from before what is kept starts where the kept history does.
-        assert await replay(srv.url, tid, since=1) == kept
+        assert await replay(srv.url, tid, {"channels": ALL_CHANNELS, "since": 1}) == kept
     finally:
         srv.stop()
 
@@ -287,7 +273,7 @@ async def test_a_postgresql_outage_mid_run_loses_no_event(tmp_path: Path) -> Non
             async with srv.http() as http:
 
                 async def through_an_outage() -> None:
-                    await start(http, tid, "slow", input=_msg("12"))
+                    await start(http, tid, "slow", input=msg("12"))
                     await asyncio.sleep(1.0)
                     cluster.halt()
                     r = await http.post(

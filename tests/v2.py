@@ -7,11 +7,17 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.conftest import ARTIFACTS
+from tests.servers import MANIFEST, Server
+
 Envelope = dict[str, Any]
+#: Test servers beat often: a replay of a finished thread is all that comes before a beat.
+HEARTBEAT = 0.5
 
 ALL_CHANNELS = [
     "values",
@@ -28,6 +34,51 @@ ALL_CHANNELS = [
 
 def new_thread() -> str:
     return str(uuid.uuid4())
+
+
+def msg(text: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}]}
+
+
+def start_server(
+    name: str,
+    url: str = "memory://",
+    *,
+    manifest: Path = MANIFEST,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """A test module's server, its log in test-artifacts/`name`.log."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return Server(
+        url,
+        manifest=manifest,
+        env={"DISTAFF_HEARTBEAT_SECONDS": str(HEARTBEAT), **(env or {})},
+        log_path=ARTIFACTS / f"{name}.log",
+    ).start()
+
+
+async def replay(
+    http: httpx.AsyncClient | str, thread_id: str, body: dict[str, Any] | None = None
+) -> list[Envelope]:
+    """Everything a new connection replays of a thread whose runs ended: what arrives before
+    the first heartbeat. `http`: a client, or a server's URL."""
+    if isinstance(http, str):
+        async with httpx.AsyncClient(base_url=http, timeout=30) as client:
+            return await replay(client, thread_id, body)
+    seen: list[Envelope] = []
+    body = body if body is not None else {"channels": ALL_CHANNELS}
+
+    async def run() -> None:
+        async with http.stream("POST", f"/threads/{thread_id}/stream/events", json=body) as r:
+            assert r.status_code == 200
+            async for line in r.aiter_lines():
+                if line.startswith(":"):
+                    return
+                if line.startswith("data: "):
+                    seen.append(json.loads(line[6:]))
+
+    await asyncio.wait_for(run(), 20)
+    return seen
 
 
 async def command(

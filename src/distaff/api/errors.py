@@ -22,7 +22,9 @@ from distaff.errors import (
 STATUS = {NotFound: 404, Conflict: 409, InvalidInput: 422, BadRequest: 400, Unavailable: 503}
 
 
-def _status(exc: DistaffError) -> int:
+def status_of(exc: DistaffError) -> int:
+    if isinstance(exc, Refused):
+        return exc.status
     for cls, status in STATUS.items():
         if isinstance(exc, cls):
             return status
@@ -34,7 +36,7 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, DistaffError)
         if isinstance(exc, Refused):
             return JSON({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
-        return JSON({"detail": exc.message}, status_code=_status(exc))
+        return JSON({"detail": exc.message}, status_code=status_of(exc))
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -22,6 +22,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from distaff.api.auth import principal_of
+from distaff.api.errors import status_of
 from distaff.api.responses import runtime
 from distaff.api.schemas import ERRORS
 from distaff.api.sse import EVENT_STREAM, HEARTBEAT, SSE_MEDIA_TYPE, EventStream
@@ -89,7 +90,11 @@ async def _answer(
     try:
         result, applied = await rt.protocol.call(thread_id, method, params, request)
     except CommandError as exc:
-        return error_reply(command_id, exc.code, exc.message, **exc.extra)
+        message = exc.message
+        if isinstance(exc.__cause__, DistaffError) and exc.code == "unknown_error":
+            # A v1 refusal, worded as the reference words it: "409: Thread is already ...".
+            message = f"{status_of(exc.__cause__)}: {message}"
+        return error_reply(command_id, exc.code, message, **exc.extra)
     return success_reply(command_id, result, applied)
 
 

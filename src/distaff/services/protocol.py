@@ -18,15 +18,7 @@ from typing import Any
 from distaff.auth import Gate
 from distaff.backends.base import Backend
 from distaff.engine.protocol.hub import EventHub
-from distaff.errors import (
-    BadRequest,
-    Conflict,
-    DistaffError,
-    InvalidInput,
-    NotFound,
-    Refused,
-    Unavailable,
-)
+from distaff.errors import DistaffError, NotFound, Unavailable
 from distaff.ids import canonical_uuid, is_uuid
 from distaff.models import Json, Thread
 from distaff.serde import loads
@@ -58,20 +50,6 @@ def success_reply(command_id: Any, result: Json, applied_through_seq: int) -> Js
         "result": result,
         "meta": {"applied_through_seq": applied_through_seq},
     }
-
-
-def _status_of(exc: DistaffError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, Conflict):
-        return 409
-    if isinstance(exc, InvalidInput):
-        return 422
-    if isinstance(exc, Refused):
-        return exc.status
-    if isinstance(exc, BadRequest):
-        return 400
-    return 500
 
 
 @contextlib.contextmanager
@@ -167,8 +145,8 @@ class ProtocolService:
         except Unavailable:
             raise  # the database, not the command: a 503, as on v1, for the client to retry
         except DistaffError as exc:
-            # The v1 error as "<status>: <detail>", as the reference words it.
-            raise CommandError("unknown_error", f"{_status_of(exc)}: {exc}") from exc
+            # The v1 refusal; its reply says it as "<status>: <detail>" (`api/protocol.py`).
+            raise CommandError("unknown_error", str(exc)) from exc
         return str(created.run["run_id"])
 
     async def _run_start(self, thread_id: str, params: Json, request: Json) -> tuple[Json, int]:
