@@ -13,24 +13,23 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.servers import Server
 from tests.v2 import (
     ALL_CHANNELS,
     Envelope,
     command,
     ends_after,
+    module_http,  # noqa: F401  (the fixture `http`)
     msg,
     new_thread,
     read_stream,
+    server_fixture,
     start,
-    start_server,
 )
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -103,17 +102,7 @@ def channels(events: list[Envelope]) -> dict[str, list[Any]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[Server]:
-    server = start_server("v2-captures", manifest=MANIFEST)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def http(srv: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with srv.http() as c:
-        yield c
+srv = server_fixture("v2-captures", manifest=MANIFEST)
 
 
 async def ours(http: httpx.AsyncClient, assistant: str, inp: Any, runs: int = 1) -> list[Envelope]:

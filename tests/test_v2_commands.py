@@ -4,7 +4,6 @@ sections 3 and 5; captures 10-18). Runs are ordinary runs, seen and controlled t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +11,16 @@ import httpx
 import pytest
 
 from tests.servers import Server
-from tests.v2 import command, msg, new_thread, start, start_server
+from tests.v2 import (
+    command,
+    module_http,  # noqa: F401  (the fixture `http`)
+    msg,
+    new_thread,
+    server_fixture,
+    start,
+)
 
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[Server]:
-    server = start_server("v2-commands")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def http(srv: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with srv.http() as c:
-        yield c
+srv = server_fixture("v2-commands")
 
 
 async def _settled(http: httpx.AsyncClient, thread_id: str, timeout: float = 15) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -21,28 +20,18 @@ from tests.v2 import (
     Envelope,
     command,
     ends_after,
+    module_http,  # noqa: F401  (the fixture `http`)
     msg,
     new_thread,
     read_stream,
     replay,
     root_terminal,
+    server_fixture,
     start,
-    start_server,
     text_of,
 )
 
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[Server]:
-    server = start_server("v2-stream")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def http(srv: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with srv.http() as c:
-        yield c
+srv = server_fixture("v2-stream")
 
 
 async def finished(http: httpx.AsyncClient, thread_id: str, assistant: str, inp: Any) -> None:

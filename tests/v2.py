@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import ARTIFACTS
 from tests.servers import MANIFEST, Server
@@ -38,6 +39,26 @@ def new_thread() -> str:
 
 def msg(text: str) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": text}]}
+
+
+def server_fixture(name: str, **options: Any) -> Any:
+    """A module's `srv` fixture: `start_server(name, **options)` for the module's tests."""
+
+    @pytest.fixture(scope="module")
+    def srv() -> Iterator[Server]:
+        server = start_server(name, **options)
+        yield server
+        server.stop()
+
+    return srv
+
+
+@pytest.fixture(name="http")
+async def module_http(srv: Server) -> AsyncIterator[httpx.AsyncClient]:
+    """The fixture `http`: a client of the module's `srv` (a module imports it by this name,
+    which its tests' `http` parameters do not shadow)."""
+    async with srv.http() as c:
+        yield c
 
 
 def start_server(
