@@ -93,6 +93,8 @@ class RunHandle:
     #: How the run ended here, once recorded (`rollback` when cancelled so): for its log line
     #: and span.
     status: RunStatus | Literal["rollback"] | None = None
+    #: Its v2 stream shows its end (or never showed it at all).
+    stream_ended: bool = False
 
 
 async def until_stored(operation: Callable[[], Awaitable[T]], what: str) -> T:
@@ -343,6 +345,7 @@ class Executor:
         handle.status = outcome.status
         if tapes:
             await _end_tape(tapes[0], status, error, snapshot)
+        handle.stream_ended = True
         # The graph is done: what it did must be recorded, however long the database takes to
         # come back (a run left `running` would keep its thread busy until a restart).
         await until_stored(lambda: self._broker.end_log(run_id, outcome), f"run {run_id}: end")
@@ -378,6 +381,15 @@ class Executor:
         snapshot = ThreadSnapshot(None, {}, False, error)
         temporary = is_temporary(handle.run["kwargs"])
         outcome = RunOutcome("error", error=error)
+        tape = None
+        kwargs = handle.run["kwargs"]
+        thread_id = handle.run["thread_id"]
+        shown = kwargs.get("v2") or kwargs.get("resumable") or self._events.watched(thread_id)
+        if shown and not handle.stream_ended and not temporary:
+            # Its v2 stream showed it running: it must show the end too, or clients wait.
+            graph_id = str((kwargs.get("config") or {}).get("configurable", {}).get("graph_id"))
+            tape = self._events.tape(run_id, thread_id, graph_id)
+            await tape.close("failed", str(error.get("message")), [])
         try:
             if self._broker.outcome(run_id) is None:
                 self._broker.publish(run_id, "error", error)
@@ -386,6 +398,8 @@ class Executor:
         finally:
             if self._broker.outcome(run_id) is None:
                 self._broker.finish(run_id, outcome)
+            if tape is not None:
+                tape.deliver()
 
     async def _resume_point(
         self, graph: CompiledGraph, run: Run, config: dict[str, Any]
