@@ -59,8 +59,21 @@ def captured_streams(name: str) -> dict[str, list[Envelope]]:
 _MASKED = {"id", "interrupt_id", "trigger_call_id"}
 
 
+def _message_form(value: dict[str, Any]) -> dict[str, Any]:
+    """A state message as the graph made it: the reference's runtime turns an AI message's
+    text into content blocks (`output_version: "v1"`); distaff keeps what the graph returned."""
+    if value.get("type") != "ai" or not isinstance(value.get("content"), list):
+        return value
+    text = "".join(b.get("text", "") for b in value["content"] if b.get("type") == "text")
+    out = {**value, "content": text}
+    if out.get("response_metadata") == {"output_version": "v1"}:
+        del out["response_metadata"]
+    return out
+
+
 def _canon(value: Any) -> Any:
     if isinstance(value, dict):
+        value = _message_form(value)
         return {k: "<id>" if k in _MASKED else _canon(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_canon(v) for v in value]

@@ -26,7 +26,7 @@ async def test_tokens_and_output(client: LangGraphClient, transport: Any) -> Non
         output = await asyncio.wait_for(thread.output, 15)
     assert texts == ["Hello there friend"]
     assert [m["type"] for m in output["messages"]] == ["human", "ai"]
-    assert output["messages"][-1]["content"][0]["text"] == "Hello there friend"
+    assert output["messages"][-1]["content"] == "Hello there friend"
     state = await client.threads.get_state(thread.thread_id)
     assert state["values"] == output
 

@@ -74,7 +74,8 @@ async def test_a_token_stream_on_a_fresh_thread(http: httpx.AsyncClient) -> None
     }
     answer = values[-1]["messages"][-1]
     assert answer["type"] == "ai"
-    assert answer["content"] == [{"type": "text", "text": "Hello there friend", "index": 0}]
+    # The message as the graph made it (the reference's runtime turns it into content blocks).
+    assert answer["content"] == "Hello there friend"
     # The message's id in state is the streamed message's.
     start_event = next(e for e in events if e["params"]["data"].get("event") == "message-start")
     assert start_event["params"]["data"]["id"] == answer["id"]
@@ -358,7 +359,7 @@ async def test_v2_runs_are_seen_by_v1(http: httpx.AsyncClient) -> None:
     tid = new_thread()
     run_id = await start(http, tid, "agent", input=msg("hi"))
     joined = (await http.get(f"/threads/{tid}/runs/{run_id}/join")).json()
-    assert joined["messages"][-1]["content"][0]["text"] == "Hello there friend"
+    assert joined["messages"][-1]["content"] == "Hello there friend"
     run = (await http.get(f"/threads/{tid}/runs/{run_id}")).json()
     assert run["status"] == "success"
     # As the reference records a v2 run's (captures 10, 11).
@@ -481,3 +482,49 @@ async def test_each_values_event_follows_the_checkpoint_that_holds_it(
         held = history[before["params"]["data"]["id"]]
         shown = events[i]["params"]["data"]
         assert [m["id"] for m in held["messages"]] == [m["id"] for m in shown["messages"]]
+
+
+async def test_a_cancelled_run_closes_the_message_it_was_streaming(
+    http: httpx.AsyncClient,
+) -> None:
+    tid = new_thread()
+
+    async def cancel_mid_answer() -> None:
+        run_id = await start(http, tid, "typist", input=msg("go"))
+        while not (await replay_so_far(http, tid)):
+            await asyncio.sleep(0.05)
+        assert (await http.post(f"/threads/{tid}/runs/{run_id}/cancel")).status_code == 202
+
+    frames = await read_stream(
+        http, tid, {"channels": ["lifecycle", "messages"]}, ends_after(1), on_open=cancel_mid_answer
+    )
+    kinds = [e["params"]["data"]["event"] for e in frames.events]
+    assert kinds[-3:] == ["content-block-finish", "message-finish", "interrupted"]
+    finished = frames.events[-3]["params"]["data"]["content"]
+    assert finished["type"] == "text" and finished["text"] == text_of(frames.events)
+    assert (
+        0 < len(finished["text"]) < len("alpha beta gamma delta epsilon zeta eta theta iota kappa")
+    )
+
+
+async def replay_so_far(http: httpx.AsyncClient, tid: str) -> bool:
+    """Whether the thread's stream has shown a token yet."""
+    events = await replay(http, tid, {"channels": ["messages"]})
+    return any(e["params"]["data"]["event"] == "content-block-delta" for e in events)
+
+
+async def test_a_v1_runs_tokens_show_on_a_v2_stream(http: httpx.AsyncClient) -> None:
+    """Better than the reference, which drops a v1 run's message tuples on a v2 stream."""
+    tid = (await http.post("/threads", json={})).json()["thread_id"]
+
+    async def v1_run() -> None:
+        body = {"assistant_id": "agent", "input": msg("v1"), "stream_mode": ["messages-tuple"]}
+        assert (await http.post(f"/threads/{tid}/runs/wait", json=body)).status_code == 200
+
+    frames = await read_stream(
+        http, tid, {"channels": ["lifecycle", "messages"]}, ends_after(1), on_open=v1_run
+    )
+    assert text_of(frames.events) == "Hello there friend"
+    kinds = [e["params"]["data"]["event"] for e in frames.events if e["method"] == "messages"]
+    assert kinds[:2] == ["message-start", "content-block-start"]
+    assert kinds[-2:] == ["content-block-finish", "message-finish"]

@@ -40,13 +40,6 @@ from distaff.state import snapshot_of, thread_config
 log = logging.getLogger("distaff.run")
 T = TypeVar("T")
 
-#: langgraph's switch for its v2 message handler, whose chat-model streams arrive as protocol
-#: events (content blocks with deltas) rather than message chunks. Internal to langgraph, so
-#: looked up with a fallback; constraints.txt pins the version it was read from.
-try:
-    from langgraph._internal._constants import CONFIG_KEY_STREAM_MESSAGES_V2 as _MESSAGES_V2
-except ImportError:  # pragma: no cover - another langgraph layout
-    _MESSAGES_V2 = "__pregel_stream_messages_v2"
 #: What a v2 run asks langgraph for: everything the v2 channels carry.
 V2_MODES = ["checkpoints", "custom", "messages", "tasks", "tools", "updates", "values"]
 #: A stream part: (namespace, mode, data).
@@ -454,7 +447,9 @@ class Executor:
         v2 = bool(kwargs.get("v2"))
         requested = set(kwargs.get("stream_mode") or ["values"])
         subgraphs = v2 or bool(kwargs.get("subgraphs"))
-        legacy = LegacyMessages() if "messages" in requested else None
+        # A v2 run's `stream_mode` lists `messages` as the reference records it; the legacy
+        # accumulation (a whole message rebuilt per token) is for v1 clients that ask for it.
+        legacy = LegacyMessages() if "messages" in requested and not v2 else None
         want_tuple = "messages-tuple" in requested
         want_values = "values" in requested
         last_values: Any = None
@@ -499,9 +494,9 @@ class Executor:
             stream_args["durability"] = kwargs.get("durability") or "async"
         stream_args["context"] = context
         if v2:
-            # Stream parts as dicts, and chat-model tokens as protocol events.
+            # Stream parts as dicts, with interrupts beside the values. (Tokens come as the
+            # message chunks v1 gets; the projection makes their content-block events.)
             stream_args["version"] = "v2"
-            config["configurable"][_MESSAGES_V2] = True
         graph_in = None if config.pop("__distaff_resume__", False) else graph_input(kwargs)
         # langgraph's overloads cannot see through **stream_args; the call is checked at run time.
         runner: Any = graph

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from langchain_core.messages import ToolMessage
+from langchain_core.messages import AIMessageChunk, ToolMessage
+
+from distaff.engine.protocol.messages import ChunkStreams
 
 Namespace = tuple[str, ...]
 #: `(method, namespace, data)`.
@@ -100,6 +102,7 @@ class RunProjection:
         self.requested: dict[str, Namespace] = {}
         #: A namespace's latest `values`, waiting for the checkpoint that holds them.
         self._held: dict[Namespace, Event] = {}
+        self._chunks = ChunkStreams()
 
     def start(self) -> list[Event]:
         return [("lifecycle", (), {"event": "running", "graph_name": self.graph_name})]
@@ -123,9 +126,13 @@ class RunProjection:
                 out.append(("values", namespace, data))
         elif mode == "messages":
             payload = data[0] if isinstance(data, tuple | list) and data else None
-            # Chat-model streams come as protocol events already (langgraph's v2 message
-            # handler); whole messages a node returned are in `values`, as in the reference.
-            if isinstance(payload, dict) and "event" in payload:
+            # Chat-model tokens; whole messages a node returned are in `values`, as in the
+            # reference. (Protocol events, from langgraph's own v2 handler, pass as they are.)
+            if isinstance(payload, AIMessageChunk):
+                out.extend(
+                    ("messages", namespace, e) for e in self._chunks.feed(payload, namespace)
+                )
+            elif isinstance(payload, dict) and "event" in payload:
                 out.append(("messages", namespace, payload))
         elif mode == "updates":
             if isinstance(data, dict):
@@ -166,6 +173,7 @@ class RunProjection:
         root's terminal."""
         out: list[Event] = list(self._held.values())
         self._held.clear()
+        out.extend(("messages", ns, e) for ns, e in self._chunks.finish_all())
         self._interrupts((), [{"id": i, "value": v} for i, v in pending], out)
         asked = set(self.requested.values())
         for ns in sorted(self._open, key=len, reverse=True):
