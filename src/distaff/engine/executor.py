@@ -42,8 +42,6 @@ T = TypeVar("T")
 
 #: What a v2 run asks langgraph for: everything the v2 channels carry.
 V2_MODES = ["checkpoints", "custom", "messages", "tasks", "tools", "updates", "values"]
-#: A stream part: (namespace, mode, data).
-Part = tuple[tuple[str, ...], str, Any]
 
 #: Exception types whose message reaches clients; others say "An internal error occurred", so a
 #: secret in an exception text does not leak (the reference server's rule).

@@ -96,9 +96,6 @@ class ProtocolService:
             "state.listCheckpoints": self._list_checkpoints,
         }
 
-    def knows(self, method: str) -> bool:
-        return method in self._methods
-
     async def last_seq(self, thread_id: str) -> int:
         """How far the thread's stream has gone (a reply's `applied_through_seq`)."""
         if not is_uuid(thread_id):

@@ -422,8 +422,6 @@ class Reader:
         self.thread_id = thread_id
         #: The highest `seq` looked at (delivered or filtered out).
         self.cursor = since
-        #: The highest `seq` delivered.
-        self.sent = since
         self.wanted = wanted
         self.queue: deque[LoggedEnvelope] = deque()
         self._event = asyncio.Event()
@@ -448,8 +446,6 @@ class Reader:
             self.cursor = envelope.seq
             if self.wanted is None or self.wanted.matches(envelope):
                 out.append(envelope)
-        if out:
-            self.sent = out[-1].seq
         return out
 
     async def batch(self, timeout: float) -> list[LoggedEnvelope]:
