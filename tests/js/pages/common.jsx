@@ -44,3 +44,27 @@ export function Messages({ messages }) {
     </ol>
   );
 }
+
+// What both pages show of a stream: its messages, the interrupt with an approve button (how
+// to answer it is the hook's own), an error, and the send button.
+export function Page({ stream, approve, pageProps = {} }) {
+  useSeenLog(stream.isLoading, stream.messages);
+  const interrupt = stream.interrupt;
+  return (
+    <main data-testid="page" data-loading={String(stream.isLoading)} {...pageProps}>
+      <Messages messages={stream.messages} />
+      {interrupt && (
+        <section data-testid="interrupt" data-id={interrupt.id}>
+          <pre data-testid="interrupt-value">{JSON.stringify(interrupt.value)}</pre>
+          <button data-testid="approve" onClick={() => void approve(interrupt)}>
+            approve
+          </button>
+        </section>
+      )}
+      {stream.error != null && <p data-testid="error">{String(stream.error?.message ?? stream.error)}</p>}
+      <button data-testid="send" disabled={stream.isLoading} onClick={() => void stream.submit({ messages: [{ type: "human", content: params.get("text") ?? "hi" }] })}>
+        send
+      </button>
+    </main>
+  );
+}

@@ -2,7 +2,7 @@
 import { useStream } from "@langchain/langgraph-sdk/react";
 import { useState } from "react";
 import { createRoot } from "react-dom/client";
-import { Messages, params, rememberThread, useSeenLog } from "./common.jsx";
+import { Page, params, rememberThread } from "./common.jsx";
 
 function App() {
   // The legacy hook's threadId is controlled: without it given back, the next submit (the
@@ -17,25 +17,8 @@ function App() {
       rememberThread(id);
     },
   });
-  useSeenLog(stream.isLoading, stream.messages);
-  const interrupt = stream.interrupt;
-  return (
-    <main data-testid="page" data-loading={String(stream.isLoading)}>
-      <Messages messages={stream.messages} />
-      {interrupt && (
-        <section data-testid="interrupt">
-          <pre data-testid="interrupt-value">{JSON.stringify(interrupt.value)}</pre>
-          <button data-testid="approve" onClick={() => void stream.submit(undefined, { command: { resume: "yes" } })}>
-            approve
-          </button>
-        </section>
-      )}
-      {stream.error != null && <p data-testid="error">{String(stream.error?.message ?? stream.error)}</p>}
-      <button data-testid="send" disabled={stream.isLoading} onClick={() => void stream.submit({ messages: [{ type: "human", content: params.get("text") ?? "hi" }] })}>
-        send
-      </button>
-    </main>
-  );
+  // The legacy hook answers an interrupt with a submit that resumes.
+  return <Page stream={stream} approve={() => stream.submit(undefined, { command: { resume: "yes" } })} />;
 }
 
 createRoot(document.getElementById("root")).render(<App />);
