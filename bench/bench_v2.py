@@ -6,25 +6,32 @@ test.
 Starts `python -m distaff serve` on bench/langgraph.json and streams the `chat` graph (a fake
 chat model streaming 20 tokens) on a fresh thread per run:
 
-  v1  `POST /threads/{id}/runs/stream` (`stream_mode=messages-tuple`), raw httpx: time to the
-      first `messages` event and to the end of the stream                         n runs
-  v2  `POST /threads/{id}/stream/events` (lifecycle, messages) opened, then `run.start`: time
-      from `run.start` to the first `content-block-delta` and to the root terminal  n runs
+  v1  `POST /threads` first, then `POST /threads/{id}/runs/stream`
+      (`stream_mode=messages-tuple`), raw httpx: time from the stream's request to the first
+      `messages` event and to the end of the stream                               n runs
+  v2  `POST /threads/{id}/stream/events` (lifecycle, messages) opened first, then `run.start`
+      (which creates the thread): time from `run.start` to the first `content-block-delta`
+      and to the root terminal                                                    n runs
   in  the graph in-process, `astream(stream_mode="messages")` on an `InMemorySaver`:
       time to the first token and to the end                                      n runs
 
-then `--streams` runs at once, each with its own stream (v1 and v2 in turn): events per
-second received over all streams. For every row, the server's CPU time (user + system, from
-/proc) per run. Each row has 5 warm-up runs first; p50/p99 are nearest-rank.
+The rows take turns run by run (v1, v2, in-process, v1, ...), so the machine's drift falls on
+all alike. Each client reads every event's JSON. Then `--streams` runs at once, each with its
+own stream (v1 and v2 in turn, three rounds, the median round): events per second received
+over all streams. Every row gives CPU time per run: the server's (all its threads, from
+`/proc/<pid>/task/*/schedstat`) for v1 and v2, this process's for the in-process graph. Each
+row has 5 warm-up runs first; p50/p99 are nearest-rank.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -41,12 +48,26 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench import MANIFEST, nearest_rank  # noqa: E402  (bench/bench.py, beside this file)
+from graph import chat_builder  # type: ignore[import-not-found]  # noqa: E402  (beside it too)
+from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
 from tests.servers import Server  # noqa: E402
 
 GRAPH_ID = "chat"
 WARMUP = 5
 INPUT = {"messages": [{"role": "user", "content": "hi"}]}
 V2_CHANNELS = ["lifecycle", "messages"]
+
+
+#: Rounds of the fan-out per protocol.
+FAN_ROUNDS = 3
+
+
+@dataclass(order=True)
+class Fan:
+    seconds: float
+    name: str
+    events_per_second: float
+    cpu_ms_per_run: float
 
 
 @dataclass
@@ -57,7 +78,7 @@ class Row:
     first_p99_ms: float
     end_p50_ms: float
     end_p99_ms: float
-    cpu_ms_per_run: float | None
+    cpu_ms_per_run: float
 
 
 @contextmanager
@@ -72,10 +93,13 @@ def serve(database_url: str, log: Path) -> Iterator[tuple[str, int]]:
 
 
 def server_cpu(pid: int) -> float:
-    """The server process's CPU seconds so far (user + system)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    """The server process's CPU seconds so far, all its threads, to the nanosecond (the
+    scheduler's own count; `/proc/<pid>/stat` counts in 10 ms ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that just ended
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
 
 
 async def v1_run(http: httpx.AsyncClient) -> tuple[float, float, int]:
@@ -91,12 +115,17 @@ async def v1_run(http: httpx.AsyncClient) -> tuple[float, float, int]:
                 events += 1
                 if not first and line == "event: messages":
                     first = time.perf_counter() - start
+            elif line.startswith("data: "):
+                json.loads(line[6:])  # a client reads what it gets, as the v2 one below does
     return first, time.perf_counter() - start, events
 
 
-async def v2_run(http: httpx.AsyncClient) -> tuple[float, float, int]:
+async def v2_run(http: httpx.AsyncClient, streams: httpx.AsyncClient) -> tuple[float, float, int]:
     """(to the first token delta, to the root terminal, events) of one v2 run, its stream
-    opened before `run.start` as the SDKs do."""
+    opened before `run.start` as the SDKs do. The stream has a connection pool of its own:
+    it holds its connection while it lasts and closes it when left, as in a browser, so the
+    command goes on a kept-alive one (from one pool, each command would open a connection:
+    the stream took the idle one)."""
     tid = str(uuid.uuid4())
     first = 0.0
     events = 0
@@ -106,7 +135,7 @@ async def v2_run(http: httpx.AsyncClient) -> tuple[float, float, int]:
     async def read() -> float:
         nonlocal first, events
         body = {"channels": V2_CHANNELS}
-        async with http.stream("POST", f"/threads/{tid}/stream/events", json=body) as r:
+        async with streams.stream("POST", f"/threads/{tid}/stream/events", json=body) as r:
             opened.set()
             async for line in r.aiter_lines():
                 if not line.startswith("data: "):
@@ -146,51 +175,84 @@ async def in_process_run(graph: Any) -> tuple[float, float, int]:
     return first, time.perf_counter() - start, events
 
 
-async def row(
-    name: str, call: Callable[[], Awaitable[tuple[float, float, int]]], n: int, pid: int | None
-) -> Row:
-    for _ in range(WARMUP):
-        await call()
-    cpu = server_cpu(pid) if pid else 0.0
-    results = [await call() for _ in range(n)]
-    used = (server_cpu(pid) - cpu) if pid else None
-    firsts = [r[0] for r in results]
-    ends = [r[1] for r in results]
-    return Row(
-        name,
-        n,
-        nearest_rank(firsts, 50) * 1000,
-        nearest_rank(firsts, 99) * 1000,
-        nearest_rank(ends, 50) * 1000,
-        nearest_rank(ends, 99) * 1000,
-        used * 1000 / n if used is not None else None,
-    )
+Call = Callable[[], Awaitable[tuple[float, float, int]]]
 
 
-async def fan_out(
-    name: str, call: Callable[[], Awaitable[tuple[float, float, int]]], streams: int, pid: int
-) -> tuple[str, float, float, float]:
-    """`streams` runs at once: (name, events/s over all, wall seconds, server CPU ms/run)."""
+async def measure(calls: list[tuple[str, Call, Callable[[], float]]], n: int) -> list[Row]:
+    """Each call `n` times, taking turns (v1, v2, in-process, v1, ...) so that the machine's
+    drift over the minutes falls on every row alike; each row's CPU clock (the server's, or
+    this process's for the in-process graph) is read around each of its runs."""
+    for _, call, _ in calls:
+        for _ in range(WARMUP):
+            await call()
+    results: list[list[tuple[float, float, int]]] = [[] for _ in calls]
+    cpu = [0.0 for _ in calls]
+    for _ in range(n):
+        for i, (_, call, clock) in enumerate(calls):
+            before = clock()
+            results[i].append(await call())
+            cpu[i] += clock() - before
+    out = []
+    for (name, _, _), got, used in zip(calls, results, cpu, strict=True):
+        firsts = [r[0] for r in got]
+        ends = [r[1] for r in got]
+        out.append(
+            Row(
+                name,
+                n,
+                nearest_rank(firsts, 50) * 1000,
+                nearest_rank(firsts, 99) * 1000,
+                nearest_rank(ends, 50) * 1000,
+                nearest_rank(ends, 99) * 1000,
+                used * 1000 / n,
+            )
+        )
+    return out
+
+
+async def fan_out(name: str, call: Call, streams: int, pid: int) -> Fan:
+    """`streams` runs at once."""
     cpu = server_cpu(pid)
     start = time.perf_counter()
     results = await asyncio.gather(*(call() for _ in range(streams)))
     seconds = time.perf_counter() - start
     used = server_cpu(pid) - cpu
-    return name, sum(r[2] for r in results) / seconds, seconds, used * 1000 / streams
+    rate = sum(r[2] for r in results) / seconds
+    return Fan(
+        seconds=seconds, name=name, events_per_second=rate, cpu_ms_per_run=used * 1000 / streams
+    )
 
 
-async def bench(url: str, pid: int, n: int, streams: int) -> tuple[list[Row], list[Any]]:
-    limits = httpx.Limits(max_connections=2 * streams + 10, max_keepalive_connections=2 * streams)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
-        rows = [
-            await row("v1 runs/stream (messages-tuple)", lambda: v1_run(http), n, pid),
-            await row("v2 stream/events + run.start", lambda: v2_run(http), n, pid),
-        ]
-        fans = [
-            await fan_out(f"v1, {streams} at once", lambda: v1_run(http), streams, pid),
-            await fan_out(f"v2, {streams} at once", lambda: v2_run(http), streams, pid),
-        ]
-    return rows, fans
+async def bench(url: str, pid: int, n: int, count: int) -> tuple[list[Row], list[Fan]]:
+    limits = httpx.Limits(max_connections=2 * count + 10, max_keepalive_connections=2 * count)
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http,
+        httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as streams,
+    ):
+        graph = chat_builder.compile(checkpointer=InMemorySaver())
+        measured = await measure(
+            [
+                ("v1 runs/stream (messages-tuple)", lambda: v1_run(http), lambda: server_cpu(pid)),
+                (
+                    "v2 stream/events + run.start",
+                    lambda: v2_run(http, streams),
+                    lambda: server_cpu(pid),
+                ),
+                ("in-process astream (messages)", lambda: in_process_run(graph), time.process_time),
+            ],
+            n,
+        )
+        # Taking turns here too; each row's median round by wall time.
+        rounds: dict[str, list[Fan]] = {"v1": [], "v2": []}
+        for _ in range(FAN_ROUNDS):
+            for version, call in (
+                ("v1", lambda: v1_run(http)),
+                ("v2", lambda: v2_run(http, streams)),
+            ):
+                name = f"{version}, {count} at once"
+                rounds[version].append(await fan_out(name, call, count, pid))
+        fans = [statistics.median_low(r) for r in rounds.values()]
+    return measured, fans
 
 
 def main() -> None:
@@ -205,32 +267,24 @@ def main() -> None:
         with serve(database_url, tmp / "server.log") as (url, pid):
             rows, fans = asyncio.run(bench(url, pid, args.n, args.streams))
 
-    from graph import chat_builder  # type: ignore[import-not-found]
-    from langgraph.checkpoint.memory import InMemorySaver
-
-    graph = chat_builder.compile(checkpointer=InMemorySaver())
-    rows.append(
-        asyncio.run(
-            row("in-process astream (messages)", lambda: in_process_run(graph), args.n, None)
-        )
-    )
     print(
         f"distaff v2 bench: {database_url.split('://')[0]}, n={args.n}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, warm-up {WARMUP}, p50/p99 nearest-rank"
     )
     width = max(len(r.name) for r in rows)
-    heads = ("first p50", "first p99", "end p50", "end p99", "server CPU ms/run")
+    heads = ("first p50", "first p99", "end p50", "end p99", "CPU ms/run")
     print(f"{'':{width}}  " + "  ".join(f"{h:>9}" for h in heads))
     for r in rows:
-        cpu = f"{r.cpu_ms_per_run:.2f}" if r.cpu_ms_per_run is not None else "-"
         print(
             f"{r.name:{width}}  {r.first_p50_ms:>9.2f}  {r.first_p99_ms:>9.2f}  "
-            f"{r.end_p50_ms:>8.2f}  {r.end_p99_ms:>8.2f}  {cpu:>17}"
+            f"{r.end_p50_ms:>9.2f}  {r.end_p99_ms:>9.2f}  {r.cpu_ms_per_run:>9.2f}"
         )
+    print("(CPU: the server's per run; the in-process row's, this process's per run)")
     print()
-    for name, rate, seconds, cpu in fans:
+    for fan in fans:
         print(
-            f"{name}: {rate:,.0f} events/s received ({seconds:.2f} s), server CPU {cpu:.2f} ms/run"
+            f"{fan.name}: {fan.events_per_second:,.0f} events/s received ({fan.seconds:.2f} s,"
+            f" median of {FAN_ROUNDS}), server CPU {fan.cpu_ms_per_run:.2f} ms/run"
         )
     v1, v2 = rows[0], rows[1]
     print()
