@@ -60,19 +60,24 @@ def _check_numbering(events: list[Envelope]) -> None:
         assert retry or after["seq"] == before["seq"] + 1, (before, after)
 
 
+@pytest.mark.parametrize("ending", ["stopped", "killed"])
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_history_and_since_survive_a_restart(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    backend: str, ending: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    """`killed`: SIGKILL the moment the run's end arrives. A client shown a run's end can rely
+    on all of the run's events being stored: a lone process writes a running run's events only
+    every quarter second; the rest, and the end, go in the transaction that records the end."""
     ARTIFACTS.mkdir(exist_ok=True)
     url = database_url(backend, tmp_path, request)
-    log = ARTIFACTS / f"v2-restart-{backend}.log"
+    log = ARTIFACTS / f"v2-restart-{backend}-{ending}.log"
     tid = new_thread()
     first = Server(url, env=HEARTBEAT, log_path=log).start()
     try:
         live = await _run_to_end(first, tid, "agent", msg("before"))
     finally:
-        first.stop()
+        first.kill() if ending == "killed" else first.stop()
+    assert root_terminal(live[-1])
     second = Server(url, env=HEARTBEAT, log_path=log).start()
     try:
         assert await replay(second.url, tid) == live
@@ -80,6 +85,8 @@ async def test_history_and_since_survive_a_restart(
             await replay(second.url, tid, {"channels": ALL_CHANNELS, "since": live[5]["seq"]})
             == live[6:]
         )
+        async with second.http() as http:
+            assert (await http.get(f"/threads/{tid}/runs")).json()[0]["status"] == "success"
         # Numbering goes on from where the first process stopped.
         more = await _run_to_end(second, tid, "agent", msg("after"), since=live[-1]["seq"])
         assert more[0]["seq"] == live[-1]["seq"] + 1

@@ -49,8 +49,17 @@ def dumps(obj: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     """Compact one-line JSON. Unknown types are described rather than refused; what orjson
     cannot encode at all (integers beyond 64 bits, nesting past 254 levels) goes through the
     standard library, which can. `default` comes before the usual conversions, for callers
-    that render some types their own way."""
-    fallback = _default if default is None else _chain(default)
+    that render some types their own way (`encoder` makes such a `dumps` once)."""
+    return _encode(obj, _default if default is None else _chain(default))
+
+
+def encoder(default: Callable[[Any], Any]) -> Callable[[Any], bytes]:
+    """`dumps` with `default` first, for a caller that encodes often (events)."""
+    fallback = _chain(default)
+    return lambda obj: _encode(obj, fallback)
+
+
+def _encode(obj: Any, fallback: Callable[[Any], Any]) -> bytes:
     try:
         return orjson.dumps(obj, default=fallback, option=_OPTIONS)
     except orjson.JSONEncodeError:

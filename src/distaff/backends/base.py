@@ -8,7 +8,7 @@ operations langgraph's savers do not implement (copy, prune, delete one run's ch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -158,11 +158,14 @@ class RunRepo(Protocol):
         snapshot: ThreadSnapshot | None,
         *,
         delete_thread: bool = False,
+        events: Mapping[str, Sequence[LoggedEnvelope]] | None = None,
     ) -> ThreadStatus | None:
         """End a run: set its status (None deletes it, for rollback) and recompute its thread's
         status and state fields (kept as they were when `snapshot` is None) in the same
         transaction, or delete the thread with its runs (a stateless run's temporary thread).
-        Returns the new thread status."""
+        `events` (its stream's last events) are appended to the event log in that transaction
+        too. Returns the new thread status; None when the run was not ended here (gone, or
+        no longer this process's), its events then not stored."""
 
     async def heartbeat(self, run_ids: Sequence[str]) -> dict[str, CancelAction | None]:
         """Renew this process's claim on running runs. Returns those it still holds, each with
@@ -283,7 +286,9 @@ class EventLog(Protocol):
     """Every thread's v2 stream events, numbered by the thread (`seq` from 1), so a stream
     can be replayed from any process and after a restart."""
 
-    async def append(self, thread_id: str, events: Sequence[LoggedEnvelope]) -> None: ...
+    async def append(self, batch: Mapping[str, Sequence[LoggedEnvelope]]) -> None:
+        """Store each thread's new events, all in one transaction (many threads stream at
+        once); a thread that no longer exists gets none."""
 
     async def read(self, thread_id: str, after: int, limit: int) -> list[LoggedEnvelope]:
         """Events with `seq > after`, oldest first, at most `limit`."""

@@ -16,7 +16,7 @@ from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateEr
 from langgraph.types import Command, Send
 
 from distaff.auth import AuthUser
-from distaff.backends.base import Backend, ThreadSnapshot
+from distaff.backends.base import Backend, LoggedEnvelope, ThreadSnapshot
 from distaff.engine.broker import Broker
 from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
 from distaff.engine.protocol.hub import EventHub, Tape
@@ -334,21 +334,23 @@ class Executor:
             snapshot = ThreadSnapshot(last_values, {}, False, error)
         outcome = RunOutcome(status or "rollback", values=last_values, error=error)
         handle.status = outcome.status
-        if tapes:
-            await _end_tape(tapes[0], status, error, snapshot)
+        # The stream's end is stored with the run's (`Tape.end`).
+        ending = await _end_tape(tapes[0], status, error, snapshot) if tapes else {}
         handle.stream_ended = True
         # The graph is done: what it did must be recorded, however long the database takes to
         # come back (a run left `running` would keep its thread busy until a restart).
         await until_stored(lambda: self._broker.end_log(run_id, outcome), f"run {run_id}: end")
         settled = await until_stored(
             lambda: self._backend.runs.finish(
-                run_id, status, snapshot, delete_thread=is_temporary(kwargs)
+                run_id, status, snapshot, delete_thread=is_temporary(kwargs), events=ending
             ),
             f"run {run_id}: recording how it ended",
         )
         self._broker.finish(run_id, outcome)
         for tape in tapes:
             tape.deliver()
+        if tapes:
+            await tapes[0].stored(taken=settled is not None)
         if kwargs.get("webhook"):
             ended = {**run, "status": status or "rollback", "updated_at": now_iso()}
             self._webhooks.send(
@@ -520,7 +522,7 @@ def _terminal(status: RunStatus | None, snapshot: ThreadSnapshot | None) -> Term
 
 async def _end_tape(
     tape: Tape, status: RunStatus | None, error: Json | None, snapshot: ThreadSnapshot | None
-) -> None:
+) -> dict[str, list[LoggedEnvelope]]:
     pending = [
         (str(item.get("id")), item.get("value"))
         for items in (snapshot.interrupts if snapshot is not None else {}).values()
@@ -528,4 +530,4 @@ async def _end_tape(
         if isinstance(item, dict) and item.get("id")
     ]
     message = str(error.get("message")) if error else None
-    await tape.close(_terminal(status, snapshot), message, pending)
+    return await tape.end(_terminal(status, snapshot), message, pending)

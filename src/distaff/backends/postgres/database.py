@@ -81,6 +81,14 @@ def _options(url: str, sender: str | None) -> dict[str, str]:
     return {"options": f"{given} -c distaff.sender={escaped}".strip()}
 
 
+#: Errors that end a transaction, not the connection (SQLSTATE class 40).
+_TRANSACTION_ENDED = (
+    psycopg.errors.TransactionRollback,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+)
+
+
 class GuardedPool(AsyncConnectionPool[Connection]):
     """The pool every user of the database goes through (the repositories, langgraph's saver
     and store), which knows when PostgreSQL is away.
@@ -148,7 +156,10 @@ class GuardedPool(AsyncConnectionPool[Connection]):
         except psycopg.OperationalError as exc:
             if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
                 raise  # the statement's own trouble, not the connection's
-            self.lost()
+            if not isinstance(exc, _TRANSACTION_ENDED):
+                # (A deadlock or a serialization failure ends the transaction, not the
+                # connection: worth another try, with no outage declared for everyone.)
+                self.lost()
             raise Unavailable(f"the database is unavailable: {exc}") from exc
 
 

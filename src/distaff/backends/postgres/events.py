@@ -4,7 +4,7 @@ only if the events are there to read."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -26,32 +26,43 @@ def _envelope(row: Any) -> LoggedEnvelope:
     )
 
 
+def append_statement(
+    batch: Mapping[str, Sequence[LoggedEnvelope]], owner: str
+) -> tuple[str, tuple[Any, ...]]:
+    """The statement appending `batch`: through the thread rows (a thread deleted while its
+    run streamed adds nothing), with one notification per thread that got events."""
+    events = [(thread_id, e) for thread_id, es in batch.items() for e in es]
+    return (
+        "WITH added AS (INSERT INTO thread_events"
+        " (thread_id, seq, run_id, method, namespace, name, line)"
+        " SELECT e.* FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[],"
+        " %s::jsonb[], %s::text[], %s::bytea[])"
+        " AS e (thread_id, seq, run_id, method, namespace, name, line)"
+        " WHERE EXISTS (SELECT 1 FROM threads t WHERE t.thread_id = e.thread_id)"
+        " ON CONFLICT DO NOTHING RETURNING thread_id)"
+        " SELECT pg_notify(%s, %s || ' ' || thread_id)"
+        " FROM (SELECT DISTINCT thread_id FROM added) AS news",
+        (
+            [thread_id for thread_id, _ in events],
+            [e.seq for _, e in events],
+            [e.run_id for _, e in events],
+            [e.method for _, e in events],
+            [Jsonb(list(e.namespace)) for _, e in events],
+            [e.name for _, e in events],
+            [e.line for _, e in events],
+            CHANNEL,
+            owner,
+        ),
+    )
+
+
 class PostgresEvents:
     def __init__(self, db: Database, owner: str) -> None:
         self._db = db
         self._owner = owner
 
-    async def append(self, thread_id: str, events: Sequence[LoggedEnvelope]) -> None:
-        # Through the thread row: a thread deleted while its run streamed adds nothing.
-        await self._db.execute(
-            "WITH added AS (INSERT INTO thread_events"
-            " (thread_id, seq, run_id, method, namespace, name, line)"
-            " SELECT t.thread_id, e.* FROM threads t, unnest(%s::bigint[], %s::text[],"
-            " %s::text[], %s::jsonb[], %s::text[], %s::bytea[]) AS e"
-            " WHERE t.thread_id = %s ON CONFLICT DO NOTHING RETURNING 1)"
-            " SELECT pg_notify(%s, %s) WHERE EXISTS (SELECT 1 FROM added)",
-            (
-                [e.seq for e in events],
-                [e.run_id for e in events],
-                [e.method for e in events],
-                [Jsonb(list(e.namespace)) for e in events],
-                [e.name for e in events],
-                [e.line for e in events],
-                thread_id,
-                CHANNEL,
-                f"{self._owner} {thread_id}",
-            ),
-        )
+    async def append(self, batch: Mapping[str, Sequence[LoggedEnvelope]]) -> None:
+        await self._db.execute(*append_statement(batch, self._owner))
 
     async def read(self, thread_id: str, after: int, limit: int) -> list[LoggedEnvelope]:
         rows = await self._db.fetchall(

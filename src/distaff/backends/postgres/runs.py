@@ -17,14 +17,15 @@ import os
 import socket
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import psycopg
 from psycopg.rows import DictRow
 
-from distaff.backends.base import CancelTarget, Claim, QueueStats, ThreadSnapshot
+from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats, ThreadSnapshot
 from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
+from distaff.backends.postgres.events import append_statement
 from distaff.backends.postgres.leases import Leases
 from distaff.backends.postgres.threads import SNAPSHOT_ASSIGNMENTS, snapshot_columns
 from distaff.errors import Conflict, NotFound
@@ -331,6 +332,7 @@ class PostgresRuns:
         snapshot: ThreadSnapshot | None,
         *,
         delete_thread: bool = False,
+        events: Mapping[str, Sequence[LoggedEnvelope]] | None = None,
     ) -> ThreadStatus | None:
         # Only while this process owns the run: a worker that lost its lease, its run taken
         # over by another process (or failed by a sweeper), must not overwrite the outcome.
@@ -363,6 +365,8 @@ class PostgresRuns:
                 {**values, "thread_id": row["thread_id"], "ended": ended, "now": now},
             )
             settled = await cur.fetchone()
+            if settled is not None and events:
+                await conn.execute(*append_statement(events, self.owner))
             return settled["status"] if settled else None
 
     async def heartbeat(self, run_ids: Sequence[str]) -> dict[str, CancelAction | None]:

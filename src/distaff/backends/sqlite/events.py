@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from distaff.backends.base import LoggedEnvelope
 from distaff.backends.sqlite.database import Database
@@ -21,28 +21,43 @@ def _envelope(row: sqlite3.Row) -> LoggedEnvelope:
     )
 
 
+#: Each thread's rows for `thread_events`.
+EventRows = dict[str, list[tuple[str, int, str, str, str, str | None, bytes]]]
+
+
+def event_rows(batch: Mapping[str, Sequence[LoggedEnvelope]]) -> EventRows:
+    """The rows to insert (made before the job, off the database thread)."""
+    return {
+        thread_id: [
+            (thread_id, e.seq, e.run_id, e.method, json.dumps(e.namespace), e.name, e.line)
+            for e in events
+        ]
+        for thread_id, events in batch.items()
+        if events
+    }
+
+
+def insert_events(conn: sqlite3.Connection, rows: EventRows) -> None:
+    """Append the rows, inside the caller's transaction."""
+    for thread_id, thread_rows in rows.items():
+        # A thread deleted while its run streamed takes its events with it: the insert finds
+        # no thread and adds nothing.
+        if conn.execute("SELECT 1 FROM threads WHERE thread_id = ?", (thread_id,)).fetchone():
+            conn.executemany(
+                "INSERT OR IGNORE INTO thread_events"
+                " (thread_id, seq, run_id, method, namespace, name, line)"
+                " VALUES (?,?,?,?,?,?,?)",
+                thread_rows,
+            )
+
+
 class SqliteEvents:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def append(self, thread_id: str, events: Sequence[LoggedEnvelope]) -> None:
-        rows = [
-            (thread_id, e.seq, e.run_id, e.method, json.dumps(e.namespace), e.name, e.line)
-            for e in events
-        ]
-
-        def insert(conn: sqlite3.Connection) -> None:
-            # A thread deleted while its run streamed takes its events with it: the insert
-            # finds no thread and adds nothing.
-            if conn.execute("SELECT 1 FROM threads WHERE thread_id = ?", (thread_id,)).fetchone():
-                conn.executemany(
-                    "INSERT OR IGNORE INTO thread_events"
-                    " (thread_id, seq, run_id, method, namespace, name, line)"
-                    " VALUES (?,?,?,?,?,?,?)",
-                    rows,
-                )
-
-        await self._db.write(insert)
+    async def append(self, batch: Mapping[str, Sequence[LoggedEnvelope]]) -> None:
+        rows = event_rows(batch)
+        await self._db.write(lambda conn: insert_events(conn, rows))
 
     async def read(self, thread_id: str, after: int, limit: int) -> list[LoggedEnvelope]:
         def select(conn: sqlite3.Connection) -> list[LoggedEnvelope]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from distaff.backends.base import CancelTarget, Claim, QueueStats, ThreadSnapshot
+from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats, ThreadSnapshot
 from distaff.backends.sqlite.database import Database, dump, load
+from distaff.backends.sqlite.events import event_rows, insert_events
 from distaff.backends.sqlite.threads import get_thread, insert_thread, write_snapshot
 from distaff.errors import Conflict, NotFound
 from distaff.ids import now_iso, utcnow
@@ -205,7 +206,10 @@ class SqliteRuns:
         snapshot: ThreadSnapshot | None,
         *,
         delete_thread: bool = False,
+        events: Mapping[str, Sequence[LoggedEnvelope]] | None = None,
     ) -> ThreadStatus | None:
+        rows = event_rows(events or {})
+
         def job(conn: sqlite3.Connection) -> ThreadStatus | None:
             row = conn.execute("SELECT thread_id FROM runs WHERE run_id=?", (run_id,)).fetchone()
             if row is None:
@@ -214,6 +218,7 @@ class SqliteRuns:
             if delete_thread:
                 _drop_thread(conn, thread_id)
                 return None
+            insert_events(conn, rows)
             if status is None:
                 conn.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
             else:

@@ -2,21 +2,24 @@
 
 Every event gets the next `seq` of its thread, assigned once where the run executes, so all
 connections, transports, processes and restarts agree on it and `since` means the same thing
-everywhere. A reader here gets events from memory as they are numbered, as a v1 stream does;
-the events are written to the backend's `EventLog` in batches, off the run's path (a batch
-gathers for up to `WINDOW`, or until a run's end asks for everything to be written). A reader
-anywhere reads the log: when it joins (the replay), when the database says the thread has news
-(another process executes the run), and at each heartbeat when processes share the database (a
-lost notification costs a heartbeat, not an event).
+everywhere. A reader here gets events from memory as they are numbered, as a v1 stream does.
+The events are written to the backend's `EventLog` off the run's path: in batches over all
+threads, gathered for up to `WINDOW` while other processes read the log, `ALONE_WINDOW` when
+this process is alone on its database (the log then serves replays and restarts only); a
+run's end stores what is still unwritten of its thread in the transaction that records the
+end (`Tape.end`), so the log has a run's end exactly when the run is recorded as ended. A
+reader anywhere reads the log: when it joins (the replay), when the database says the thread
+has news (another process executes the run), and at each heartbeat when processes share the
+database (a lost notification costs a heartbeat, not an event).
 
 Joining is gap-free without locks: a reader registers for live events and takes a copy of the
 thread's `tail` (numbered, not yet known to be written) before it reads the log; an event is
 dropped from the tail only after it is written, so each event is in the log, the copy or the
 live queue. A reader delivers each `seq` once, in order.
 
-A crash can lose what was shown and not yet written (a few milliseconds' worth). The run's
-next attempt then numbers on from well past it (`RETRY_GAP`), so a client resuming with the
-`since` of what it saw misses nothing of the new attempt and sees nothing twice.
+A crash can lose what a running run showed and did not write yet (up to a window's worth).
+The run's next attempt then numbers on from well past it (`RETRY_GAP`), so a client resuming
+with the `since` of what it saw misses nothing of the new attempt and sees nothing twice.
 """
 
 from __future__ import annotations
@@ -42,8 +45,11 @@ log = logging.getLogger("distaff.events")
 PAGE = 500
 #: Threads whose last `seq` a lone process remembers after forgetting them.
 RECENT = 10_000
-#: How long a batch of events gathers before it is written, in seconds.
+#: How long a batch of events gathers before it is written, in seconds: while other processes
+#: may read the log (they see events once written), and alone on the database (the log serves
+#: replays and restarts only; most runs' events are then stored with their end, `Tape.end`).
 WINDOW = 0.01
+ALONE_WINDOW = 0.25
 #: How far past the log a retried run's attempt numbers on: more than a crashed process can
 #: have shown and not written.
 RETRY_GAP = 100_000
@@ -68,9 +74,15 @@ class _Thread:
     tapes: int = 0
     #: Readers in other processes (their watches).
     remote: int = 0
+    #: Its events in the write queue, and the `seq` up to which a run's end already stored
+    #: them (the queue then skips them).
+    queued: int = 0
+    stored: int = 0
 
     def idle(self) -> bool:
-        return not (self.readers or self.tapes or self.remote or self.tail or self.unnumbered)
+        return not (
+            self.readers or self.tapes or self.remote or self.tail or self.unnumbered or self.queued
+        )
 
 
 def _custom_name(method: str, data: Any) -> str | None:
@@ -95,6 +107,9 @@ class EventHub:
         self._sent = 0
         self._written = 0
         self._progress = asyncio.Condition()
+        #: The threads whose events the write under way holds (a run's end waits for it
+        #: rather than write the same rows at the same time).
+        self._writing: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         #: Tells the other processes this one reads (or stopped reading) a thread.
         self._watch: Callable[[str, bool], Awaitable[None]] | None = None
@@ -201,6 +216,7 @@ class EventHub:
         envelope = LoggedEnvelope(seq, run_id, method, ns, _custom_name(method, data), line)
         thread.tail.append(envelope)
         self._queue.append((thread_id, envelope))
+        thread.queued += 1
         self._sent += 1
         self._wake.set()
         if hold is not None:
@@ -213,10 +229,49 @@ class EventHub:
         thread = self._threads.get(thread_id)
         if thread is None:
             return
-        thread.tapes -= 1
         if thread.loading is not None:
             await asyncio.shield(thread.loading)
         await self.flush()
+        await self._done(thread_id, thread)
+
+    async def _unwritten(self, thread_id: str) -> dict[str, list[LoggedEnvelope]]:
+        """The thread's events not yet known to be written, taken from the write queue for a
+        run's end to store (`_stored` once it did, `_unstored` if it did not)."""
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            return {}
+        if thread.loading is not None:
+            await asyncio.shield(thread.loading)
+        if thread_id in self._writing:
+            # Its earlier events are being written: wait (the same rows written by two
+            # transactions at once can deadlock on PostgreSQL), then take what is left.
+            async with self._progress:
+                await self._progress.wait_for(lambda: thread_id not in self._writing)
+        if not thread.tail:
+            return {}
+        thread.stored = max(thread.stored, thread.tail[-1].seq)  # the queue skips them now
+        return {thread_id: list(thread.tail)}
+
+    def _stored(self, batch: dict[str, list[LoggedEnvelope]]) -> None:
+        for thread_id, envelopes in batch.items():
+            thread = self._threads.get(thread_id)
+            if thread is not None and envelopes:
+                while thread.tail and thread.tail[0].seq <= envelopes[-1].seq:
+                    thread.tail.popleft()
+
+    def _unstored(self, batch: dict[str, list[LoggedEnvelope]]) -> None:
+        """A run's end did not store `batch`: back to the write queue."""
+        for thread_id, envelopes in batch.items():
+            thread = self._thread(thread_id)
+            thread.stored = min(thread.stored, envelopes[0].seq - 1) if envelopes else thread.stored
+            for envelope in envelopes:
+                self._queue.append((thread_id, envelope))
+                thread.queued += 1
+                self._sent += 1
+        self._wake.set()
+
+    async def _done(self, thread_id: str, thread: _Thread) -> None:
+        thread.tapes -= 1
         if thread.seq is not None and thread.seq > self._keep:
             with contextlib.suppress(Exception):
                 await self._log.trim(thread_id, self._keep)
@@ -232,46 +287,69 @@ class EventHub:
     async def _write_loop(self) -> None:
         while True:
             await self._wake.wait()
-            # Gather what comes in the next moments into the same batches: a token stream
-            # costs a few writes, not one each. A flush (a run's end) does not wait.
+            # Gather what comes in the next moments into the same batch: a token stream costs
+            # a write or two, not one each, and threads streaming at once share theirs. A flush
+            # (a run's end) does not wait.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._now.wait(), WINDOW)
+                await asyncio.wait_for(self._now.wait(), WINDOW if self.shared else ALONE_WINDOW)
             self._now.clear()
             self._wake.clear()
-            while self._queue:
+            # Only what is queued now: what comes while it is written gathers for the next
+            # window (draining until empty wrote each token on its own while a run streamed).
+            left = len(self._queue)
+            while left:
                 batch: dict[str, list[LoggedEnvelope]] = {}
-                count = 0
-                while self._queue and count < PAGE:
+                skipped: set[str] = set()
+                count = min(left, PAGE)
+                for _ in range(count):
                     thread_id, envelope = self._queue.popleft()
+                    thread = self._threads.get(thread_id)
+                    if thread is not None:
+                        thread.queued -= 1
+                        if envelope.seq <= thread.stored:
+                            skipped.add(thread_id)  # its run's end stored it
+                            continue
                     batch.setdefault(thread_id, []).append(envelope)
-                    count += 1
-                for thread_id, envelopes in batch.items():
-                    await self._store(thread_id, envelopes)
+                left -= count
+                if batch:
+                    self._writing = set(batch)
+                    try:
+                        await self._store(batch)
+                    finally:
+                        self._writing = set()
+                for thread_id in skipped:
+                    self._forget_if_idle(thread_id)
                 self._written += count
                 async with self._progress:
                     self._progress.notify_all()
 
-    async def _store(self, thread_id: str, envelopes: list[LoggedEnvelope]) -> None:
+    async def _store(self, batch: dict[str, list[LoggedEnvelope]]) -> None:
         delay = 0.2
         while True:
             try:
-                await self._log.append(thread_id, envelopes)
+                await self._log.append(batch)
                 break
             except Unavailable as exc:
                 # A full disk or PostgreSQL away: the events wait here until the database is
                 # back, and so do their readers.
-                log.warning("thread %s: writing %d event(s): %s", thread_id, len(envelopes), exc)
+                log.warning("writing %d thread(s)' events: %s", len(batch), exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             except Exception:
-                log.exception("thread %s: could not write %d event(s)", thread_id, len(envelopes))
+                if len(batch) > 1:
+                    # One thread's trouble (deleted as it was written) is not the others'.
+                    for thread_id, envelopes in batch.items():
+                        await self._store({thread_id: envelopes})
+                    return
+                log.exception("could not write events of thread %s", next(iter(batch), None))
                 break
-        thread = self._threads.get(thread_id)
-        if thread is not None:
-            last = envelopes[-1].seq
-            while thread.tail and thread.tail[0].seq <= last:
-                thread.tail.popleft()
-            self._forget_if_idle(thread_id)
+        for thread_id, envelopes in batch.items():
+            thread = self._threads.get(thread_id)
+            if thread is not None:
+                last = envelopes[-1].seq
+                while thread.tail and thread.tail[0].seq <= last:
+                    thread.tail.popleft()
+                self._forget_if_idle(thread_id)
 
     def _forget_if_idle(self, thread_id: str) -> None:
         thread = self._threads.get(thread_id)
@@ -369,6 +447,9 @@ class Tape:
         self.thread_id = thread_id
         self.projection = projection
         self._closed = False
+        #: Between `end` and `stored`: what `end` took from the write queue.
+        self._ending = False
+        self._taken: dict[str, list[LoggedEnvelope]] = {}
         #: The run's last events, written but not yet shown here (`deliver`).
         self._held: list[LoggedEnvelope] = []
 
@@ -382,16 +463,45 @@ class Tape:
     async def close(
         self, status: Terminal, error: str | None, pending: list[tuple[str, Any]]
     ) -> None:
-        """The run's end, written before the run is recorded as ended: the next run on the
-        thread, wherever it executes, numbers on from here. Readers here get it from
-        `deliver`, once the run's end is recorded: a client told the run ended finds the
-        thread no longer busy."""
+        """The run's end, written on its own before the run is recorded as ended (a run whose
+        end is recorded otherwise, as it fails); `end` and `stored` are the usual way."""
         if self._closed:
             return
         self._closed = True
         end = self.projection.end(status, error, pending)
         self._hub._emit(self.thread_id, self.run_id, end, hold=self._held)
         await self._hub._release(self.thread_id)
+
+    async def end(
+        self, status: Terminal, error: str | None, pending: list[tuple[str, Any]]
+    ) -> dict[str, list[LoggedEnvelope]]:
+        """The run's end: its terminal events, numbered, with every event of the thread not
+        yet written, for the transaction that records the run's end to store, so the log has
+        the end exactly when the run is recorded as ended (and the run's end waits for no
+        write of its own). Then `stored`. Readers here get the end from `deliver`, once the
+        run's end is recorded: a client told the run ended finds the thread no longer busy.
+        The next run on the thread, wherever it executes, numbers on from there."""
+        if self._closed:
+            return {}
+        self._closed = self._ending = True
+        end = self.projection.end(status, error, pending)
+        self._hub._emit(self.thread_id, self.run_id, end, hold=self._held)
+        self._taken = await self._hub._unwritten(self.thread_id)
+        return self._taken
+
+    async def stored(self, *, taken: bool) -> None:
+        """The run's end is recorded; `taken`: with what `end` gave, in the same transaction
+        (else the write queue gets it back)."""
+        if not self._ending:
+            return
+        self._ending = False
+        if taken:
+            self._hub._stored(self._taken)
+        else:
+            self._hub._unstored(self._taken)
+        thread = self._hub._threads.get(self.thread_id)
+        if thread is not None:
+            await self._hub._done(self.thread_id, thread)
 
     def deliver(self) -> None:
         held, self._held = self._held, []
@@ -404,8 +514,11 @@ class Tape:
         """The run stopped here without an end (a shutdown hands it back, another process
         took it over): no terminal; its next attempt starts again with `running`. (After an
         end, what it holds goes out.)"""
-        if not self._closed:
-            self._closed = True
+        if self._ending:
+            # The record of its end failed: what the end took goes back to the write queue.
+            self._hub._unstored(self._taken)
+        if not self._closed or self._ending:
+            self._closed, self._ending = True, False
             thread = self._hub._threads.get(self.thread_id)
             if thread is not None:
                 thread.tapes -= 1
@@ -424,17 +537,22 @@ class Reader:
         self.cursor = since
         self.wanted = wanted
         self.queue: deque[LoggedEnvelope] = deque()
-        self._event = asyncio.Event()
+        #: What `batch` waits on, while it waits.
+        self._waiter: asyncio.Future[None] | None = None
         self._from_log = True
         self._gap_checked = False
 
     def push(self, envelope: LoggedEnvelope) -> None:
         self.queue.append(envelope)
-        self._event.set()
+        self._wake()
 
     def pull(self) -> None:
         self._from_log = True
-        self._event.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def _take(
         self, envelopes: list[LoggedEnvelope] | deque[LoggedEnvelope]
@@ -480,11 +598,27 @@ class Reader:
                 if out := self._take(items):
                     return out
                 continue
-            self._event.clear()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 if self._hub.shared:
                     self._from_log = True  # the next call looks at the log, in case
                 return []
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), remaining)
+            await self._wait(remaining)
+
+    async def _wait(self, timeout: float) -> None:
+        """Until something is pushed or pulled, or `timeout`. A bare future and a timer: a
+        token wakes its stream in one turn of the loop (`asyncio.wait_for` would make a task
+        per wait and take three)."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _settle, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

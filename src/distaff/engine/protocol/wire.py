@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from distaff.serde import dumps
+from distaff.serde import encoder
 
 _ROLE = {"user": "human", "assistant": "ai"}
 
@@ -49,7 +49,6 @@ def _default(obj: Any) -> Any:
     return wire_message(obj) if isinstance(obj, BaseMessage) else NotImplemented
 
 
-def wire_dumps(value: Any) -> bytes:
-    """One line of JSON, messages anywhere inside in their v2 form (orjson calls back for each
-    message, so nothing walks the value in Python)."""
-    return dumps(value, default=_default)
+#: One line of JSON, messages anywhere inside in their v2 form (orjson calls back for each
+#: message, so nothing walks the value in Python).
+wire_dumps = encoder(_default)
