@@ -226,6 +226,9 @@ class ProtocolService:
         rows = await self._backend.events.read(
             thread_id, max(0, last - _INTERRUPT_LOOKBACK), _INTERRUPT_LOOKBACK
         )
+        # What the run executing here showed and has not written yet.
+        seen = rows[-1].seq if rows else last
+        rows += [e for e in self._events.unwritten(thread_id) if e.seq > seen]
         latest = rows[-1].run_id if rows else None
         asked: dict[str, list[str]] = {}
         # An interrupt ends its run: until the run's end shows, its requests stand.

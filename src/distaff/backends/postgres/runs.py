@@ -25,7 +25,7 @@ from psycopg.rows import DictRow
 
 from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats, ThreadSnapshot
 from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
-from distaff.backends.postgres.events import append_statement
+from distaff.backends.postgres.events import events_cte
 from distaff.backends.postgres.leases import Leases
 from distaff.backends.postgres.threads import SNAPSHOT_ASSIGNMENTS, snapshot_columns
 from distaff.errors import Conflict, NotFound
@@ -359,14 +359,24 @@ class PostgresRuns:
             if snapshot is not None:
                 assignments += ", " + SNAPSHOT_ASSIGNMENTS
                 values = snapshot_columns(snapshot, now)
+            # The stream's last events in the same statement: no round trip more.
+            cte, news = "", ""
+            event_params: dict[str, object] = {}
+            if events:
+                cte, event_params = events_cte(events, self.owner)
+                cte, news = f"WITH {cte} ", " AND (SELECT count(*) FROM news) >= 0"
             cur = await conn.execute(
-                f"UPDATE threads SET {assignments} WHERE thread_id = %(thread_id)s"
+                f"{cte}UPDATE threads SET {assignments} WHERE thread_id = %(thread_id)s{news}"
                 " RETURNING status",
-                {**values, "thread_id": row["thread_id"], "ended": ended, "now": now},
+                {
+                    **values,
+                    **event_params,
+                    "thread_id": row["thread_id"],
+                    "ended": ended,
+                    "now": now,
+                },
             )
             settled = await cur.fetchone()
-            if settled is not None and events:
-                await conn.execute(*append_statement(events, self.owner))
             return settled["status"] if settled else None
 
     async def heartbeat(self, run_ids: Sequence[str]) -> dict[str, CancelAction | None]:

@@ -4,12 +4,12 @@ Every event gets the next `seq` of its thread, assigned once where the run execu
 connections, transports, processes and restarts agree on it and `since` means the same thing
 everywhere. A reader here gets events from memory as they are numbered, as a v1 stream does.
 The events are written to the backend's `EventLog` off the run's path: in batches over all
-threads, gathered for up to `WINDOW` while other processes read the log, `ALONE_WINDOW` when
-this process is alone on its database (the log then serves replays and restarts only); a
-run's end stores what is still unwritten of its thread in the transaction that records the
-end (`Tape.end`), so the log has a run's end exactly when the run is recorded as ended. A
-reader anywhere reads the log: when it joins (the replay), when the database says the thread
-has news (another process executes the run), and at each heartbeat when processes share the
+threads, gathered for up to `WINDOW` while other processes share the log, `ALONE_WINDOW`
+when this process is alone on its database (the log serves replays and restarts only); a run's
+end stores what is still unwritten of its thread in the transaction that records the end
+(`Tape.end`), so the log has a run's end exactly when the run is recorded as ended. A reader
+anywhere reads the log: when it joins (the replay), when the database says the thread has
+news (another process executes the run), and at each heartbeat when processes share the
 database (a lost notification costs a heartbeat, not an event).
 
 Joining is gap-free without locks: a reader registers for live events and takes a copy of the
@@ -46,8 +46,9 @@ PAGE = 500
 #: Threads whose last `seq` a lone process remembers after forgetting them.
 RECENT = 10_000
 #: How long a batch of events gathers before it is written, in seconds: while other processes
-#: may read the log (they see events once written), and alone on the database (the log serves
-#: replays and restarts only; most runs' events are then stored with their end, `Tape.end`).
+#: share the log (their readers see events once written; on PostgreSQL the writes overlap the
+#: run), and alone on the database (the log serves replays and restarts only; most runs'
+#: events are then stored with their end, `Tape.end`, written once).
 WINDOW = 0.01
 ALONE_WINDOW = 0.25
 #: How far past the log a retried run's attempt numbers on: more than a crashed process can
@@ -288,8 +289,8 @@ class EventHub:
         while True:
             await self._wake.wait()
             # Gather what comes in the next moments into the same batch: a token stream costs
-            # a write or two, not one each, and threads streaming at once share theirs. A flush
-            # (a run's end) does not wait.
+            # a write or so, not one each, and threads streaming at once share theirs. A flush
+            # does not wait.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._now.wait(), WINDOW if self.shared else ALONE_WINDOW)
             self._now.clear()
@@ -434,6 +435,12 @@ class EventHub:
         thread = self._thread(thread_id)
         thread.remote = max(0, thread.remote + (1 if watching else -1))
         self._forget_if_idle(thread_id)
+
+    def unwritten(self, thread_id: str) -> list[LoggedEnvelope]:
+        """The thread's events numbered here and not yet known to be written: a command
+        reading the log reads these too (a client here may have seen them)."""
+        thread = self._threads.get(thread_id)
+        return list(thread.tail) if thread is not None else []
 
 
 class Tape:
