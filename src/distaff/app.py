@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypedDict
 
 from fastapi import Depends, FastAPI
@@ -18,6 +18,7 @@ from distaff.api import (
     docs,
     errors,
     limits,
+    mcp,
     metrics,
     protocol,
     runs,
@@ -54,7 +55,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        async with Runtime.open(settings, registry) as rt:
+        async with Runtime.open(settings, registry) as rt, AsyncExitStack() as stack:
+            if not http.disable_mcp:
+                # The MCP transport's task group; a new one each start (it runs once).
+                app.state.mcp = mcp.make_manager()
+                await stack.enter_async_context(mcp.running(app.state.mcp))
             if extra is None:
                 yield {"runtime": rt}
                 return
@@ -86,6 +91,7 @@ def create_app(
         (runs.router, http.disable_runs),
         (protocol.router, http.disable_runs),
         (store.router, http.disable_store),
+        (mcp.router, http.disable_mcp),
     ):
         if off:
             continue

@@ -98,6 +98,8 @@ class HttpSettings(BaseModel):
     disable_store: bool = False
     #: Removes `/info`, `/metrics` and `/docs` (`/ok` stays).
     disable_meta: bool = False
+    #: Removes `/mcp` (the assistants as MCP tools).
+    disable_mcp: bool = False
 
 
 class Settings(BaseSettings):
