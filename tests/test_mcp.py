@@ -82,6 +82,8 @@ async def test_a_failing_run_is_an_error_result_with_its_message(srv: Server) ->
 
 
 async def test_tools_come_page_by_page_with_string_cursors(srv: Server) -> None:
+    if "postgresql" in srv.database_url:
+        pytest.skip("paging is the service's; one backend shows it (9 s a backend)")
     async with srv.http() as http:
         ids = [
             (

@@ -10,6 +10,7 @@ its own, so who asks travels in the request's state and is set again there.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from distaff.auth import acting_as
 from distaff.runtime import Runtime
@@ -113,14 +114,24 @@ async def running(manager: StreamableHTTPSessionManager) -> AsyncIterator[None]:
 
 
 class _Handoff(Response):
-    """The package's transport answers the request itself."""
+    """The package's transport answers the request itself (given the body the route read)."""
 
-    def __init__(self, manager: StreamableHTTPSessionManager) -> None:
+    def __init__(self, manager: StreamableHTTPSessionManager, body: bytes) -> None:
         super().__init__()
         self._manager = manager
+        self._body = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._manager.handle_request(scope, receive, send)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # a disconnect, later
+            sent = True
+            return {"type": "http.request", "body": self._body, "more_body": False}
+
+        await self._manager.handle_request(scope, replay, send)
 
 
 _ANY_JSON: dict[str, Any] = {"application/json": {"schema": {}}}
@@ -167,9 +178,16 @@ async def mcp_message(request: Request) -> Response:
             },
             status_code=400,
         )
+    body = await request.body()
+    try:
+        json.loads(body)
+    except RecursionError:
+        raise  # 422, as on every route taking JSON
+    except ValueError:
+        pass  # the package answers it as JSON-RPC: a parse error
     rt: Runtime = request.state.runtime
     request.state.mcp_principal = rt.auth.principal()
-    return _Handoff(request.app.state.mcp)
+    return _Handoff(request.app.state.mcp, body)
 
 
 @router.get("/mcp", status_code=405, response_class=Response)
