@@ -254,6 +254,7 @@ class EventHub:
         return {thread_id: list(thread.tail)}
 
     def _stored(self, batch: dict[str, list[LoggedEnvelope]]) -> None:
+        """`batch` is in the log: out of its threads' tails."""
         for thread_id, envelopes in batch.items():
             thread = self._threads.get(thread_id)
             if thread is not None and envelopes:
@@ -263,8 +264,10 @@ class EventHub:
     def _unstored(self, batch: dict[str, list[LoggedEnvelope]]) -> None:
         """A run's end did not store `batch`: back to the write queue."""
         for thread_id, envelopes in batch.items():
+            if not envelopes:
+                continue
             thread = self._thread(thread_id)
-            thread.stored = min(thread.stored, envelopes[0].seq - 1) if envelopes else thread.stored
+            thread.stored = min(thread.stored, envelopes[0].seq - 1)
             for envelope in envelopes:
                 self._queue.append((thread_id, envelope))
                 thread.queued += 1
@@ -344,13 +347,9 @@ class EventHub:
                     return
                 log.exception("could not write events of thread %s", next(iter(batch), None))
                 break
-        for thread_id, envelopes in batch.items():
-            thread = self._threads.get(thread_id)
-            if thread is not None:
-                last = envelopes[-1].seq
-                while thread.tail and thread.tail[0].seq <= last:
-                    thread.tail.popleft()
-                self._forget_if_idle(thread_id)
+        self._stored(batch)
+        for thread_id in batch:
+            self._forget_if_idle(thread_id)
 
     def _forget_if_idle(self, thread_id: str) -> None:
         thread = self._threads.get(thread_id)
