@@ -359,23 +359,14 @@ class PostgresRuns:
             if snapshot is not None:
                 assignments += ", " + SNAPSHOT_ASSIGNMENTS
                 values = snapshot_columns(snapshot, now)
-            # The stream's last events in the same statement: no round trip more.
-            cte, news = "", ""
-            event_params: dict[str, object] = {}
+            sql = f"UPDATE threads SET {assignments} WHERE thread_id = %(thread_id)s"
+            params = {**values, "thread_id": row["thread_id"], "ended": ended, "now": now}
             if events:
+                # The stream's last events in the same statement: no round trip more.
                 cte, event_params = events_cte(events, self.owner)
-                cte, news = f"WITH {cte} ", " AND (SELECT count(*) FROM news) >= 0"
-            cur = await conn.execute(
-                f"{cte}UPDATE threads SET {assignments} WHERE thread_id = %(thread_id)s{news}"
-                " RETURNING status",
-                {
-                    **values,
-                    **event_params,
-                    "thread_id": row["thread_id"],
-                    "ended": ended,
-                    "now": now,
-                },
-            )
+                sql = f"WITH {cte} {sql} AND (SELECT count(*) FROM news) >= 0"
+                params.update(event_params)
+            cur = await conn.execute(sql + " RETURNING status", params)
             settled = await cur.fetchone()
             return settled["status"] if settled else None
 
