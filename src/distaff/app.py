@@ -26,6 +26,7 @@ from distaff.api import (
     studio,
     system,
     threads,
+    ui,
 )
 from distaff.api.auth import authenticate
 from distaff.api.cors import cors_options
@@ -34,6 +35,7 @@ from distaff.errors import ConfigError, describe_validation
 from distaff.graphs import GraphRegistry, registry_from_specs
 from distaff.manifest import Manifest, load_manifest
 from distaff.runtime import Runtime
+from distaff.services.ui import UiBundles
 from distaff.settings import Settings
 
 
@@ -80,6 +82,7 @@ def create_app(
     if not http.disable_meta:
         docs.install(app)
     app.state.metrics = metrics.Metrics()
+    app.state.ui_bundles = UiBundles(settings.ui_dir)
     # Custom auth: every API route authenticates first (the meta routes never do).
     authenticated = [Depends(authenticate)] if settings.auth is not None else None
     for router, off in (
@@ -92,6 +95,7 @@ def create_app(
         (protocol.router, http.disable_runs),
         (store.router, http.disable_store),
         (mcp.router, http.disable_mcp),
+        (ui.router, http.disable_ui),
     ):
         if off:
             continue
@@ -102,6 +106,8 @@ def create_app(
         app.include_router(router, dependencies=None if router is metrics.router else authenticated)
     if not http.disable_runs:
         app.include_router(protocol.socket_router)
+    if not http.disable_ui:
+        app.include_router(ui.assets_router)  # public: script and link tags send no token
     if extra is not None:
         # Its middleware wraps distaff's routes too; its own routes get it from its own stack.
         for middleware in reversed(user_middleware(extra)):

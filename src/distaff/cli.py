@@ -1,4 +1,4 @@
-"""`distaff dev`, `distaff serve` and `distaff worker`."""
+"""`distaff dev`, `distaff serve`, `distaff worker` and `distaff build-ui`."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
 
 from distaff.errors import ConfigError, describe_validation
 from distaff.settings import Settings
+
+if TYPE_CHECKING:
+    from distaff.manifest import UiSpec
+    from distaff.ui.build import Watcher
 
 _ENV_CONFIG = "DISTAFF_CONFIG"
 #: How long an idle client connection stays open. Longer than clients keep theirs (httpx, under
@@ -163,7 +167,8 @@ def dev(config: str, host: str, port: int, database_url: str | None, no_reload: 
     # As `langgraph dev`: LangGraph Studio's requests pass custom auth (unless the manifest's
     # auth.disable_studio_auth says no); never in `serve`.
     os.environ.setdefault("DISTAFF_STUDIO_AUTH", "true")
-    graphs = [g.graph_id for g in load_manifest(path).graphs]
+    manifest = load_manifest(path)
+    graphs = [g.graph_id for g in manifest.graphs]
     click.echo(
         "\n".join(
             [
@@ -177,10 +182,25 @@ def dev(config: str, host: str, port: int, database_url: str | None, no_reload: 
                 f"  Graphs:  {', '.join(graphs)}",
                 f"  Data:    {_describe(url)}",
                 f"  Reload:  {'off' if no_reload else 'on (watching ' + str(path.parent) + ')'}",
+                *(
+                    [f"  UI:      {', '.join(manifest.ui.components)} (rebuilt on change)"]
+                    if manifest.ui is not None
+                    else []
+                ),
                 "",
             ]
         )
     )
+    # Beside the server (and its reloads): rebuilds the UI bundles on every change.
+    watcher = _watch_ui(manifest.ui)
+    try:
+        _run_dev(uvicorn, path, host, port, no_reload)
+    finally:
+        if watcher is not None:
+            watcher.stop()
+
+
+def _run_dev(uvicorn: Any, path: Path, host: str, port: int, no_reload: bool) -> None:
     uvicorn.run(
         "distaff.cli:app_factory",
         factory=True,
@@ -188,8 +208,8 @@ def dev(config: str, host: str, port: int, database_url: str | None, no_reload: 
         port=port,
         reload=not no_reload,
         reload_dirs=[str(path.parent)] if not no_reload else None,
-        # The SQLite files change on every write; they are not code.
-        reload_excludes=None if no_reload else [".distaff/*"],
+        # The SQLite files change on every write, the UI bundles on every edit; not code.
+        reload_excludes=None if no_reload else [".distaff/*", ".langgraph_api/*"],
         log_level="info",
         log_config=_log_config(),
         access_log=False,  # distaff's request lines replace it
@@ -227,7 +247,10 @@ def serve(
     """Production server: no reload, quiet access log."""
     import uvicorn
 
-    _, url = _prepare(config, database_url)
+    path, url = _prepare(config, database_url)
+    from distaff.manifest import load_manifest
+
+    _ensure_ui_built(load_manifest(path).ui)
     if workers > 1:
         _require_shared(url, "--workers")
     if no_worker:
@@ -248,6 +271,70 @@ def serve(
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         http=HTTP_PROTOCOL,
     )
+
+
+def _say(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _watch_ui(spec: UiSpec | None) -> Watcher | None:
+    """`distaff dev`'s UI watcher; without Node, one line saying so and a server without UI."""
+    from distaff.ui.build import Watcher
+
+    if spec is None:
+        return None
+    try:
+        return Watcher(spec, _say)
+    except ConfigError as exc:
+        _say(f"distaff: {exc}; serving without it")
+        return None
+
+
+def _ensure_ui_built(spec: UiSpec | None) -> None:
+    """`distaff serve` serves what `distaff build-ui` wrote; when nothing is, it builds once if
+    it can, and otherwise says what to run. Neither stops the server."""
+    from distaff.ui import build
+
+    if spec is None or (spec.output_dir / "schemas.json").is_file():
+        return
+    try:
+        build.tools()
+    except ConfigError:
+        _say(
+            f"distaff: no generative-UI bundles in {spec.output_dir}: run `distaff build-ui`"
+            " where Node.js and npm are installed; serving without them"
+        )
+        return
+    try:
+        build.build(spec, _say)
+    except ConfigError as exc:
+        _say(f"distaff: {exc}; serving without them")
+
+
+@main.command("build-ui")
+@click.argument("config", default="langgraph.json", required=False)
+@click.option(
+    "--install-only",
+    is_flag=True,
+    help="Only install the bundler (esbuild) into distaff's cache, e.g. in an image or CI.",
+)
+def build_ui(config: str, install_only: bool) -> None:
+    """Bundle the generative-UI components (`ui` in langgraph.json) with esbuild, once, into
+    .langgraph_api/ui beside it; `distaff serve` then serves them without Node.js."""
+    from distaff.manifest import load_manifest
+    from distaff.ui import build
+
+    try:
+        if install_only:
+            click.echo(f"UI bundler ready in {build.install(_say)}")
+            return
+        spec = load_manifest(config).ui
+        if spec is None:
+            raise click.ClickException(f"{config} has no 'ui' key: nothing to build")
+        build.build(spec, _say)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"generative UI: built {', '.join(spec.components)} into {spec.output_dir}")
 
 
 @main.command()

@@ -35,6 +35,22 @@ class GraphSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class UiSpec:
+    """`ui` and `ui_config`: each graph's generative-UI components, for the bundler."""
+
+    project_dir: Path
+    #: graph id -> its components module, `./relative/to/project_dir.tsx` (inside it)
+    components: dict[str, str]
+    #: `ui_config.shared`: more modules the host page provides (left out of the bundles)
+    shared: tuple[str, ...] = ()
+
+    @property
+    def output_dir(self) -> Path:
+        """Where the bundles go: the layout LangGraph's own UI bundler writes."""
+        return self.project_dir / ".langgraph_api" / "ui"
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     path: Path
     graphs: tuple[GraphSpec, ...]
@@ -43,6 +59,7 @@ class Manifest:
     raw: dict[str, Any] = field(default_factory=dict)
     #: What is odd but not fatal (an `env` file that does not exist): said once at start-up.
     warnings: tuple[str, ...] = ()
+    ui: UiSpec | None = None
 
     def settings_overrides(self) -> dict[str, Any]:
         """Settings the manifest decides (`checkpointer.ttl`, `store.ttl`, `store.index`,
@@ -68,6 +85,8 @@ class Manifest:
             overrides["auth"] = {**auth, "path": self._resolve(auth["path"])}
         if isinstance(http := self.raw.get("http"), dict):
             overrides["http"] = {**http, "app": self._resolve(http.get("app"))}
+        if self.ui is not None:
+            overrides["ui_dir"] = str(self.ui.output_dir)
         if isinstance(hooks := self.raw.get("webhooks"), dict):
             overrides["webhooks"] = {
                 **(hooks.get("url") or {}),
@@ -135,14 +154,45 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     base = manifest_path.parent
     warnings: list[str] = []
     dependencies = _parse_dependencies(raw.get("dependencies", []), base, where)
+    graphs = _parse_graphs(raw.get("graphs"), base, where, _install_hint(dependencies))
     return Manifest(
         path=manifest_path,
-        graphs=_parse_graphs(raw.get("graphs"), base, where, _install_hint(dependencies)),
+        graphs=graphs,
         dependencies=dependencies,
         env=_parse_env(raw.get("env"), base, where, warnings),
         raw=raw,
         warnings=tuple(warnings),
+        ui=_parse_ui(raw, base, where, {g.graph_id for g in graphs}, warnings),
     )
+
+
+def _parse_ui(
+    raw: dict[str, Any], base: Path, where: str, graph_ids: set[str], warnings: list[str]
+) -> UiSpec | None:
+    ui, ui_config = raw.get("ui"), raw.get("ui_config")
+    if ui is None:
+        return None
+    if not isinstance(ui, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in ui.items()
+    ):
+        raise ConfigError(f"{where}: 'ui' must be an object of graph_id -> './components.tsx'")
+    components: dict[str, str] = {}
+    for graph_id, file in ui.items():
+        resolved = (base / file).resolve()
+        if not resolved.is_relative_to(base):
+            # The bundles are built and served from the project; nothing outside it is theirs.
+            raise ConfigError(
+                f"{where}: ui {graph_id!r}: {file!r} is outside the project directory {base}"
+            )
+        components[graph_id] = "./" + resolved.relative_to(base).as_posix()
+        if graph_id not in graph_ids:
+            warnings.append(f"{where}: ui {graph_id!r} names no graph of 'graphs'")
+    if ui_config is not None and not isinstance(ui_config, dict):
+        raise ConfigError(f"{where}: 'ui_config' must be an object")
+    shared = (ui_config or {}).get("shared", [])
+    if not isinstance(shared, list) or not all(isinstance(s, str) for s in shared):
+        raise ConfigError(f"{where}: 'ui_config.shared' must be a list of module names")
+    return UiSpec(base, components, tuple(shared))
 
 
 def _install_hint(dependencies: tuple[Path | str, ...]) -> str | None:

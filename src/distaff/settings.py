@@ -100,6 +100,8 @@ class HttpSettings(BaseModel):
     disable_meta: bool = False
     #: Removes `/mcp` (the assistants as MCP tools).
     disable_mcp: bool = False
+    #: Removes `POST /ui/{graph_id}` and `GET /ui/...` (generative-UI components).
+    disable_ui: bool = False
 
 
 class Settings(BaseSettings):
@@ -151,6 +153,9 @@ class Settings(BaseSettings):
     run_worker: bool = True
     #: Public base URL reported to graphs as `langgraph_api_url`.
     public_url: str | None = None
+    #: Where the generative-UI bundles are served from (`schemas.json`, `public/<graph>/`): the
+    #: manifest's `.langgraph_api/ui` when it has `ui`; `distaff build-ui` writes them.
+    ui_dir: Path | None = None
     #: How `distaff dev`, `serve` and `worker` write their logs: `text` for a terminal, `json`
     #: for one JSON object per line (log shippers). An app you serve yourself logs as you set.
     log_format: Literal["text", "json"] = "text"

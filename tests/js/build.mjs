@@ -1,5 +1,5 @@
-// Bundles the browser test pages (pages/v1.jsx, pages/v2.jsx) with esbuild into <outdir>,
-// each beside an HTML file that loads it: <outdir>/v1.html, <outdir>/v2.html.
+// Bundles the browser test pages (pages/v1.jsx, v2.jsx, genui.jsx) with esbuild into <outdir>,
+// each beside an HTML file that loads it: <outdir>/v1.html, <outdir>/v2.html, <outdir>/genui.html.
 //
 //   node build.mjs <outdir>
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -14,7 +14,7 @@ if (!outdir) {
   process.exit(64);
 }
 mkdirSync(outdir, { recursive: true });
-const pages = ["v1", "v2"];
+const pages = ["v1", "v2", "genui"];
 await build({
   entryPoints: pages.map((page) => join(here, "pages", `${page}.jsx`)),
   outdir,

@@ -1,0 +1,134 @@
+"""Generative UI: `POST /ui/{graph_id}` gives the HTML fragment that loads a component,
+`GET /ui/{graph_id}/{file}` serves the bundles (`services/ui.py` says what they are).
+
+The POST is an API route (custom auth applies); the GETs never authenticate, as in the
+reference: the browser fetches them with plain script and link tags, which carry no token.
+The fragment's URLs are absolute, so a page served from another origin than the API (Agent
+Chat UI's usual deployment) loads them from the API; the reference's root-relative URLs point
+at the page's own origin there, and the component never loads.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from pydantic import Field
+from starlette.responses import FileResponse, HTMLResponse, Response
+
+from distaff.api.schemas import ERRORS, Body
+from distaff.errors import NotFound
+from distaff.runtime import Runtime
+from distaff.services.ui import UiBundles
+
+router = APIRouter(tags=["UI"], responses=ERRORS)
+#: The bundles: mounted without authentication.
+assets_router = APIRouter(tags=["UI"], responses=ERRORS)
+
+#: A `Host` or `X-Forwarded-Host` that can go into a URL as it is.
+_HOST = re.compile(r"^[A-Za-z0-9._~\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+#: For `?v=<content hash>` URLs: the content under such a URL never changes.
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class UiComponentRequest(Body):
+    name: str = Field(min_length=1, description="The component's name in the graph's bundle.")
+
+
+def bundles(request: Request) -> UiBundles:
+    ui: UiBundles = request.app.state.ui_bundles
+    return ui
+
+
+def public_base(request: Request, public_url: str | None) -> str:
+    """Where the browser reaches this API: `public_url` when set, else the scheme and host a
+    proxy forwarded (`X-Forwarded-Proto`, `X-Forwarded-Host`), else the request's own, with
+    the app's mount path."""
+    if public_url:
+        return public_url.rstrip("/")
+    proto = _first(request.headers.get("x-forwarded-proto"))
+    if proto not in ("http", "https"):
+        proto = request.url.scheme
+    host = _first(request.headers.get("x-forwarded-host")) or request.headers.get("host", "")
+    if not _HOST.match(host):
+        server = request.scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{proto}://{host}{request.scope.get('root_path', '')}".rstrip("/")
+
+
+def _first(value: str | None) -> str:
+    """The first (client-side) entry of a forwarded header that proxies append to."""
+    return (value or "").split(",")[0].strip()
+
+
+GraphId = Annotated[str, Path(description="A graph id (or an assistant id) that has `ui`")]
+
+
+@router.post(
+    "/ui/{graph_id}",
+    response_class=HTMLResponse,
+    responses={
+        200: {
+            "description": "Script and stylesheet tags that load and render the component",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def ui_component(graph_id: GraphId, body: UiComponentRequest, request: Request) -> Response:
+    """The HTML fragment `LoadExternalComponent` (`@langchain/langgraph-sdk/react-ui`) puts
+    in a shadow root to show component `name` of the graph's bundle: `{{shadowRootId}}` is
+    its placeholder for that root's id. The asset URLs are absolute."""
+    rt: Runtime = request.state.runtime
+    ui = bundles(request)
+    graph = await ui.graph_of(graph_id, rt.assistants)
+    base = public_base(request, rt.settings.public_url)
+    return HTMLResponse(ui.fragment(graph, body.name, base), headers={"cache-control": "no-store"})
+
+
+@assets_router.api_route("/ui/{graph_id}", methods=["GET", "HEAD"], include_in_schema=False)
+async def ui_folder(graph_id: str) -> Response:
+    """No listing of a bundle (without this the POST route would answer 405)."""
+    raise NotFound()
+
+
+@assets_router.head("/ui/{graph_id}/{file:path}", include_in_schema=False)
+@assets_router.get(
+    "/ui/{graph_id}/{file:path}",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The file",
+            "content": {
+                "text/javascript": {"schema": {"type": "string"}},
+                "text/css": {"schema": {"type": "string"}},
+            },
+        },
+        206: {"description": "The part a `Range` header asked for"},
+        304: {"description": "Not modified (`If-None-Match`)"},
+    },
+)
+async def ui_asset(graph_id: str, file: str, request: Request) -> Response:
+    """A file of a graph's bundle, without authentication. The ETag is its content hash; asked
+    for with the `?v=` that `POST /ui/{graph_id}` puts in its URLs, it may be cached for good."""
+    asset = bundles(request).file(graph_id, file)
+    if asset is None:
+        raise NotFound()
+    etag = f'"{asset.digest[:32]}"'
+    immutable = request.query_params.get("v") == asset.digest[:16]
+    headers = {"etag": etag, "cache-control": _IMMUTABLE if immutable else "no-cache"}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    suffix = asset.path.suffix.lower()
+    media_type = _TYPES.get(suffix) or mimetypes.guess_type(asset.path.name)[0]
+    media_type = media_type or "application/octet-stream"
+    return FileResponse(asset.path, media_type=media_type, headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags

@@ -1,0 +1,2 @@
+// The component test_genui.py breaks and mends.
+export default { hello: () => <p>hello</p> };
