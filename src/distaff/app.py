@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from distaff import observability
 from distaff.api import (
+    a2a,
     assistants,
     crons,
     docs,
@@ -95,6 +96,7 @@ def create_app(
         (protocol.router, http.disable_runs),
         (store.router, http.disable_store),
         (mcp.router, http.disable_mcp),
+        (a2a.router, http.disable_a2a),
         (ui.router, http.disable_ui),
     ):
         if off:

@@ -100,6 +100,8 @@ class HttpSettings(BaseModel):
     disable_meta: bool = False
     #: Removes `/mcp` (the assistants as MCP tools).
     disable_mcp: bool = False
+    #: Removes `/a2a/...` and `/.well-known/agent-card.json` (the assistants as A2A agents).
+    disable_a2a: bool = False
     #: Removes `POST /ui/{graph_id}` and `GET /ui/...` (generative-UI components).
     disable_ui: bool = False
 

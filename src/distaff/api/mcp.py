@@ -23,6 +23,7 @@ from mcp.shared.exceptions import MCPError
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from distaff.api.schemas import JSONRPC_MESSAGE
 from distaff.auth import acting_as
 from distaff.runtime import Runtime
 from distaff.services.mcp import McpTools, UnknownTool
@@ -135,16 +136,6 @@ class _Handoff(Response):
 
 
 _ANY_JSON: dict[str, Any] = {"application/json": {"schema": {}}}
-_MESSAGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["jsonrpc"],
-    "properties": {
-        "jsonrpc": {"const": "2.0"},
-        "id": {"type": ["string", "integer"]},
-        "method": {"type": "string"},
-        "params": {"type": "object"},
-    },
-}
 
 
 @router.post(
@@ -159,7 +150,7 @@ _MESSAGE_SCHEMA: dict[str, Any] = {
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": _MESSAGE_SCHEMA}},
+            "content": {"application/json": {"schema": JSONRPC_MESSAGE}},
         }
     },
 )

@@ -476,3 +476,17 @@ class CronSearch(CronCount):
     ) = None
     sort_order: SortOrder | None = None
     select: list[CronField] | None = None
+
+
+#: The body of the JSON-RPC routes (`/mcp`, `/a2a/{assistant_id}`): one request, notification
+#: or response; what the method takes is the protocol's.
+JSONRPC_MESSAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["jsonrpc"],
+    "properties": {
+        "jsonrpc": {"const": "2.0"},
+        "id": {"type": ["string", "integer", "null"]},
+        "method": {"type": "string"},
+        "params": {"type": "object"},
+    },
+}

@@ -11,13 +11,13 @@ at the page's own origin there, and the component never loads.
 from __future__ import annotations
 
 import mimetypes
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from pydantic import Field
 from starlette.responses import FileResponse, HTMLResponse, Response
 
+from distaff.api.public_url import public_base
 from distaff.api.schemas import ERRORS, Body
 from distaff.errors import NotFound
 from distaff.runtime import Runtime
@@ -27,8 +27,6 @@ router = APIRouter(tags=["UI"], responses=ERRORS)
 #: The bundles: mounted without authentication.
 assets_router = APIRouter(tags=["UI"], responses=ERRORS)
 
-#: A `Host` or `X-Forwarded-Host` that can go into a URL as it is.
-_HOST = re.compile(r"^[A-Za-z0-9._~\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 #: For `?v=<content hash>` URLs: the content under such a URL never changes.
 _IMMUTABLE = "public, max-age=31536000, immutable"
@@ -41,27 +39,6 @@ class UiComponentRequest(Body):
 def bundles(request: Request) -> UiBundles:
     ui: UiBundles = request.app.state.ui_bundles
     return ui
-
-
-def public_base(request: Request, public_url: str | None) -> str:
-    """Where the browser reaches this API: `public_url` when set, else the scheme and host a
-    proxy forwarded (`X-Forwarded-Proto`, `X-Forwarded-Host`), else the request's own, with
-    the app's mount path."""
-    if public_url:
-        return public_url.rstrip("/")
-    proto = _first(request.headers.get("x-forwarded-proto"))
-    if proto not in ("http", "https"):
-        proto = request.url.scheme
-    host = _first(request.headers.get("x-forwarded-host")) or request.headers.get("host", "")
-    if not _HOST.match(host):
-        server = request.scope.get("server") or ("127.0.0.1", 80)
-        host = f"{server[0]}:{server[1]}"
-    return f"{proto}://{host}{request.scope.get('root_path', '')}".rstrip("/")
-
-
-def _first(value: str | None) -> str:
-    """The first (client-side) entry of a forwarded header that proxies append to."""
-    return (value or "").split(",")[0].strip()
 
 
 GraphId = Annotated[str, Path(description="A graph id (or an assistant id) that has `ui`")]

@@ -1,0 +1,604 @@
+"""Assistants as A2A agents: what `/a2a/{assistant_id}` does (`api/a2a.py` mounts it).
+
+An adapter over distaff's own services (protocol-surfaces contract section 3): a context is a
+thread, a task is the run that started it (`"{thread_id}:{run_id}"`), a message that answers
+an `interrupt()` is another run of the same task (its metadata `a2a.task_id` names it), and a
+task's state is its newest run's status. So auth, owner filters, multitask rules and the queue
+apply as to any run. The SDK's JSON-RPC dispatcher speaks both protocol versions over this
+handler; better than the reference, a v1.0 client's stream gets real v1.0 events, a failed
+task says its error, a cancelled stream ends CANCELED, and tasks carry their answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Any
+
+from a2a.server.context import ServerCallContext
+from a2a.server.events import Event
+from a2a.server.request_handlers.request_handler import RequestHandler
+from a2a.types import a2a_pb2 as a2a
+from a2a.utils.errors import (
+    InvalidParamsError,
+    PushNotificationNotSupportedError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
+
+from distaff.errors import DistaffError, NotFound, Refused
+from distaff.ids import is_uuid
+from distaff.models import Json, Page, Run, Thread, ThreadQuery
+from distaff.runtime import Runtime
+from distaff.services.a2a_parts import (
+    data_part,
+    graph_input,
+    is_ai,
+    is_human,
+    parts_of,
+    text_of,
+    tool_result_part,
+)
+from distaff.services.runs import interrupts_list
+
+TERMINAL = frozenset(
+    {
+        a2a.TASK_STATE_COMPLETED,
+        a2a.TASK_STATE_FAILED,
+        a2a.TASK_STATE_CANCELED,
+        a2a.TASK_STATE_REJECTED,
+    }
+)
+_STATES = {
+    "pending": a2a.TASK_STATE_SUBMITTED,
+    "running": a2a.TASK_STATE_WORKING,
+    "success": a2a.TASK_STATE_COMPLETED,
+    "interrupted": a2a.TASK_STATE_CANCELED,
+    "error": a2a.TASK_STATE_FAILED,
+    "timeout": a2a.TASK_STATE_FAILED,
+}
+#: Thread metadata key listing the tasks cancelled while they waited for input (their runs had
+#: ended, so no run status can say it).
+CANCELED_KEY = "a2a_canceled_tasks"
+#: Runs and threads a task scan looks through.
+SCANNED = 100
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _status(state: int, message: a2a.Message | None = None, at: str | None = None) -> Any:
+    status = a2a.TaskStatus(state=state)  # type: ignore[arg-type]
+    status.timestamp.FromJsonString(_rfc3339(at or _now()))
+    if message is not None:
+        status.message.CopyFrom(message)
+    return status
+
+
+def _rfc3339(at: str) -> str:
+    parsed = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _agent_text(text: str, task_id: str = "", context_id: str = "") -> a2a.Message:
+    return a2a.Message(
+        message_id=str(uuid.uuid4()),
+        role=a2a.ROLE_AGENT,
+        parts=[a2a.Part(text=text)],
+        task_id=task_id,
+        context_id=context_id,
+    )
+
+
+def task_of(run: Run) -> str:
+    """The task a run belongs to: the one it continues, or the one it started."""
+    a2a_meta = (run.get("metadata") or {}).get("a2a") or {}
+    return str(a2a_meta.get("task_id") or f"{run['thread_id']}:{run['run_id']}")
+
+
+class Agent(RequestHandler):
+    """The A2A request handler of every assistant; the assistant id and the caller come in
+    the call context (`api/a2a.py` puts them there)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    # ------------------------------------------------------------------ lookups
+
+    async def _assistant(self, context: ServerCallContext) -> Json:
+        assistant_id = str(context.state["assistant_id"])
+        try:
+            return dict(await self._rt.assistants.get(assistant_id))
+        except NotFound:
+            raise InvalidParamsError(message=f"Assistant '{assistant_id}' not found") from None
+
+    async def _runs(self, thread_id: str) -> list[Run]:
+        return await self._rt.runs.list_for_thread(thread_id, Page(SCANNED, 0), None)
+
+    async def _task(self, task_id: str, assistant_id: str) -> tuple[Thread, list[Run]]:
+        """The task's thread and its runs, newest first. Raises TaskNotFoundError when the
+        caller may not see it or it is another assistant's."""
+        thread_id, _, run_id = task_id.partition(":")
+        if not (is_uuid(thread_id) and is_uuid(run_id)):
+            raise TaskNotFoundError(message=f"Task not found: {task_id}")
+        try:
+            thread = await self._rt.threads.get(thread_id)
+            runs = await self._runs(thread_id)
+        except NotFound:
+            raise TaskNotFoundError(message=f"Task not found: {task_id}") from None
+        mine = [r for r in runs if task_of(r) == task_id and r["assistant_id"] == assistant_id]
+        if not mine:
+            raise TaskNotFoundError(message=f"Task not found: {task_id}")
+        return thread, mine
+
+    @staticmethod
+    def _state(thread: Thread, runs: list[Run], task_id: str, newest: Run | None) -> int:
+        latest = runs[0]
+        if task_id in ((thread.get("metadata") or {}).get(CANCELED_KEY) or []):
+            return a2a.TASK_STATE_CANCELED
+        state = _STATES.get(latest["status"], a2a.TASK_STATE_SUBMITTED)
+        if (
+            state == a2a.TASK_STATE_COMPLETED
+            and thread.get("status") == "interrupted"
+            and newest is not None
+            and newest["run_id"] == latest["run_id"]
+        ):
+            return a2a.TASK_STATE_INPUT_REQUIRED
+        return state
+
+    # ------------------------------------------------------------------ building tasks
+
+    def _history(
+        self, thread: Thread, runs: list[Run], task_id: str | None, length: int | None
+    ) -> list[a2a.Message]:
+        """The context's public messages, each with its task (a human message a run brought
+        starts that run's task's segment)."""
+        started = {
+            str(((r.get("metadata") or {}).get("a2a") or {}).get("message_id")): task_of(r)
+            for r in runs
+        }
+        context_id = thread["thread_id"]
+        history: list[a2a.Message] = []
+        current = ""
+        values = thread.get("values") or {}
+        messages = values.get("messages") if isinstance(values, dict) else None
+        for message in messages if isinstance(messages, list) else []:
+            if not isinstance(message, dict):
+                continue
+            mid = str(message.get("id") or "")
+            if is_human(message):
+                current = started.get(mid, current)
+                role, parts = a2a.ROLE_USER, parts_of(message.get("content"))
+            elif message.get("type") == "tool" and message.get("tool_call_id"):
+                role, parts = a2a.ROLE_AGENT, [tool_result_part(message)]
+            elif is_ai(message):
+                role, parts = a2a.ROLE_AGENT, parts_of(message.get("content"))
+            else:
+                continue
+            if not parts or (task_id is not None and current != task_id):
+                continue
+            history.append(
+                a2a.Message(
+                    message_id=mid or str(uuid.uuid4()),
+                    role=role,
+                    parts=parts,
+                    task_id=current,
+                    context_id=context_id,
+                )
+            )
+        if length is not None:
+            history = history[-length:] if length > 0 else []
+        return history
+
+    @staticmethod
+    def _artifact(values: Any, assistant_id: str) -> a2a.Artifact:
+        """The answer: the last agent message with content after the last user message."""
+        parts: list[a2a.Part] = []
+        messages = values.get("messages") if isinstance(values, dict) else None
+        if isinstance(messages, list):
+            for message in reversed(messages):
+                if not isinstance(message, dict) or is_human(message):
+                    break
+                if is_ai(message) and (parts := parts_of(message.get("content"))):
+                    break
+        elif values:
+            parts = [a2a.Part(text=json.dumps(values, default=str))]
+        return a2a.Artifact(
+            artifact_id=str(uuid.uuid4()),
+            name="Assistant Response",
+            description=f"Response from assistant {assistant_id}",
+            parts=parts or [a2a.Part(text="")],
+        )
+
+    @staticmethod
+    def _interrupt_artifact(pending: list[Any]) -> a2a.Artifact:
+        return a2a.Artifact(
+            artifact_id=str(uuid.uuid4()),
+            name="Interrupt",
+            description="Agent requires input to continue",
+            parts=[
+                data_part({"id": i.get("id"), "value": i.get("value")})
+                for i in pending
+                if isinstance(i, dict)
+            ],
+        )
+
+    async def _build(
+        self,
+        task_id: str,
+        assistant_id: str,
+        *,
+        history_length: int | None = None,
+        artifacts: bool = True,
+        scope: str = "context",
+    ) -> a2a.Task:
+        thread, runs = await self._task(task_id, assistant_id)
+        all_runs = await self._runs(thread["thread_id"])
+        state = self._state(thread, runs, task_id, all_runs[0] if all_runs else None)
+        latest = runs[0]
+        message = None
+        if state == a2a.TASK_STATE_FAILED:
+            error = thread.get("error") or {}
+            text = error.get("message") if isinstance(error, dict) else None
+            message = _agent_text(f"Task failed: {text or latest['status']}")
+        elif state == a2a.TASK_STATE_CANCELED:
+            message = _agent_text("Task was canceled")
+        task = a2a.Task(
+            id=task_id,
+            context_id=thread["thread_id"],
+            status=_status(state, message, latest["updated_at"]),
+            history=self._history(
+                thread, all_runs, task_id if scope == "task" else None, history_length
+            ),
+        )
+        if artifacts and state == a2a.TASK_STATE_COMPLETED:
+            task.artifacts.append(self._artifact(thread.get("values"), assistant_id))
+        elif artifacts and state == a2a.TASK_STATE_INPUT_REQUIRED:
+            task.artifacts.append(self._interrupt_artifact(interrupts_list(thread["interrupts"])))
+        return task
+
+    # ------------------------------------------------------------------ sending
+
+    async def _start(
+        self, params: a2a.SendMessageRequest, context: ServerCallContext, delivery: str
+    ) -> tuple[str, str, Any, a2a.Message]:
+        """Create the run a message makes: (task id, context id, subscription, message)."""
+        assistant = await self._assistant(context)
+        message = params.message
+        messages, data, texts = graph_input(message)
+        schemas = await self._rt.assistants.schemas(assistant["assistant_id"])
+        if messages and not _takes_messages(schemas):
+            raise InvalidParamsError(
+                message=f"Assistant '{assistant['assistant_id']}' (graph "
+                f"'{assistant['graph_id']}') does not support A2A conversational messages"
+            )
+        context_id = message.context_id or str(uuid.uuid4())
+        if not is_uuid(context_id):
+            raise InvalidParamsError(message="Invalid contextId: must be a UUID")
+        body: Json = {
+            "assistant_id": assistant["assistant_id"],
+            "if_not_exists": "create",
+            "stream_mode": ["messages-tuple", "values"],
+        }
+        a2a_meta: Json = {"message_id": message.message_id}
+        task_id = None
+        if message.task_id:
+            task_id = message.task_id
+            thread, runs = await self._task(task_id, assistant["assistant_id"])
+            if message.context_id and message.context_id != thread["thread_id"]:
+                raise TaskNotFoundError(message=f"Task not found: {task_id}")
+            context_id = thread["thread_id"]
+            all_runs = await self._runs(context_id)
+            state = self._state(thread, runs, task_id, all_runs[0] if all_runs else None)
+            if state in TERMINAL:
+                raise UnsupportedOperationError(
+                    message="A terminal task cannot accept another message"
+                )
+            a2a_meta["task_id"] = task_id
+            if state == a2a.TASK_STATE_INPUT_REQUIRED:
+                resume = data.pop("resume", None) if "resume" in data else "\n".join(texts)
+                body["command"] = {"resume": resume}
+                messages = []
+        if "command" not in body:
+            body["input"] = {**data, **({"messages": messages} if messages else {})}
+        body["metadata"] = {"a2a": a2a_meta}
+        if context.state.get("run_context"):
+            body["context"] = context.state["run_context"]
+        try:
+            created = await self._rt.runs.create(
+                context_id,
+                body,
+                delivery,  # type: ignore[arg-type]
+                headers=context.state.get("headers"),
+            )
+        except Refused:
+            raise InvalidParamsError(message="Access denied to assistant or thread") from None
+        except NotFound:
+            raise InvalidParamsError(
+                message=f"Thread '{context_id}' not found. Please create the thread first"
+            ) from None
+        except DistaffError as exc:
+            raise InvalidParamsError(message=f"Invalid request: {exc}") from None
+        run = created.run
+        task_id = task_id or f"{run['thread_id']}:{run['run_id']}"
+        echoed = a2a.Message()
+        echoed.CopyFrom(message)
+        echoed.task_id, echoed.context_id = task_id, context_id
+        return task_id, context_id, created.subscription, echoed
+
+    async def on_message_send(
+        self, params: a2a.SendMessageRequest, context: ServerCallContext
+    ) -> a2a.Task:
+        task_id, _, subscription, _ = await self._start(params, context, "wait")
+        try:
+            async for _ in subscription:
+                pass
+        finally:
+            subscription.close()
+        length = params.configuration.history_length if params.HasField("configuration") else 0
+        return await self._build(
+            task_id,
+            str(context.state["assistant_id"]),
+            history_length=length or None,
+            scope=_scope(context),
+        )
+
+    async def on_message_send_stream(
+        self, params: a2a.SendMessageRequest, context: ServerCallContext
+    ) -> AsyncGenerator[Event]:
+        task_id, context_id, subscription, echoed = await self._start(params, context, "stream")
+        assistant_id = str(context.state["assistant_id"])
+        try:
+            yield a2a.Task(
+                id=task_id,
+                context_id=context_id,
+                status=_status(a2a.TASK_STATE_SUBMITTED),
+                history=[echoed],
+            )
+            texts: dict[str, str] = {}
+            async for event in subscription:
+                if event.event != "messages":
+                    continue
+                chunk = json.loads(event.data)[0]
+                if not isinstance(chunk, dict):
+                    continue
+                if chunk.get("type") == "tool" and chunk.get("tool_call_id"):
+                    parts = [tool_result_part(chunk)]
+                elif is_ai(chunk) and (piece := text_of(chunk.get("content"))):
+                    key = str(chunk.get("id"))
+                    texts[key] = texts.get(key, "") + piece
+                    # The whole text so far, as the reference sends: clients replace it.
+                    parts = [a2a.Part(text=texts[key])]
+                else:
+                    continue
+                working = _agent_text("", task_id, context_id)
+                del working.parts[:]
+                working.parts.extend(parts)
+                yield a2a.TaskStatusUpdateEvent(
+                    task_id=task_id,
+                    context_id=context_id,
+                    status=_status(a2a.TASK_STATE_WORKING, working),
+                )
+        finally:
+            subscription.close()
+        outcome = subscription.outcome
+        task = await self._build(task_id, assistant_id, history_length=0)
+        if outcome is not None and outcome.status == "interrupted":
+            state = a2a.TASK_STATE_CANCELED  # the reference says COMPLETED here
+        else:
+            state = task.status.state
+        for artifact in task.artifacts:
+            yield a2a.TaskArtifactUpdateEvent(
+                task_id=task_id, context_id=context_id, artifact=artifact, last_chunk=True
+            )
+        message = None
+        if state == a2a.TASK_STATE_FAILED:
+            error = (outcome.error if outcome is not None else None) or {}
+            message = _agent_text(str(error.get("message") or "Task failed"), task_id, context_id)
+        elif state == a2a.TASK_STATE_CANCELED:
+            message = _agent_text("Task was canceled", task_id, context_id)
+        yield a2a.TaskStatusUpdateEvent(
+            task_id=task_id, context_id=context_id, status=_status(state, message)
+        )
+
+    # ------------------------------------------------------------------ tasks
+
+    async def on_get_task(self, params: a2a.GetTaskRequest, context: ServerCallContext) -> a2a.Task:
+        length = params.history_length if params.HasField("history_length") else None
+        return await self._build(
+            params.id,
+            str(context.state["assistant_id"]),
+            history_length=length,
+            scope=_scope(context),
+        )
+
+    async def on_list_tasks(
+        self, params: a2a.ListTasksRequest, context: ServerCallContext
+    ) -> a2a.ListTasksResponse:
+        assistant_id = str(context.state["assistant_id"])
+        if params.context_id:
+            if not is_uuid(params.context_id):
+                return a2a.ListTasksResponse(page_size=0, total_size=0)
+            thread_ids = [params.context_id]
+        else:
+            threads = await self._rt.threads.search(
+                ThreadQuery(metadata={"assistant_id": assistant_id}), Page(SCANNED, 0)
+            )
+            thread_ids = [t["thread_id"] for t in threads]
+        task_ids: list[str] = []
+        for thread_id in thread_ids:
+            try:
+                runs = await self._runs(thread_id)
+            except NotFound:
+                continue
+            for run in runs:
+                task_id = task_of(run)
+                if run["assistant_id"] == assistant_id and task_id not in task_ids:
+                    task_ids.append(task_id)
+        length = params.history_length if params.HasField("history_length") else 0
+        tasks = [
+            await self._build(
+                t, assistant_id, history_length=length, artifacts=params.include_artifacts
+            )
+            for t in task_ids
+        ]
+        if params.status:
+            tasks = [t for t in tasks if t.status.state == params.status]
+        if params.HasField("status_timestamp_after"):
+            after = params.status_timestamp_after.ToDatetime()
+            tasks = [t for t in tasks if t.status.timestamp.ToDatetime() > after]
+        tasks.sort(key=lambda t: t.status.timestamp.ToJsonString(), reverse=True)
+        size = params.page_size or 50
+        if not 1 <= size <= 100:
+            raise InvalidParamsError(message="pageSize must be between 1 and 100")
+        offset = int(params.page_token) if params.page_token.isdigit() else 0
+        page = tasks[offset : offset + size]
+        more = offset + size < len(tasks)
+        return a2a.ListTasksResponse(
+            tasks=page,
+            total_size=len(tasks),
+            page_size=len(page),
+            next_page_token=str(offset + size) if more else "",
+        )
+
+    async def on_cancel_task(
+        self, params: a2a.CancelTaskRequest, context: ServerCallContext
+    ) -> a2a.Task:
+        assistant_id = str(context.state["assistant_id"])
+        task = await self._build(params.id, assistant_id, history_length=0, artifacts=False)
+        if task.status.state in TERMINAL:
+            raise TaskNotCancelableError(message="Task is not cancelable in its current state")
+        thread, runs = await self._task(params.id, assistant_id)
+        if task.status.state == a2a.TASK_STATE_INPUT_REQUIRED:
+            # Its runs have ended: the task is marked cancelled on its thread and the pending
+            # interrupt cleared, so the context takes new messages.
+            canceled = list((thread.get("metadata") or {}).get(CANCELED_KEY) or [])
+            await self._rt.threads.update(
+                thread["thread_id"], {"metadata": {CANCELED_KEY: [*canceled, params.id]}}
+            )
+            await self._rt.threads.update_state(
+                thread["thread_id"], {"values": None, "as_node": "__end__"}
+            )
+        else:
+            for run in runs:
+                if run["status"] not in ("pending", "running"):
+                    continue
+                subscription, _ = await self._rt.runs.subscribe(
+                    run["thread_id"], run["run_id"], events=False
+                )
+                try:
+                    await self._rt.runs.cancel_one(run["thread_id"], run["run_id"], "interrupt")
+                    async with asyncio.timeout(30):
+                        async for _ in subscription:
+                            pass
+                except (NotFound, TimeoutError):
+                    pass  # it ended meanwhile, or the cancel is on its way
+                finally:
+                    subscription.close()
+        return await self._build(params.id, assistant_id, history_length=0, artifacts=False)
+
+    # ------------------------------------------------------------------ not offered
+
+    async def on_create_task_push_notification_config(
+        self, params: Any, context: ServerCallContext
+    ) -> Any:
+        raise PushNotificationNotSupportedError
+
+    async def on_get_task_push_notification_config(
+        self, params: Any, context: ServerCallContext
+    ) -> Any:
+        raise PushNotificationNotSupportedError
+
+    async def on_list_task_push_notification_configs(
+        self, params: Any, context: ServerCallContext
+    ) -> Any:
+        raise PushNotificationNotSupportedError
+
+    async def on_delete_task_push_notification_config(
+        self, params: Any, context: ServerCallContext
+    ) -> None:
+        raise PushNotificationNotSupportedError
+
+    async def on_subscribe_to_task(
+        self, params: Any, context: ServerCallContext
+    ) -> AsyncGenerator[Event]:
+        raise UnsupportedOperationError(message="SubscribeToTask is not supported")
+        yield  # an async generator, as the interface wants
+
+    async def on_get_extended_agent_card(
+        self, params: Any, context: ServerCallContext
+    ) -> a2a.AgentCard:
+        card = context.state.get("card")
+        if card is None:
+            raise UnsupportedOperationError(message="No agent card")
+        return card  # type: ignore[no-any-return]
+
+
+def _scope(context: ServerCallContext) -> str:
+    """`task` (only this task's messages in `history`) or `context` (the whole thread's), as
+    the card's history-scope extension says."""
+    headers = context.state.get("headers") or {}
+    return "task" if headers.get("langgraph-a2a-history-scope") == "task" else "context"
+
+
+def _takes_messages(schemas: Json) -> bool:
+    for key in ("input_schema", "state_schema"):
+        schema = schemas.get(key)
+        if isinstance(schema, dict) and schema.get("properties"):
+            return "messages" in schema["properties"]
+    return False
+
+
+def agent_card(assistant: Json, url: str, version: str) -> a2a.AgentCard:
+    """The card of one assistant (contract section 3.2), served at `url`."""
+    name = str(assistant.get("name") or assistant["assistant_id"])
+    description = str(assistant.get("description") or f"{name} assistant")
+    overrides = (assistant.get("metadata") or {}).get("a2a") or {}
+    modes: dict[str, list[str]] = {}
+    for key in ("input_modes", "output_modes"):
+        value = overrides.get(key, ["application/json", "text/plain"])
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            raise InvalidParamsError(
+                message=f"Assistant metadata.a2a.{key} must be a non-empty array of strings."
+            )
+        modes[key] = value
+    history_scope = {
+        "header": "LangGraph-A2A-History-Scope",
+        "values": ["context", "task"],
+        "default": "context",
+        "methods": ["SendMessage", "GetTask", "ListTasks"],
+    }
+    card = a2a.AgentCard(
+        name=name,
+        description=description,
+        version=version,
+        supported_interfaces=[
+            a2a.AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="1.0"),
+            a2a.AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="0.3"),
+        ],
+        capabilities=a2a.AgentCapabilities(
+            streaming=True, push_notifications=False, extended_agent_card=True
+        ),
+        default_input_modes=modes["input_modes"],
+        default_output_modes=modes["output_modes"],
+        skills=[
+            a2a.AgentSkill(
+                id=f"{assistant['assistant_id']}-main",
+                name=f"{name} Capabilities",
+                description=description,
+                tags=["assistant", "langgraph"],
+                input_modes=modes["input_modes"],
+                output_modes=modes["output_modes"],
+            )
+        ],
+    )
+    extension = card.capabilities.extensions.add()
+    extension.uri = "https://langchain.com/a2a/extensions/history-scope/v1"
+    extension.description = "Choose task-only or full-context response history"
+    extension.params.update(history_scope)
+    return card
