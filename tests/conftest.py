@@ -93,3 +93,23 @@ async def client(server: Server) -> AsyncIterator[LangGraphClient]:
 async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
     async with server.http() as c:
         yield c
+
+
+# Where the suite's time goes, by module (setup, call and teardown together): the slowest are
+# printed after the run, so the time budget can be kept with figures rather than guesses.
+_MODULE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    module = report.nodeid.split("::", 1)[0]
+    _MODULE_SECONDS[module] = _MODULE_SECONDS.get(module, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _MODULE_SECONDS:
+        return
+    terminalreporter.section("seconds by module (slowest 25)")
+    ranked = sorted(_MODULE_SECONDS.items(), key=lambda item: item[1], reverse=True)
+    for module, seconds in ranked[:25]:
+        terminalreporter.write_line(f"{seconds:8.1f}  {module}")
+    terminalreporter.write_line(f"{sum(_MODULE_SECONDS.values()):8.1f}  in all")

@@ -200,7 +200,8 @@ async def a2a_message(request: Request, assistant_id: str) -> Response:
         message = None  # the SDK answers it: a parse error
     method = message.get("method") if isinstance(message, dict) else None
     rt: Runtime = request.state.runtime
-    request.state.a2a_v1 = method in _V1_METHODS
+    # A method that is not a string is the SDK's to refuse (an invalid request).
+    request.state.a2a_v1 = isinstance(method, str) and method in _V1_METHODS
     request.state.a2a_principal = rt.auth.principal()
     request.state.a2a_assistant = assistant_id
     request.state.a2a_card = None

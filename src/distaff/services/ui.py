@@ -14,12 +14,12 @@ import html
 import json
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from distaff.errors import NotFound
+from distaff.ids import is_uuid
 from distaff.services.assistants import AssistantService
 
 log = logging.getLogger("distaff.ui")
@@ -73,7 +73,7 @@ class UiBundles:
         schemas = self.schemas()
         if target in schemas:
             return target
-        if _is_uuid(target):
+        if is_uuid(target):
             try:
                 graph_id = (await assistants.get(target))["graph_id"]
             except NotFound:
@@ -159,11 +159,3 @@ def _read_schemas(path: Path) -> dict[str, list[str]]:
             # Watch rebuilds of LangGraph's bundler append the same names again.
             schemas[str(graph_id)] = list(dict.fromkeys(a for a in assets if isinstance(a, str)))
     return schemas
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
