@@ -7,6 +7,7 @@ with Redis as the stream broker (`redis`).
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,7 +21,11 @@ from tests.postgres import Cluster
 from tests.redis import RedisServer
 from tests.servers import Server
 
-ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+# Server logs, one folder per xdist worker: the session servers of both workers share names.
+ARTIFACTS = (
+    Path(__file__).parent.parent / "test-artifacts" / os.environ.get("PYTEST_XDIST_WORKER", "")
+)
+ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(scope="session")

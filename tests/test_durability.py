@@ -16,10 +16,8 @@ from typing import Any
 import pytest
 
 from tests.clients import sdk, wait_status
-from tests.conftest import database_url
+from tests.conftest import ARTIFACTS, database_url
 from tests.servers import Server
-
-ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 
 
 def _msg(text: str) -> dict[str, Any]:

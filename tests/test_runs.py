@@ -10,16 +10,15 @@ import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 
+from tests.conftest import ARTIFACTS
 from tests.servers import Server
 
-ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 GRAPHS = ["agent", "trivial", "hitl", "parent", "slow", "configured", "factory", "builder"]

@@ -23,9 +23,9 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.conftest import ARTIFACTS
 from tests.servers import Server
 
-ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 CAPTURES = Path(os.environ.get("DISTAFF_REFERENCE_CAPTURES", "/work/shared/reference/sse-captures"))
 NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
