@@ -494,3 +494,29 @@ async def test_load_external_component_renders_across_origins(
     assert any(u.startswith(f"{server.url}/ui/genui/entrypoint.js?v=") for u in loaded), loaded
     assert any(u.startswith(f"{server.url}/ui/genui/entrypoint.css?v=") for u in loaded), loaded
     assert not [u for u in loaded if u.startswith(page_origin) and "/ui/" in u]
+
+
+async def test_the_studio_shows_ui_messages(browser: Browser, server: Server) -> None:
+    """distaff's studio, in its chat view, renders a graph's UI messages as Agent Chat UI does:
+    under the AI message each names, the unbound one after the list."""
+    async with server.http() as http:
+        (found,) = (await http.post("/assistants/search", json={"graph_id": "genui"})).json()
+    context = await browser.new_context(viewport={"width": 1200, "height": 800})
+    tab = await context.new_page()
+    tab.set_default_timeout(15_000)
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        await tab.goto(f"{server.url}/studio/assistants/{found['assistant_id']}")
+        await tab.get_by_test_id("new-thread").click()
+        await tab.get_by_test_id("chat-input").fill("Porto")
+        await tab.get_by_test_id("chat-send").click()
+        ai = tab.locator('[data-testid="message"][data-type="ai"]')
+        await expect(ai.get_by_test_id("weather")).to_have_text("Weather in Porto: 21 °C, clear")
+        unbound = tab.locator('[data-testid="messages"] > [data-testid="ui-message"]')
+        await expect(unbound.get_by_test_id("note")).to_have_text("unbound note (0)")
+        await expect(ai.get_by_test_id("note")).to_have_count(0)
+        await tab.screenshot(path=str(ARTIFACTS / "genui-studio.png"))
+    finally:
+        await context.close()
+    assert not errors, errors

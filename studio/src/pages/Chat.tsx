@@ -5,17 +5,21 @@
 // content-block deltas), tool calls are shown, interrupts are answered with a resume form
 // (`input.respond`), and a run in progress is rejoined after a reload: the hook reads the
 // thread's state, finds it active and follows its stream, which the server replays from the
-// start.
+// start. Generative-UI messages (the `ui` state key that `push_ui_message` fills) are shown as
+// Agent Chat UI shows them: each under the AI message it names, loaded from the server's
+// `/ui/{assistant}` bundle by LoadExternalComponent; those tied to no message after the list.
 import { HumanMessage, type AIMessage, type BaseMessage, type ToolMessage } from "@langchain/core/messages";
+import type { Client } from "@langchain/langgraph-sdk";
+import { LoadExternalComponent, type UIMessage } from "@langchain/langgraph-sdk/react-ui";
 import { useChannelEffect, useStream, type Event } from "@langchain/react";
-import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import { useApi } from "../api";
 import { ErrorBox } from "../components/common";
 import { compact } from "../json";
 import type { EngineProps } from "./engine";
 import { InterruptForm, type InterruptLike } from "./panels";
 
-type ChatState = { messages: BaseMessage[] };
+type ChatState = { messages: BaseMessage[]; ui?: UIMessage[] };
 type Ending = "success" | "error" | "interrupt" | "stopped";
 
 /**
@@ -166,6 +170,10 @@ function ChatView({ threadId, assistantId, engineRef, onEvent, clearEvents, onRu
   const cancelled = !busy && interrupts.length === 0 && (ending === "interrupt" || ending === "stopped");
   const results = new Map<string, ToolMessage>();
   for (const m of messages) if (m.type === "tool" && (m as ToolMessage).tool_call_id) results.set((m as ToolMessage).tool_call_id, m as ToolMessage);
+  const ui = Array.isArray(stream.values?.ui) ? stream.values.ui : [];
+  const tied = (id: string | undefined) => (id ? ui.filter((u) => u.metadata?.message_id === id) : []);
+  const shown = new Set(messages.map((m) => m.id).filter(Boolean));
+  const unbound = ui.filter((u) => !shown.has(u.metadata?.message_id as string | undefined));
 
   return (
     <div className="chat" data-testid="chat">
@@ -173,7 +181,14 @@ function ChatView({ threadId, assistantId, engineRef, onEvent, clearEvents, onRu
         {stream.isThreadLoading && <div className="muted">Loading…</div>}
         {!stream.isThreadLoading && messages.length === 0 && <div className="empty">Say something to start the thread.</div>}
         {messages.map((m, i) => (
-          <MessageView key={m.id ?? i} message={m} results={results} streaming={busy && i === messages.length - 1 && m.type === "ai"} />
+          <MessageView key={m.id ?? i} message={m} results={results} streaming={busy && i === messages.length - 1 && m.type === "ai"}>
+            {tied(m.id).map((u) => (
+              <UiView key={u.id} message={u} client={client} assistantId={assistantId} />
+            ))}
+          </MessageView>
+        ))}
+        {unbound.map((u) => (
+          <UiView key={u.id} message={u} client={client} assistantId={assistantId} />
         ))}
         {busy && <div className="typing" data-testid="run-active" aria-label="running"><span /><span /><span /></div>}
         <div ref={endRef} />
@@ -208,7 +223,25 @@ function ChatView({ threadId, assistantId, engineRef, onEvent, clearEvents, onRu
   );
 }
 
-function MessageView({ message, results, streaming }: { message: BaseMessage; results: Map<string, ToolMessage>; streaming: boolean }) {
+type ExternalStream = Parameters<typeof LoadExternalComponent>[0]["stream"];
+
+/**
+ * One UI message, rendered by the component the graph's bundle names (in a shadow root, with the
+ * page's React). LoadExternalComponent reads only `client` and `assistantId` from the stream it
+ * is given, so that is all it gets: a component's `useStreamContext()` expects the SDK's v1
+ * hook, which this page does not run (it speaks v2), and would find nothing else there.
+ */
+function UiView({ message, client, assistantId }: { message: UIMessage; client: Client; assistantId: string }) {
+  // Typed as the whole v1 hook; the two fields are all the component reads (see above).
+  const stream = useMemo(() => ({ client, assistantId }) as unknown as ExternalStream, [client, assistantId]);
+  return (
+    <div className="ui-message" data-testid="ui-message" data-ui-name={message.name}>
+      <LoadExternalComponent stream={stream} message={message} fallback={<span className="muted">loading {message.name}…</span>} />
+    </div>
+  );
+}
+
+function MessageView({ message, results, streaming, children }: { message: BaseMessage; results: Map<string, ToolMessage>; streaming: boolean; children?: ReactNode }) {
   if (message.type === "tool") {
     return (
       <div className="message tool" data-testid="message" data-type="tool">
@@ -228,6 +261,7 @@ function MessageView({ message, results, streaming }: { message: BaseMessage; re
           {streaming && <span className="caret" aria-hidden="true" />}
         </div>
       )}
+      {children}
       {toolCalls.map((call, i) => {
         const result = call.id ? results.get(call.id) : undefined;
         return (
