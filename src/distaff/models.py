@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
+from distaff.run_spec import RunSpec
+
 Json = dict[str, Any]
 
 #: A run waits in the queue (`pending`), executes (`running`), then ends in one of the rest.
@@ -77,6 +79,7 @@ class Run(TypedDict):
     assistant_id: str
     metadata: Json
     status: RunStatus
+    #: Its parameters (`RunSpec.to_stored()`), as stored and as clients see them.
     kwargs: Json
     multitask_strategy: MultitaskStrategy
     created_at: str
@@ -114,8 +117,9 @@ class CronQuery:
 
 
 def is_temporary(kwargs: Json) -> bool:
-    """Whether a run's thread goes away with it: a stateless run not asked to keep it."""
-    return bool(kwargs.get("temporary")) and kwargs.get("on_completion") != "keep"
+    """Whether a run's thread goes away with it, from its stored `kwargs` (the backends read
+    rows, not specs): `RunSpec.deletes_thread`."""
+    return RunSpec.from_stored(kwargs).deletes_thread
 
 
 @dataclass(frozen=True, slots=True)

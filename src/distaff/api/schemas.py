@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic_core import PydanticCustomError
 
 from distaff.models import SortOrder, StreamMode, ThreadStatus
+from distaff.run_spec import DEFAULT_ON_COMPLETION, DEFAULT_STREAM_MODE, OnCompletion
 
 #: The largest integer a JSON number holds exactly in every client (JavaScript's
 #: `Number.MAX_SAFE_INTEGER`); far inside the 64-bit range every database column takes.
@@ -303,7 +304,9 @@ class RunCreateStateless(Body):
     webhook: str | None = None
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
-    stream_mode: StreamMode | list[StreamMode] = Field(default_factory=lambda: ["values"])  # type: ignore[arg-type]
+    stream_mode: StreamMode | list[StreamMode] = Field(
+        default_factory=lambda: list(DEFAULT_STREAM_MODE)  # type: ignore[arg-type]
+    )
     stream_subgraphs: bool = False
     stream_resumable: bool = False
     feedback_keys: list[str] | None = None
@@ -311,7 +314,7 @@ class RunCreateStateless(Body):
     checkpoint_during: bool | None = None
     durability: Literal["sync", "async", "exit"] | None = None
     on_disconnect: Literal["cancel", "continue"] = "continue"
-    on_completion: Literal["delete", "keep"] = "delete"
+    on_completion: OnCompletion = DEFAULT_ON_COMPLETION
 
     def payload(self) -> dict[str, Any]:
         data = self.model_dump(exclude_unset=True)

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -32,8 +32,8 @@ from distaff.models import (
     RunOutcome,
     RunStatus,
     ThreadStatus,
-    is_temporary,
 )
+from distaff.run_spec import Interrupts, RunSpec
 from distaff.settings import Settings
 from distaff.state import snapshot_of, thread_config
 
@@ -86,6 +86,11 @@ class RunHandle:
     status: RunStatus | Literal["rollback"] | None = None
     #: Its v2 stream shows its end (or never showed it at all).
     stream_ended: bool = False
+    #: The run's parameters, read once from its stored `kwargs`.
+    spec: RunSpec = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.spec = RunSpec.from_stored(self.run["kwargs"])
 
 
 async def until_stored(operation: Callable[[], Awaitable[T]], what: str) -> T:
@@ -102,10 +107,10 @@ async def until_stored(operation: Callable[[], Awaitable[T]], what: str) -> T:
             delay = min(delay * 2, 5.0)
 
 
-def graph_input(kwargs: Json) -> Any:
-    command = kwargs.get("command")
+def graph_input(spec: RunSpec) -> Any:
+    command = spec.command
     if not command:
-        return kwargs.get("input")
+        return spec.input
     args: dict[str, Any] = {}
     if "resume" in command:
         args["resume"] = command["resume"]
@@ -163,7 +168,7 @@ def coerce_context(schema: Any, context: Json) -> Any:
         return context
 
 
-def _completed_cleanly(graph: CompiledGraph, kwargs: Json, last_values: Any) -> bool:
+def _completed_cleanly(graph: CompiledGraph, spec: RunSpec, last_values: Any) -> bool:
     """Whether a successful run's last `values` chunk is its thread's whole final state.
 
     Not when the graph may have paused (an `interrupt()` shows as `__interrupt__`; breakpoints
@@ -171,7 +176,7 @@ def _completed_cleanly(graph: CompiledGraph, kwargs: Json, last_values: Any) -> 
     """
     if not isinstance(last_values, dict) or "__interrupt__" in last_values:
         return False
-    if kwargs.get("interrupt_before") or kwargs.get("interrupt_after"):
+    if spec.interrupt_before or spec.interrupt_after:
         return False
     if graph.interrupt_before_nodes or graph.interrupt_after_nodes:
         return False
@@ -207,11 +212,10 @@ class Executor:
                 tape.abandon()  # ended without an end (shutdown, lease lost); no-op otherwise
 
     async def _execute(self, handle: RunHandle, tapes: list[Tape]) -> ThreadStatus | None:
-        run, attempt = handle.run, handle.attempt
-        run_id, thread_id, kwargs = run["run_id"], run["thread_id"], run["kwargs"]
-        stateless = bool(kwargs.get("temporary"))
-        resumable = bool(kwargs.get("resumable"))
-        config = self._run_config(run, attempt)
+        run, attempt, spec = handle.run, handle.attempt, handle.spec
+        run_id, thread_id = run["run_id"], run["thread_id"]
+        stateless, resumable, v2 = spec.temporary, spec.resumable, spec.v2
+        config = self._run_config(run, spec, attempt)
         graph_id = config["configurable"]["graph_id"]
         user = config["configurable"].get("langgraph_auth_user")
 
@@ -228,7 +232,6 @@ class Executor:
 
         # The v2 stream shows v2 runs and resumable v1 runs (both are replayed), and any run
         # while a v2 stream follows its thread (from the moment one does).
-        v2 = bool(kwargs.get("v2"))
         shown = not stateless and (v2 or resumable)
         if shown:
             open_tape()
@@ -255,7 +258,7 @@ class Executor:
             # run queued by an earlier version (its context unfiltered) runnable, and the
             # schema turns it into the object a factory's runtime carries.
             schema = await self._graphs.context_schema(graph_id, user)
-            context = run_context(schema, kwargs.get("context") or {}, {})
+            context = run_context(schema, spec.context, {})
             async with self._graphs.graph(
                 graph_id,
                 config,
@@ -273,7 +276,7 @@ class Executor:
                         handle.streaming = True
                         try:
                             last_values = await self._stream(
-                                graph, kwargs, config, context, publish, feed
+                                graph, spec, config, context, publish, feed
                             )
                         finally:
                             handle.streaming = False
@@ -313,7 +316,7 @@ class Executor:
                             lambda: self._backend.checkpoints.delete_for_run(thread_id, run_id),
                             f"run {run_id}: deleting its checkpoints",
                         )
-                    if status == "success" and _completed_cleanly(graph, kwargs, last_values):
+                    if status == "success" and _completed_cleanly(graph, spec, last_values):
                         # The graph ran to its end: the last `values` chunk is the state and
                         # nothing is next; no need to read the checkpoint back.
                         snapshot = ThreadSnapshot(last_values, {}, False, None)
@@ -342,7 +345,7 @@ class Executor:
         await until_stored(lambda: self._broker.end_log(run_id, outcome), f"run {run_id}: end")
         settled = await until_stored(
             lambda: self._backend.runs.finish(
-                run_id, status, snapshot, delete_thread=is_temporary(kwargs), events=ending
+                run_id, status, snapshot, delete_thread=spec.deletes_thread, events=ending
             ),
             f"run {run_id}: recording how it ended",
         )
@@ -351,10 +354,10 @@ class Executor:
             tape.deliver()
         if tapes:
             await tapes[0].stored(taken=settled is not None)
-        if kwargs.get("webhook"):
+        if spec.webhook:
             ended = {**run, "status": status or "rollback", "updated_at": now_iso()}
             self._webhooks.send(
-                kwargs["webhook"],
+                spec.webhook,
                 {
                     **ended,
                     "run_started_at": started_at,
@@ -372,15 +375,15 @@ class Executor:
         run_id = handle.run["run_id"]
         error = error_payload(exc)
         snapshot = ThreadSnapshot(None, {}, False, error)
-        temporary = is_temporary(handle.run["kwargs"])
+        spec = handle.spec
+        temporary = spec.deletes_thread
         outcome = RunOutcome("error", error=error)
         tape = None
-        kwargs = handle.run["kwargs"]
         thread_id = handle.run["thread_id"]
-        shown = kwargs.get("v2") or kwargs.get("resumable") or self._events.watched(thread_id)
+        shown = spec.v2 or spec.resumable or self._events.watched(thread_id)
         if shown and not handle.stream_ended and not temporary:
             # Its v2 stream showed it running: it must show the end too, or clients wait.
-            graph_id = str((kwargs.get("config") or {}).get("configurable", {}).get("graph_id"))
+            graph_id = str(spec.config.get("configurable", {}).get("graph_id"))
             tape = self._events.tape(run_id, thread_id, graph_id)
             await tape.close("failed", str(error.get("message")), [])
         try:
@@ -415,9 +418,8 @@ class Executor:
         }
         return {**config, "configurable": configurable, "__distaff_resume__": True}
 
-    def _run_config(self, run: Run, attempt: int) -> dict[str, Any]:
-        kwargs = run["kwargs"]
-        stored = kwargs.get("config") or {}
+    def _run_config(self, run: Run, spec: RunSpec, attempt: int) -> dict[str, Any]:
+        stored = spec.config
         config: dict[str, Any] = {**stored, "configurable": dict(stored.get("configurable") or {})}
         config["metadata"] = {**(stored.get("metadata") or {}), "run_attempt": attempt}
         # The root chain carries the graph's name and the run's id, as clients of `events` and
@@ -428,7 +430,7 @@ class Executor:
             # Stored as JSON; graphs get the user object (`runtime.server_info.user`, and
             # `ctx.user.identity` as well as `["identity"]` from the config).
             config["configurable"]["langgraph_auth_user"] = AuthUser(user)
-        checkpoint = kwargs.get("checkpoint")
+        checkpoint = spec.checkpoint
         if checkpoint:
             config["configurable"].update(
                 {k: v for k, v in checkpoint.items() if k != "thread_id" and v is not None}
@@ -438,15 +440,15 @@ class Executor:
     async def _stream(
         self,
         graph: CompiledGraph,
-        kwargs: Json,
+        spec: RunSpec,
         config: dict[str, Any],
         context: Json,
         publish: Callable[[str, Any], None],
         feed: Callable[[tuple[str, ...], str, Any], None],
     ) -> Any:
-        v2 = bool(kwargs.get("v2"))
-        requested = set(kwargs.get("stream_mode") or ["values"])
-        subgraphs = v2 or bool(kwargs.get("subgraphs"))
+        v2 = spec.v2
+        requested = set(spec.stream_mode)
+        subgraphs = v2 or spec.subgraphs
         # A v2 run's `stream_mode` lists `messages` as the reference records it; the legacy
         # accumulation (a whole message rebuilt per token) is for v1 clients that ask for it.
         legacy = LegacyMessages() if "messages" in requested and not v2 else None
@@ -487,17 +489,17 @@ class Executor:
         stream_args: dict[str, Any] = {
             "stream_mode": V2_MODES if v2 else langgraph_modes(requested),
             "subgraphs": subgraphs,
-            "interrupt_before": kwargs.get("interrupt_before"),
-            "interrupt_after": kwargs.get("interrupt_after"),
+            "interrupt_before": _nodes(spec.interrupt_before),
+            "interrupt_after": _nodes(spec.interrupt_after),
         }
         if isinstance(graph.checkpointer, BaseCheckpointSaver):  # else langgraph warns per run
-            stream_args["durability"] = kwargs.get("durability") or "async"
+            stream_args["durability"] = spec.durability
         stream_args["context"] = context
         if v2:
             # Stream parts as dicts, with interrupts beside the values. (Tokens come as the
             # message chunks v1 gets; the projection makes their content-block events.)
             stream_args["version"] = "v2"
-        graph_in = None if config.pop("__distaff_resume__", False) else graph_input(kwargs)
+        graph_in = None if config.pop("__distaff_resume__", False) else graph_input(spec)
         # langgraph's overloads cannot see through **stream_args; the call is checked at run time.
         runner: Any = graph
         if "events" in requested:
@@ -510,6 +512,11 @@ class Executor:
             async for chunk in runner.astream(graph_in, config, **stream_args):
                 on_chunk(chunk)
         return last_values
+
+
+def _nodes(interrupts: Interrupts) -> str | list[str] | None:
+    """Breakpoints as langgraph has always been given them here: the JSON they were stored as."""
+    return list(interrupts) if isinstance(interrupts, tuple) else interrupts
 
 
 def _terminal(status: RunStatus | None, snapshot: ThreadSnapshot | None) -> Terminal:

@@ -51,7 +51,7 @@ class ObservedRun:
     def __enter__(self) -> None:
         handle = self._handle
         run = handle.run
-        configurable = (run["kwargs"].get("config") or {}).get("configurable") or {}
+        configurable = handle.spec.config.get("configurable") or {}
         graph_id = configurable.get("graph_id") or (run.get("metadata") or {}).get("graph_id")
         # The id of the request that created the run: the run's lines are that request's too.
         request_id = configurable.get("langgraph_request_id")

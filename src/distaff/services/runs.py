@@ -42,6 +42,7 @@ from distaff.models import (
     ThreadQuery,
 )
 from distaff.observability import tracing
+from distaff.run_spec import RunSpec
 from distaff.services.assistants import AssistantService
 from distaff.services.threads import visible_thread
 from distaff.settings import ConfigurableHeaders, Settings
@@ -56,19 +57,6 @@ NO_RUNS_TO_CANCEL = (
 )
 
 Delivery = Literal["background", "stream", "wait"]
-
-#: A v2 run's `stream_mode`, as the reference records it (bookkeeping: a v2 run streams every
-#: channel).
-V2_STREAM_MODE = (
-    "values",
-    "updates",
-    "messages",
-    "tools",
-    "lifecycle",
-    "custom",
-    "tasks",
-    "checkpoints",
-)
 
 #: Request headers runs copy into `config.configurable` unless `http.configurable_headers`
 #: says otherwise (as the reference does), and those never copied, whatever it says.
@@ -245,39 +233,7 @@ class RunService:
             "thread_id": thread_id,
             "user_id": config["configurable"]["user_id"],
         }
-        stream_mode = body.get("stream_mode") or ["values"]
-        if isinstance(stream_mode, str):
-            stream_mode = [stream_mode]
-        durability = body.get("durability")
-        if durability is None and body.get("checkpoint_during") is not None:
-            durability = "async" if body["checkpoint_during"] else "exit"
-        kwargs: Json = {
-            "input": body.get("input"),
-            "command": command,
-            "config": config,
-            "context": context,
-            "stream_mode": stream_mode,
-            "interrupt_before": body.get("interrupt_before"),
-            "interrupt_after": body.get("interrupt_after"),
-            "webhook": body.get("webhook"),
-            "feedback_keys": body.get("feedback_keys"),
-            "temporary": stateless,
-            "subgraphs": bool(body.get("stream_subgraphs")),
-            "resumable": bool(body.get("stream_resumable")),
-            "checkpoint_during": durability != "exit",
-            "durability": durability or "async",
-        }
-        if v2:
-            kwargs.update(
-                stream_mode=list(V2_STREAM_MODE), subgraphs=True, resumable=False, v2=True
-            )
-        checkpoint = body.get("checkpoint") or (
-            {"checkpoint_id": body["checkpoint_id"]} if body.get("checkpoint_id") else None
-        )
-        if checkpoint:
-            kwargs["checkpoint"] = checkpoint
-        if stateless:
-            kwargs["on_completion"] = body.get("on_completion") or "delete"
+        spec = RunSpec.from_body(body, config=config, context=context, temporary=stateless, v2=v2)
         strategy: MultitaskStrategy = (
             "enqueue" if stateless else (body.get("multitask_strategy") or "enqueue")
         )
@@ -287,7 +243,7 @@ class RunService:
             "assistant_id": assistant["assistant_id"],
             "metadata": metadata,
             "status": "pending",
-            "kwargs": kwargs,
+            "kwargs": spec.to_stored(),
             "multitask_strategy": strategy,
             "created_at": created_at,
             "updated_at": created_at,
