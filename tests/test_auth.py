@@ -437,18 +437,18 @@ async def test_custom_routes_studio_and_meta_as_the_manifest_says(strict: Server
         assert "/threads" in document["paths"]
 
 
-# --- the README's example ---------------------------------------------------------------------
+# --- the documented example (docs/auth.md) ----------------------------------------------------
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "auth"
 
 
-def test_the_readme_shows_the_example_auth_file_verbatim() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+def test_the_docs_show_the_example_auth_file_verbatim() -> None:
+    page = (Path(__file__).parent.parent / "docs" / "auth.md").read_text()
     code = (EXAMPLE / "auth.py").read_text().split("\n\n", 1)[1]  # without its docstring
-    assert f"```python\n{code}```" in readme
+    assert f"```python\n{code}```" in page
 
 
-async def test_the_readme_example_works(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+async def test_the_documented_example_works(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     srv = Server(
         database_url("sqlite", tmp_path, request),
         manifest=EXAMPLE / "langgraph.json",
