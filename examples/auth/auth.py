@@ -1,4 +1,4 @@
-"""The README's example auth: bearer tokens, owners, editors, per-user store namespaces."""
+"""The example auth of docs/auth.md: bearer tokens, owners, editors, per-user store namespaces."""
 
 from typing import Any
 
