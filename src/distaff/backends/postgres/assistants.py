@@ -13,18 +13,14 @@ from collections.abc import Sequence
 from psycopg.rows import DictRow
 
 from distaff.backends.postgres.database import Connection, Database, json, jsonb
-from distaff.backends.postgres.filters import auth_clause
-from distaff.errors import Conflict, NotFound
+from distaff.backends.postgres.filters import where_clause
+from distaff.backends.rules import assistants as rules
+from distaff.backends.rules import filters, sorting
 from distaff.ids import isoformat, now_iso
 from distaff.models import Assistant, AssistantQuery, AssistantVersion, Json, Page
 
-_SORT_COLUMNS = {
-    "assistant_id": 'assistant_id COLLATE "C"',
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-    "name": 'name COLLATE "C"',
-    "graph_id": 'graph_id COLLATE "C"',
-}
+_TEXT_KEYS = ("assistant_id", "name", "graph_id")
+_SORT_COLUMNS = {k: f'{k} COLLATE "C"' if k in _TEXT_KEYS else k for k in sorting.ASSISTANTS}
 
 
 def _row(row: DictRow) -> Assistant:
@@ -88,25 +84,6 @@ async def _get(conn: Connection, assistant_id: str, *, lock: bool = False) -> As
     return _row(row) if row else None
 
 
-def _where(query: AssistantQuery) -> tuple[str, list[object]]:
-    clauses, params = ["TRUE"], list[object]()
-    if query.metadata:
-        clauses.append("metadata @> %s")
-        params.append(jsonb(query.metadata))
-    if query.graph_id is not None:
-        clauses.append("graph_id = %s")
-        params.append(query.graph_id)
-    if query.name is not None:
-        # "C" makes lower() ASCII-only, as SQLite's is.
-        clauses.append('strpos(lower(name COLLATE "C"), lower(%s::text COLLATE "C")) > 0')
-        params.append(query.name)
-    if query.auth is not None:
-        clause, values = auth_clause(query.auth)
-        clauses.append(clause)
-        params.extend(values)
-    return " AND ".join(clauses), params
-
-
 async def _write_current(conn: Connection, a: Assistant) -> None:
     await conn.execute(
         "UPDATE assistants SET graph_id=%s, config=%s, context=%s, metadata=%s, name=%s,"
@@ -141,9 +118,7 @@ class PostgresAssistants:
                 existing = await _get(conn, assistant["assistant_id"])
                 if existing is None:
                     continue
-                if do_nothing:
-                    return existing
-                raise Conflict(f"Assistant {assistant['assistant_id']} already exists")
+                return rules.if_exists(existing, do_nothing=do_nothing)
             return assistant
 
     async def get(self, assistant_id: str) -> Assistant | None:
@@ -155,7 +130,7 @@ class PostgresAssistants:
             # The row lock serialises concurrent updates, which would pick the same version.
             current = await _get(conn, assistant_id, lock=True)
             if current is None:
-                raise NotFound(f"Assistant {assistant_id} not found")
+                raise rules.not_found(assistant_id)
             row = await (
                 await conn.execute(
                     "SELECT max(version) AS latest FROM assistant_versions WHERE assistant_id = %s",
@@ -164,10 +139,7 @@ class PostgresAssistants:
             ).fetchone()
             latest = row["latest"] if row else None
             now = now_iso()
-            new: Assistant = {**current, **changes}  # type: ignore[typeddict-item]
-            new["metadata"] = {**current["metadata"], **(changes.get("metadata") or {})}
-            new["version"] = (latest or 0) + 1
-            new["updated_at"] = now
+            new = rules.new_version(current, changes, latest, now)
             await conn.execute(
                 "INSERT INTO assistant_versions (assistant_id, graph_id, config, context,"
                 " metadata, name, description, version, created_at)"
@@ -199,9 +171,9 @@ class PostgresAssistants:
         )
 
     async def search(self, query: AssistantQuery, page: Page) -> list[Assistant]:
-        where, params = _where(query)
-        column = _SORT_COLUMNS[query.sort_by]
-        order = "ASC" if query.sort_order == "asc" else "DESC"
+        where, params = where_clause(filters.assistants(query))
+        column = _SORT_COLUMNS[sorting.sort_key(sorting.ASSISTANTS, query.sort_by)]
+        order = sorting.direction(query.sort_order)
         sql = (
             f"SELECT * FROM assistants WHERE {where} ORDER BY {column} {order},"
             f' assistant_id COLLATE "C" {order} LIMIT %s OFFSET %s'
@@ -210,19 +182,18 @@ class PostgresAssistants:
         return [_row(r) for r in rows]
 
     async def count(self, query: AssistantQuery) -> int:
-        where, params = _where(query)
+        where, params = where_clause(filters.assistants(query))
         row = await self._db.fetchone(f"SELECT count(*) AS n FROM assistants WHERE {where}", params)
         return int(row["n"]) if row else 0
 
     async def versions(
         self, assistant_id: str, metadata: Json, page: Page
     ) -> list[AssistantVersion]:
-        sql = "SELECT * FROM assistant_versions WHERE assistant_id = %s"
-        params: list[object] = [assistant_id]
-        if metadata:
-            sql += " AND metadata @> %s"
-            params.append(jsonb(metadata))
-        sql += " ORDER BY version DESC LIMIT %s OFFSET %s"
+        where, params = where_clause(filters.versions(assistant_id, metadata))
+        sql = (
+            f"SELECT * FROM assistant_versions WHERE {where}"
+            " ORDER BY version DESC LIMIT %s OFFSET %s"
+        )
         rows = await self._db.fetchall(sql, (*params, page.limit, page.offset))
         return [_version_row(r) for r in rows]
 
@@ -230,7 +201,7 @@ class PostgresAssistants:
         async with self._db.transaction() as conn:
             current = await _get(conn, assistant_id, lock=True)
             if current is None:
-                raise NotFound(f"Assistant {assistant_id} not found")
+                raise rules.not_found(assistant_id)
             row = await (
                 await conn.execute(
                     "SELECT * FROM assistant_versions WHERE assistant_id = %s AND version = %s",
@@ -238,18 +209,7 @@ class PostgresAssistants:
                 )
             ).fetchone()
             if row is None:
-                raise NotFound(f"Assistant {assistant_id} has no version {version}")
-            chosen = _version_row(row)
-            new: Assistant = {
-                **current,
-                "graph_id": chosen["graph_id"],
-                "config": chosen["config"],
-                "context": chosen["context"],
-                "metadata": chosen["metadata"],
-                "name": chosen["name"],
-                "description": chosen["description"],
-                "version": version,
-                "updated_at": now_iso(),
-            }
+                raise rules.no_version(assistant_id, version)
+            new = rules.restored(current, _version_row(row), now_iso())
             await _write_current(conn, new)
             return new

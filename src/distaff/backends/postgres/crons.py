@@ -11,20 +11,14 @@ from datetime import UTC, datetime
 from psycopg.rows import DictRow
 
 from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
-from distaff.backends.postgres.filters import auth_clause
-from distaff.errors import NotFound
+from distaff.backends.postgres.filters import where_clause
+from distaff.backends.rules import crons as rules
+from distaff.backends.rules import filters, sorting
 from distaff.ids import isoformat, now_iso
 from distaff.models import Cron, CronQuery, Json, Page
 
-_SORT_COLUMNS = {
-    "cron_id": 'cron_id COLLATE "C"',
-    "assistant_id": 'assistant_id COLLATE "C"',
-    "thread_id": 'thread_id COLLATE "C"',
-    "next_run_date": "next_run_date",
-    "end_time": "end_time",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-}
+_TEXT_KEYS = ("cron_id", "assistant_id", "thread_id")
+_SORT_COLUMNS = {k: f'{k} COLLATE "C"' if k in _TEXT_KEYS else k for k in sorting.CRONS}
 _COLUMNS = (
     "cron_id, assistant_id, thread_id, user_id, end_time, schedule, timezone, payload,"
     " next_run_date, metadata, on_run_completed, enabled, created_at, updated_at"
@@ -82,27 +76,6 @@ async def _get(conn: Connection, cron_id: str, *, lock: bool = False) -> Cron | 
     return _row(row) if row else None
 
 
-def _where(query: CronQuery) -> tuple[str, list[object]]:
-    clauses, params = ["TRUE"], list[object]()
-    if query.assistant_id is not None:
-        clauses.append("assistant_id = %s")
-        params.append(query.assistant_id)
-    if query.thread_id is not None:
-        clauses.append("thread_id = %s")
-        params.append(query.thread_id)
-    if query.enabled is not None:
-        clauses.append("enabled = %s")
-        params.append(bool(query.enabled))
-    if query.metadata:
-        clauses.append("metadata @> %s")
-        params.append(jsonb(query.metadata))
-    if query.auth is not None:
-        clause, values = auth_clause(query.auth)
-        clauses.append(clause)
-        params.extend(values)
-    return " AND ".join(clauses), params
-
-
 class PostgresCrons:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -122,10 +95,8 @@ class PostgresCrons:
         async with self._db.transaction() as conn:
             current = await _get(conn, cron_id, lock=True)
             if current is None:
-                raise NotFound(f"Cron {cron_id} not found")
-            new: Cron = {**current, **changes, "updated_at": now_iso()}  # type: ignore[typeddict-item]
-            if "metadata" in changes:
-                new["metadata"] = {**current["metadata"], **changes["metadata"]}
+                raise rules.not_found(cron_id)
+            new = rules.updated(current, changes, now_iso())
             await conn.execute(
                 f"UPDATE crons SET {_ASSIGNMENTS} WHERE cron_id = %s", (*_values(new), cron_id)
             )
@@ -135,9 +106,11 @@ class PostgresCrons:
         return await self._db.execute("DELETE FROM crons WHERE cron_id = %s", (cron_id,)) > 0
 
     async def search(self, query: CronQuery, page: Page) -> list[Cron]:
-        where, params = _where(query)
-        column = _SORT_COLUMNS[query.sort_by]
-        order = "ASC NULLS FIRST" if query.sort_order == "asc" else "DESC NULLS LAST"
+        where, params = where_clause(filters.crons(query))
+        column = _SORT_COLUMNS[sorting.sort_key(sorting.CRONS, query.sort_by)]
+        # NULLs lowest, as SQLite sorts them.
+        direction = sorting.direction(query.sort_order)
+        order = f"{direction} NULLS FIRST" if direction == "ASC" else f"{direction} NULLS LAST"
         sql = (
             f"SELECT * FROM crons WHERE {where} ORDER BY {column} {order},"
             f' cron_id COLLATE "C" {order} LIMIT %s OFFSET %s'
@@ -146,7 +119,7 @@ class PostgresCrons:
         return [_row(r) for r in rows]
 
     async def count(self, query: CronQuery) -> int:
-        where, params = _where(query)
+        where, params = where_clause(filters.crons(query))
         row = await self._db.fetchone(f"SELECT count(*) AS n FROM crons WHERE {where}", params)
         return int(row["n"]) if row else 0
 

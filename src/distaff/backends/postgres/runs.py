@@ -28,14 +28,9 @@ from distaff.backends.postgres.database import Connection, Database, iso, json, 
 from distaff.backends.postgres.events import events_cte
 from distaff.backends.postgres.leases import Leases
 from distaff.backends.postgres.threads import SNAPSHOT_ASSIGNMENTS, snapshot_columns
-from distaff.errors import Conflict, NotFound
+from distaff.backends.rules import runs as rules
 from distaff.ids import now_iso, utcnow
 from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus, is_temporary
-
-BUSY_MESSAGE = (
-    "Thread is already running a task. Wait for it to finish or choose a different multitask"
-    " strategy."
-)
 
 
 def owner_id() -> str:
@@ -77,7 +72,8 @@ def _row(row: DictRow) -> Run:
 
 _ACTIVE = "status IN ('pending', 'running')"
 
-#: The thread's status once one of its runs ended: `busy` while it has other active runs.
+#: The thread's status once one of its runs ended (`rules.runs.settled`, in SQL): `busy` while
+#: it has other active runs.
 _SETTLED_STATUS = (
     f"status = CASE WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = %(thread_id)s AND {_ACTIVE})"
     " THEN 'busy' ELSE %(ended)s END, updated_at = %(now)s"
@@ -109,6 +105,39 @@ async def _settle_thread(
     )
     row = await cur.fetchone()
     return row["status"] if row else ended
+
+
+#: How each `rules.runs.Effect` changes the run (`drop_thread` goes through `_drop_thread`).
+#: A run that leaves `running` leaves its owner's hands too.
+_CHANGES: dict[rules.Change, str] = {
+    "flag": "UPDATE runs SET cancel_action = %(cancel)s WHERE run_id = %(run_id)s",
+    "delete": "DELETE FROM runs WHERE run_id = %(run_id)s",
+    "interrupt": "UPDATE runs SET status = 'interrupted', cancel_action = NULL, owner = NULL,"
+    " lease_until = NULL, updated_at = %(now)s WHERE run_id = %(run_id)s",
+    "fail": "UPDATE runs SET status = 'error', owner = NULL, lease_until = NULL,"
+    " updated_at = %(now)s WHERE run_id = %(run_id)s",
+    "requeue": "UPDATE runs SET status = 'pending', owner = NULL, lease_until = NULL,"
+    " updated_at = %(now)s WHERE run_id = %(run_id)s",
+}
+
+
+async def _apply(
+    conn: Connection, run_id: str, thread_id: str, effect: rules.Effect, now: str
+) -> None:
+    """Make the change `effect` says to the run, then to its thread."""
+    if effect.change == "drop_thread":
+        await _drop_thread(conn, thread_id)
+        return
+    params = {"run_id": run_id, "cancel": effect.cancel, "now": now}
+    await conn.execute(_CHANGES[effect.change], params)
+    if effect.thread_error is not None:
+        await conn.execute(
+            "UPDATE threads SET error = %s, interrupts = coalesce(interrupts, '{}')"
+            " WHERE thread_id = %s",
+            (json(effect.thread_error), thread_id),
+        )
+    if effect.settle is not None:
+        await _settle_thread(conn, thread_id, effect.settle, now)
 
 
 def _seconds_since(moment: datetime, now: datetime) -> float:
@@ -260,14 +289,14 @@ class PostgresRuns:
             # The lock orders concurrent inserts on one thread: `reject` sees every run
             # another process inserted before it, on any replica.
             if not await _lock_thread(conn, run["thread_id"]):
-                raise NotFound("Thread or assistant not found.")
+                raise rules.thread_missing()
             cur = await conn.execute(
                 _INSERT_ON_THREAD,
                 {**params, "reject": reject_if_busy},
             )
             inflight = [r["run_id"] for r in await cur.fetchall()]
             if inflight and reject_if_busy:
-                raise Conflict(BUSY_MESSAGE)  # nothing was inserted
+                raise rules.thread_busy()  # nothing was inserted
             return inflight
 
     async def get(self, run_id: str, thread_id: str | None = None) -> Run | None:
@@ -296,8 +325,7 @@ class PostgresRuns:
             row = await cur.fetchone()
             if row is None:
                 return False
-            if row["status"] in ("pending", "running"):
-                raise Conflict(f"Run {run_id} is still {row['status']}; cancel it first")
+            rules.check_deletable(run_id, row["status"])
             await conn.execute("DELETE FROM runs WHERE run_id = %s", (run_id,))
             return True
 
@@ -350,11 +378,8 @@ class PostgresRuns:
             row = await cur.fetchone()
             if row is None:
                 return None  # not ours any more, or deleted with its thread meanwhile
-            ended: ThreadStatus = "idle"
-            if status == "error":
-                ended = "error"
-            elif snapshot is not None and snapshot.has_next:
-                ended = "interrupted"
+            has_next = snapshot is not None and snapshot.has_next
+            ended = rules.thread_status_after(status, has_next=has_next)
             assignments, values = _SETTLED_STATUS, {}
             if snapshot is not None:
                 assignments += ", " + SNAPSHOT_ASSIGNMENTS
@@ -410,9 +435,10 @@ class PostgresRuns:
         if thread_id is not None:
             sql += " AND thread_id = %s"
             params.append(thread_id)
-        if status in ("pending", "running"):
+        narrowed = rules.active_filter(status)
+        if narrowed is not None:
             sql += " AND status = %s"
-            params.append(status)
+            params.append(narrowed)
         async with self._db.transaction() as conn:
             rows = await (
                 await conn.execute(sql + " ORDER BY run_id FOR UPDATE", params)
@@ -420,23 +446,8 @@ class PostgresRuns:
             targets = [CancelTarget(r["run_id"], r["thread_id"], r["status"]) for r in rows]
             now = now_iso()
             for t, row in zip(targets, rows, strict=True):
-                if t.status == "running":
-                    # Recorded so a cancel accepted just before a crash is honoured by `recover`.
-                    await conn.execute(
-                        "UPDATE runs SET cancel_action = %s WHERE run_id = %s", (action, t.run_id)
-                    )
-                    continue
-                if is_temporary(row["kwargs"]):
-                    await _drop_thread(conn, t.thread_id)  # a stateless run that never ran
-                    continue
-                if action == "rollback":
-                    await conn.execute("DELETE FROM runs WHERE run_id = %s", (t.run_id,))
-                else:
-                    await conn.execute(
-                        "UPDATE runs SET status = 'interrupted', updated_at = %s WHERE run_id = %s",
-                        (now, t.run_id),
-                    )
-                await _settle_thread(conn, t.thread_id, "idle", now)
+                effect = rules.on_cancel(action, t.status, temporary=is_temporary(row["kwargs"]))
+                await _apply(conn, t.run_id, t.thread_id, effect, now)
             return targets
 
     async def stats(self) -> QueueStats:
@@ -479,40 +490,11 @@ class PostgresRuns:
             rows = [r for r in candidates if r["expired"] or _gone(r["owner"], host)]
             now = now_iso()
             for row in rows:
-                temporary = is_temporary(row["kwargs"])
-                run_id, thread_id = row["run_id"], row["thread_id"]
-                if row["cancel_action"] is not None:  # cancelled before the process died
-                    if temporary:
-                        await _drop_thread(conn, thread_id)
-                        continue
-                    if row["cancel_action"] == "rollback":
-                        await conn.execute("DELETE FROM runs WHERE run_id = %s", (run_id,))
-                    else:
-                        await conn.execute(
-                            "UPDATE runs SET status = 'interrupted', cancel_action = NULL,"
-                            " owner = NULL, lease_until = NULL, updated_at = %s WHERE run_id = %s",
-                            (now, run_id),
-                        )
-                    await _settle_thread(conn, thread_id, "idle", now)
-                elif row["attempt"] >= max_attempts and temporary:
-                    await _drop_thread(conn, thread_id)
-                elif row["attempt"] >= max_attempts:
-                    await conn.execute(
-                        "UPDATE runs SET status = 'error', owner = NULL, lease_until = NULL,"
-                        " updated_at = %s WHERE run_id = %s",
-                        (now, run_id),
-                    )
-                    error = {"error": "RunAttemptsExceeded", "message": "the run's worker died"}
-                    await conn.execute(
-                        "UPDATE threads SET error = %s, interrupts = coalesce(interrupts, '{}')"
-                        " WHERE thread_id = %s",
-                        (json(error), thread_id),
-                    )
-                    await _settle_thread(conn, thread_id, "error", now)
-                else:
-                    await conn.execute(
-                        "UPDATE runs SET status = 'pending', owner = NULL, lease_until = NULL,"
-                        " updated_at = %s WHERE run_id = %s",
-                        (now, run_id),
-                    )
+                effect = rules.on_recover(
+                    row["cancel_action"],
+                    row["attempt"],
+                    max_attempts,
+                    temporary=is_temporary(row["kwargs"]),
+                )
+                await _apply(conn, row["run_id"], row["thread_id"], effect, now)
         return [row["run_id"] for row in rows]

@@ -32,23 +32,14 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from langgraph.store.base import (
-    Op,
-    PutOp,
-    Result,
-    SearchOp,
-    get_text_at_path,
-    tokenize_path,
-)
+from langgraph.store.base import Op, PutOp, Result, SearchOp
 from langgraph.store.postgres import AsyncPostgresStore
 from langgraph.store.postgres.base import get_distance_operator
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
 from distaff.backends.postgres.database import translated
-from distaff.errors import EmbeddingError
-
-Vectors = dict[str, list[float]]
+from distaff.backends.rules.store import Vectors, checked, embedding_failures, texts_to_embed
 
 _COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
@@ -100,50 +91,17 @@ class DistaffPostgresStore(AsyncPostgresStore):
             _BATCH_VECTORS.reset(token)
 
     def _texts(self, ops: Sequence[Op]) -> list[str]:
-        """Every text the batch needs a vector for: the indexed fields of the puts that
-        `_prepare_batch_PUT_queries` will write (the last op per item wins), the search
-        queries."""
         if not self.index_config:
             return []
-        texts: dict[str, None] = {}
-        puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
-        for op in ops:
-            if isinstance(op, PutOp):
-                puts[(op.namespace, op.key)] = op
-            elif isinstance(op, SearchOp) and op.query:
-                texts[op.query] = None
-        for put in puts.values():
-            if put.value is None or put.index is False:
-                continue
-            if put.index is None:
-                fields = cast(dict[str, Any], self.index_config)["__tokenized_fields"]
-                paths = [tokens for _, tokens in fields]
-            else:
-                paths = [tokenize_path(path) for path in put.index]
-            for tokens in paths:
-                texts.update(dict.fromkeys(get_text_at_path(put.value, tokens)))
-        return list(texts)
+        fields = cast(dict[str, Any], self.index_config)["__tokenized_fields"]
+        return texts_to_embed(ops, fields)
 
     async def _embed(self, texts: list[str]) -> Vectors:
         if not texts or self.embeddings is None or not self.index_config:
             return {}
-        try:
+        with embedding_failures():
             embedded = await self.embeddings.aembed_documents(texts)
-        except Exception as exc:
-            raise EmbeddingError(f"the store's embedding function failed: {exc!r}") from exc
-        if len(embedded) != len(texts):
-            raise EmbeddingError(
-                f"the store's embedding function returned {len(embedded)} vectors "
-                f"for {len(texts)} texts"
-            )
-        dims = self.index_config["dims"]
-        for vector in embedded:
-            if len(vector) != dims:
-                raise EmbeddingError(
-                    f"the store's embedding function returned a vector of {len(vector)} "
-                    f"dimensions; store.index.dims is {dims}"
-                )
-        return dict(zip(texts, embedded, strict=True))
+        return checked(texts, embedded, self.index_config["dims"])
 
     @staticmethod
     def _vector(text: str) -> list[float]:

@@ -9,18 +9,11 @@ from psycopg.rows import DictRow
 
 from distaff.backends.base import ThreadSnapshot
 from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
-from distaff.backends.postgres.filters import auth_clause
-from distaff.errors import Conflict, NotFound
+from distaff.backends.postgres.filters import where_clause
+from distaff.backends.rules import filters, sorting
+from distaff.backends.rules import threads as rules
 from distaff.ids import now_iso
 from distaff.models import Json, Page, Thread, ThreadQuery
-
-_SORT_COLUMNS = {
-    "thread_id": "thread_id",
-    "status": "status",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-    "state_updated_at": "state_updated_at",
-}
 
 
 def thread_row(row: DictRow) -> Thread:
@@ -97,27 +90,6 @@ async def write_snapshot(
     )
 
 
-def _where(query: ThreadQuery) -> tuple[str, list[object]]:
-    clauses, params = ["true"], list[object]()
-    if query.ids is not None:
-        clauses.append("thread_id = ANY(%s)")
-        params.append(list(query.ids))
-    if query.metadata:
-        clauses.append("metadata @> %s")
-        params.append(jsonb(query.metadata))
-    if query.values:
-        clauses.append('"values" @> %s')
-        params.append(jsonb(query.values))
-    if query.status is not None:
-        clauses.append("status = %s")
-        params.append(query.status)
-    if query.auth is not None:
-        clause, values = auth_clause(query.auth)
-        clauses.append(clause)
-        params.extend(values)
-    return " AND ".join(clauses), params
-
-
 class PostgresThreads:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -126,8 +98,9 @@ class PostgresThreads:
         async with self._db.transaction() as conn:
             if await insert_thread(conn, thread, do_nothing=True):
                 return thread
+            # `rules.threads.if_exists`, answered before reading the row it would return.
             if not do_nothing:
-                raise Conflict(f"Thread with ID {thread['thread_id']} already exists")
+                raise rules.already_exists(thread["thread_id"])
             existing = await get_thread(conn, thread["thread_id"])
             assert existing is not None
             return existing
@@ -137,13 +110,14 @@ class PostgresThreads:
             return await get_thread(conn, thread_id)
 
     async def update(self, thread_id: str, *, metadata: Json | None, ttl: Any = None) -> Thread:
+        # `||` merges as `rules.threads.merged_metadata` does, in the statement.
         row = await self._db.fetchone(
             "UPDATE threads SET metadata = metadata || %s, updated_at = %s,"
             " ttl = coalesce(%s, ttl) WHERE thread_id = %s RETURNING *",
             (jsonb(metadata or {}), now_iso(), json(ttl), thread_id),
         )
         if row is None:
-            raise NotFound(f"Thread with ID {thread_id} not found")
+            raise rules.not_found(thread_id)
         return thread_row(row)
 
     async def delete(self, thread_id: str) -> bool:
@@ -157,9 +131,9 @@ class PostgresThreads:
         return deleted > 0
 
     async def search(self, query: ThreadQuery, page: Page) -> list[Thread]:
-        where, params = _where(query)
-        column = _SORT_COLUMNS[query.sort_by]
-        order = "ASC" if query.sort_order == "asc" else "DESC"
+        where, params = where_clause(filters.threads(query))
+        column = sorting.sort_key(sorting.THREADS, query.sort_by)
+        order = sorting.direction(query.sort_order)
         rows = await self._db.fetchall(
             f"SELECT * FROM threads WHERE {where} ORDER BY {column} {order}, thread_id {order}"
             " LIMIT %s OFFSET %s",
@@ -168,11 +142,12 @@ class PostgresThreads:
         return [thread_row(r) for r in rows]
 
     async def count(self, query: ThreadQuery) -> int:
-        where, params = _where(query)
+        where, params = where_clause(filters.threads(query))
         row = await self._db.fetchone(f"SELECT count(*) AS n FROM threads WHERE {where}", params)
         return int(row["n"]) if row else 0
 
     async def expired(self, limit: int) -> list[tuple[str, str]]:
+        # `rules.threads.expired_strategy`, in SQL: the database picks the page.
         rows = await self._db.fetchall(
             "SELECT thread_id, coalesce(ttl->>'strategy', 'delete') AS strategy FROM threads"
             " WHERE ttl IS NOT NULL AND status != 'busy'"
@@ -194,8 +169,8 @@ class PostgresThreads:
             if thread is None:
                 return
             await write_snapshot(conn, thread_id, snapshot, now_iso())
-            if thread["status"] != "busy":
-                status = "interrupted" if snapshot.has_next else "idle"
+            status = rules.status_after_state(thread["status"], has_next=snapshot.has_next)
+            if status is not None:
                 await conn.execute(
                     "UPDATE threads SET status = %s WHERE thread_id = %s", (status, thread_id)
                 )

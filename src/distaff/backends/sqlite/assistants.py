@@ -5,18 +5,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from distaff.backends.rules import assistants as rules
+from distaff.backends.rules import filters, sorting
 from distaff.backends.sqlite.database import Database, dump, load
-from distaff.errors import Conflict, NotFound
+from distaff.backends.sqlite.filters import where_clause
 from distaff.ids import now_iso
 from distaff.models import Assistant, AssistantQuery, AssistantVersion, Json, Page
-
-_SORT_COLUMNS = {
-    "assistant_id": "assistant_id",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-    "name": "name",
-    "graph_id": "graph_id",
-}
 
 
 def _row(row: sqlite3.Row) -> Assistant:
@@ -78,23 +72,6 @@ def _get(conn: sqlite3.Connection, assistant_id: str) -> Assistant | None:
     return _row(row) if row else None
 
 
-def _where(query: AssistantQuery) -> tuple[str, list[object]]:
-    clauses, params = ["1=1"], list[object]()
-    if query.metadata:
-        clauses.append("json_contains(metadata, ?)")
-        params.append(dump(query.metadata))
-    if query.graph_id is not None:
-        clauses.append("graph_id = ?")
-        params.append(query.graph_id)
-    if query.name is not None:
-        clauses.append("instr(lower(name), lower(?)) > 0")
-        params.append(query.name)
-    if query.auth is not None:
-        clauses.append("auth_matches(metadata, ?)")
-        params.append(dump(query.auth))
-    return " AND ".join(clauses), params
-
-
 class SqliteAssistants:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -111,9 +88,7 @@ class SqliteAssistants:
         def job(conn: sqlite3.Connection) -> Assistant:
             existing = _get(conn, assistant["assistant_id"])
             if existing is not None:
-                if do_nothing:
-                    return existing
-                raise Conflict(f"Assistant {assistant['assistant_id']} already exists")
+                return rules.if_exists(existing, do_nothing=do_nothing)
             _insert(conn, assistant)
             return assistant
 
@@ -126,16 +101,13 @@ class SqliteAssistants:
         def job(conn: sqlite3.Connection) -> Assistant:
             current = _get(conn, assistant_id)
             if current is None:
-                raise NotFound(f"Assistant {assistant_id} not found")
+                raise rules.not_found(assistant_id)
             latest = conn.execute(
                 "SELECT max(version) FROM assistant_versions WHERE assistant_id = ?",
                 (assistant_id,),
             ).fetchone()[0]
             now = now_iso()
-            new: Assistant = {**current, **changes}  # type: ignore[typeddict-item]
-            new["metadata"] = {**current["metadata"], **(changes.get("metadata") or {})}
-            new["version"] = (latest or 0) + 1
-            new["updated_at"] = now
+            new = rules.new_version(current, changes, latest, now)
             conn.execute(
                 "INSERT INTO assistant_versions (assistant_id, graph_id, config, context, metadata,"
                 " name, description, version, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -166,9 +138,9 @@ class SqliteAssistants:
         return await self._db.write(job)
 
     async def search(self, query: AssistantQuery, page: Page) -> list[Assistant]:
-        where, params = _where(query)
-        column = _SORT_COLUMNS[query.sort_by]
-        order = "ASC" if query.sort_order == "asc" else "DESC"
+        where, params = where_clause(filters.assistants(query))
+        column = sorting.sort_key(sorting.ASSISTANTS, query.sort_by)
+        order = sorting.direction(query.sort_order)
         sql = (
             f"SELECT * FROM assistants WHERE {where} ORDER BY {column} {order}, assistant_id"
             f" {order} LIMIT ? OFFSET ?"
@@ -181,7 +153,7 @@ class SqliteAssistants:
         return await self._db.read(job)
 
     async def count(self, query: AssistantQuery) -> int:
-        where, params = _where(query)
+        where, params = where_clause(filters.assistants(query))
 
         def job(conn: sqlite3.Connection) -> int:
             return int(
@@ -194,12 +166,11 @@ class SqliteAssistants:
         self, assistant_id: str, metadata: Json, page: Page
     ) -> list[AssistantVersion]:
         def job(conn: sqlite3.Connection) -> list[AssistantVersion]:
-            sql = "SELECT * FROM assistant_versions WHERE assistant_id = ?"
-            params: list[object] = [assistant_id]
-            if metadata:
-                sql += " AND json_contains(metadata, ?)"
-                params.append(dump(metadata))
-            sql += " ORDER BY version DESC LIMIT ? OFFSET ?"
+            where, params = where_clause(filters.versions(assistant_id, metadata))
+            sql = (
+                f"SELECT * FROM assistant_versions WHERE {where}"
+                " ORDER BY version DESC LIMIT ? OFFSET ?"
+            )
             rows = conn.execute(sql, (*params, page.limit, page.offset)).fetchall()
             return [_version_row(r) for r in rows]
 
@@ -209,25 +180,14 @@ class SqliteAssistants:
         def job(conn: sqlite3.Connection) -> Assistant:
             current = _get(conn, assistant_id)
             if current is None:
-                raise NotFound(f"Assistant {assistant_id} not found")
+                raise rules.not_found(assistant_id)
             row = conn.execute(
                 "SELECT * FROM assistant_versions WHERE assistant_id = ? AND version = ?",
                 (assistant_id, version),
             ).fetchone()
             if row is None:
-                raise NotFound(f"Assistant {assistant_id} has no version {version}")
-            chosen = _version_row(row)
-            new: Assistant = {
-                **current,
-                "graph_id": chosen["graph_id"],
-                "config": chosen["config"],
-                "context": chosen["context"],
-                "metadata": chosen["metadata"],
-                "name": chosen["name"],
-                "description": chosen["description"],
-                "version": version,
-                "updated_at": now_iso(),
-            }
+                raise rules.no_version(assistant_id, version)
+            new = rules.restored(current, _version_row(row), now_iso())
             _write_current(conn, new)
             return new
 

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 
+from distaff.backends.rules import crons as rules
+from distaff.backends.rules import filters, sorting
 from distaff.backends.sqlite.database import Database, dump, load
-from distaff.errors import NotFound
+from distaff.backends.sqlite.filters import where_clause
 from distaff.ids import now_iso
 from distaff.models import Cron, CronQuery, Json, Page
 
-_SORT_COLUMNS = {
-    "cron_id": "cron_id",
-    "assistant_id": "assistant_id",
-    "thread_id": "thread_id",
-    "next_run_date": "next_run_date",
-    "end_time": "end_time",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-}
 _COLUMNS = (
     "cron_id, assistant_id, thread_id, user_id, end_time, schedule, timezone, payload,"
     " next_run_date, metadata, on_run_completed, enabled, created_at, updated_at"
@@ -75,26 +68,6 @@ def _get(conn: sqlite3.Connection, cron_id: str) -> Cron | None:
     return _row(row) if row else None
 
 
-def _where(query: CronQuery) -> tuple[str, list[object]]:
-    clauses, params = ["1=1"], list[object]()
-    if query.assistant_id is not None:
-        clauses.append("assistant_id = ?")
-        params.append(query.assistant_id)
-    if query.thread_id is not None:
-        clauses.append("thread_id = ?")
-        params.append(query.thread_id)
-    if query.enabled is not None:
-        clauses.append("enabled = ?")
-        params.append(int(query.enabled))
-    if query.metadata:
-        clauses.append("json_contains(metadata, ?)")
-        params.append(dump(query.metadata))
-    if query.auth is not None:
-        clauses.append("auth_matches(metadata, ?)")
-        params.append(dump(query.auth))
-    return " AND ".join(clauses), params
-
-
 class SqliteCrons:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -113,10 +86,8 @@ class SqliteCrons:
         def job(conn: sqlite3.Connection) -> Cron:
             current = _get(conn, cron_id)
             if current is None:
-                raise NotFound(f"Cron {cron_id} not found")
-            new: Cron = {**current, **changes, "updated_at": now_iso()}  # type: ignore[typeddict-item]
-            if "metadata" in changes:
-                new["metadata"] = {**current["metadata"], **changes["metadata"]}
+                raise rules.not_found(cron_id)
+            new = rules.updated(current, changes, now_iso())
             _put(conn, new, replace=True)
             return new
 
@@ -129,9 +100,9 @@ class SqliteCrons:
         return await self._db.write(job)
 
     async def search(self, query: CronQuery, page: Page) -> list[Cron]:
-        where, params = _where(query)
-        column = _SORT_COLUMNS[query.sort_by]
-        order = "ASC" if query.sort_order == "asc" else "DESC"
+        where, params = where_clause(filters.crons(query))
+        column = sorting.sort_key(sorting.CRONS, query.sort_by)
+        order = sorting.direction(query.sort_order)
         sql = (
             f"SELECT * FROM crons WHERE {where} ORDER BY {column} {order}, cron_id {order}"
             " LIMIT ? OFFSET ?"
@@ -143,7 +114,7 @@ class SqliteCrons:
         return await self._db.read(job)
 
     async def count(self, query: CronQuery) -> int:
-        where, params = _where(query)
+        where, params = where_clause(filters.crons(query))
 
         def job(conn: sqlite3.Connection) -> int:
             row = conn.execute(f"SELECT count(*) FROM crons WHERE {where}", params).fetchone()

@@ -9,17 +9,22 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats, ThreadSnapshot
+from distaff.backends.rules import runs as rules
 from distaff.backends.sqlite.database import Database, dump, load
 from distaff.backends.sqlite.events import event_rows, insert_events
 from distaff.backends.sqlite.threads import get_thread, insert_thread, write_snapshot
-from distaff.errors import Conflict, NotFound
 from distaff.ids import now_iso, utcnow
 from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus, is_temporary
 
-BUSY_MESSAGE = (
-    "Thread is already running a task. Wait for it to finish or choose a different multitask"
-    " strategy."
-)
+#: How each `rules.runs.Effect` changes the run (`drop_thread` goes through `_drop_thread`).
+_CHANGES: dict[rules.Change, str] = {
+    "flag": "UPDATE runs SET cancel_action=:cancel WHERE run_id=:run_id",
+    "delete": "DELETE FROM runs WHERE run_id=:run_id",
+    "interrupt": "UPDATE runs SET status='interrupted', cancel_action=NULL, updated_at=:now"
+    " WHERE run_id=:run_id",
+    "fail": "UPDATE runs SET status='error', updated_at=:now WHERE run_id=:run_id",
+    "requeue": "UPDATE runs SET status='pending', updated_at=:now WHERE run_id=:run_id",
+}
 
 
 def _row(row: sqlite3.Row) -> Run:
@@ -54,12 +59,29 @@ def _drop_thread(conn: sqlite3.Connection, thread_id: str) -> None:
 def _settle_thread(
     conn: sqlite3.Connection, thread_id: str, ended: ThreadStatus, now: str
 ) -> ThreadStatus:
-    """A run on the thread ended: the thread is busy while others are active, else `ended`."""
-    status: ThreadStatus = "busy" if _active_ids(conn, thread_id) else ended
+    """A run on the thread ended: its status, as `rules.runs.settled` decides, is written."""
+    status = rules.settled(ended, others_active=bool(_active_ids(conn, thread_id)))
     conn.execute(
         "UPDATE threads SET status=?, updated_at=? WHERE thread_id=?", (status, now, thread_id)
     )
     return status
+
+
+def _apply(
+    conn: sqlite3.Connection, run_id: str, thread_id: str, effect: rules.Effect, now: str
+) -> None:
+    """Make the change `effect` says to the run, then to its thread."""
+    if effect.change == "drop_thread":
+        _drop_thread(conn, thread_id)
+        return
+    conn.execute(_CHANGES[effect.change], {"run_id": run_id, "cancel": effect.cancel, "now": now})
+    if effect.thread_error is not None:
+        conn.execute(
+            "UPDATE threads SET error=?, interrupts=coalesce(interrupts, '{}') WHERE thread_id=?",
+            (dump(effect.thread_error), thread_id),
+        )
+    if effect.settle is not None:
+        _settle_thread(conn, thread_id, effect.settle, now)
 
 
 def _queue_stats(n_pending: int, n_running: int, due: list[sqlite3.Row]) -> QueueStats:
@@ -93,12 +115,12 @@ class SqliteRuns:
             thread = get_thread(conn, run["thread_id"])
             if thread is None:
                 if create_thread is None:
-                    raise NotFound("Thread or assistant not found.")
+                    raise rules.thread_missing()
                 insert_thread(conn, create_thread)
                 thread = create_thread
             inflight = _active_ids(conn, run["thread_id"])
             if inflight and reject_if_busy:
-                raise Conflict(BUSY_MESSAGE)
+                raise rules.thread_busy()
             conn.execute(
                 "INSERT INTO runs (run_id, thread_id, assistant_id, metadata, status, kwargs,"
                 " multitask_strategy, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -158,8 +180,7 @@ class SqliteRuns:
             ).fetchone()
             if row is None:
                 return False
-            if row["status"] in ("pending", "running"):
-                raise Conflict(f"Run {run_id} is still {row['status']}; cancel it first")
+            rules.check_deletable(run_id, row["status"])
             conn.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
             return True
 
@@ -226,13 +247,10 @@ class SqliteRuns:
                     "UPDATE runs SET status=?, updated_at=?, cancel_action=NULL WHERE run_id=?",
                     (status, now, run_id),
                 )
-            ended: ThreadStatus = "idle"
             if snapshot is not None:
                 write_snapshot(conn, thread_id, snapshot, now)
-            if status == "error":
-                ended = "error"
-            elif snapshot is not None and snapshot.has_next:
-                ended = "interrupted"
+            has_next = snapshot is not None and snapshot.has_next
+            ended = rules.thread_status_after(status, has_next=has_next)
             return _settle_thread(conn, thread_id, ended, now)
 
         return await self._db.write(job)
@@ -281,30 +299,18 @@ class SqliteRuns:
             if thread_id is not None:
                 sql += " AND thread_id=?"
                 params.append(thread_id)
-            if status in ("pending", "running"):
+            narrowed = rules.active_filter(status)
+            if narrowed is not None:
                 sql += " AND status=?"
-                params.append(status)
+                params.append(narrowed)
             rows = conn.execute(sql, params).fetchall()
             targets = [CancelTarget(r["run_id"], r["thread_id"], r["status"]) for r in rows]
             now = now_iso()
             for t, row in zip(targets, rows, strict=True):
-                if t.status == "running":
-                    # Recorded so a cancel accepted just before a crash is honoured by `recover`.
-                    conn.execute(
-                        "UPDATE runs SET cancel_action=? WHERE run_id=?", (action, t.run_id)
-                    )
-                    continue
-                if is_temporary(load(row["kwargs"])):
-                    _drop_thread(conn, t.thread_id)  # a stateless run that never ran
-                    continue
-                if action == "rollback":
-                    conn.execute("DELETE FROM runs WHERE run_id=?", (t.run_id,))
-                else:
-                    conn.execute(
-                        "UPDATE runs SET status='interrupted', updated_at=? WHERE run_id=?",
-                        (now, t.run_id),
-                    )
-                _settle_thread(conn, t.thread_id, "idle", now)
+                effect = rules.on_cancel(
+                    action, t.status, temporary=is_temporary(load(row["kwargs"]))
+                )
+                _apply(conn, t.run_id, t.thread_id, effect, now)
             return targets
 
         return await self._db.write(job)
@@ -331,39 +337,13 @@ class SqliteRuns:
                 " WHERE status='running'"
             ).fetchall()
             for row in rows:
-                temporary = is_temporary(load(row["kwargs"]))
-                if row["cancel_action"] is not None:  # cancelled before the process died
-                    if temporary:
-                        _drop_thread(conn, row["thread_id"])
-                        continue
-                    if row["cancel_action"] == "rollback":
-                        conn.execute("DELETE FROM runs WHERE run_id=?", (row["run_id"],))
-                    else:
-                        conn.execute(
-                            "UPDATE runs SET status='interrupted', cancel_action=NULL,"
-                            " updated_at=? WHERE run_id=?",
-                            (now, row["run_id"]),
-                        )
-                    _settle_thread(conn, row["thread_id"], "idle", now)
-                elif row["attempt"] >= max_attempts and temporary:
-                    _drop_thread(conn, row["thread_id"])
-                elif row["attempt"] >= max_attempts:
-                    conn.execute(
-                        "UPDATE runs SET status='error', updated_at=? WHERE run_id=?",
-                        (now, row["run_id"]),
-                    )
-                    error = {"error": "RunAttemptsExceeded", "message": "the run's worker died"}
-                    conn.execute(
-                        "UPDATE threads SET error=?, interrupts=coalesce(interrupts, '{}')"
-                        " WHERE thread_id=?",
-                        (dump(error), row["thread_id"]),
-                    )
-                    _settle_thread(conn, row["thread_id"], "error", now)
-                else:
-                    conn.execute(
-                        "UPDATE runs SET status='pending', updated_at=? WHERE run_id=?",
-                        (now, row["run_id"]),
-                    )
+                effect = rules.on_recover(
+                    row["cancel_action"],
+                    row["attempt"],
+                    max_attempts,
+                    temporary=is_temporary(load(row["kwargs"])),
+                )
+                _apply(conn, row["run_id"], row["thread_id"], effect, now)
             return [row["run_id"] for row in rows]
 
         return await self._db.write(job)

@@ -21,30 +21,19 @@ backends get TTL, filters and ranking from one implementation.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from langchain_core.embeddings import Embeddings
-from langgraph.store.base import (
-    IndexConfig,
-    Op,
-    PutOp,
-    Result,
-    SearchOp,
-    TTLConfig,
-    get_text_at_path,
-    tokenize_path,
-)
+from langgraph.store.base import IndexConfig, Op, PutOp, Result, SearchOp, TTLConfig
 from langgraph.store.sqlite import SqliteStore
 from langgraph.store.sqlite.base import SqliteIndexConfig
 
+from distaff.backends.rules.store import Vectors, checked, embedding_failures, texts_to_embed
 from distaff.backends.sqlite import vectors
 from distaff.backends.sqlite.database import Database
-from distaff.errors import EmbeddingError
 
-Vectors = dict[str, list[float]]
 _ORDER = "ORDER BY updated_at DESC"
 
 
@@ -102,47 +91,21 @@ class DatabaseStore(SqliteStore):
     # -- embeddings --------------------------------------------------------------------------
 
     def _texts(self, ops: Sequence[Op]) -> list[str]:
-        """Every text the batch needs a vector for: indexed fields of puts, search queries."""
         if not self.index_config:
             return []
-        texts: dict[str, None] = {}
-        for op in ops:
-            if isinstance(op, PutOp) and op.value is not None and op.index is not False:
-                if op.index is None:
-                    paths = [tokens for _, tokens in self.index_config["__tokenized_fields"]]  # type: ignore[typeddict-item]
-                else:
-                    paths = [tokenize_path(path) for path in op.index]
-                for tokens in paths:
-                    texts.update(dict.fromkeys(get_text_at_path(op.value, tokens)))
-            elif isinstance(op, SearchOp) and op.query:
-                texts[op.query] = None
-        return list(texts)
+        return texts_to_embed(ops, self.index_config["__tokenized_fields"])  # type: ignore[typeddict-item]
 
     async def _embed(self, texts: list[str]) -> Vectors:
         if not texts or self._embedder is None:
             return {}
-        with _embedding_failures():
-            return self._checked(texts, await self._embedder.aembed_documents(texts))
+        with embedding_failures():
+            return checked(texts, await self._embedder.aembed_documents(texts), self._dims)
 
     def _embed_here(self, texts: list[str]) -> Vectors:
         if not texts or self._embedder is None:
             return {}
-        with _embedding_failures():
-            return self._checked(texts, self._embedder.embed_documents(texts))
-
-    def _checked(self, texts: list[str], embedded: list[list[float]]) -> Vectors:
-        if len(embedded) != len(texts):
-            raise EmbeddingError(
-                f"the store's embedding function returned {len(embedded)} vectors "
-                f"for {len(texts)} texts"
-            )
-        for vector in embedded:
-            if len(vector) != self._dims:
-                raise EmbeddingError(
-                    f"the store's embedding function returned a vector of {len(vector)} "
-                    f"dimensions; store.index.dims is {self._dims}"
-                )
-        return dict(zip(texts, embedded, strict=True))
+        with embedding_failures():
+            return checked(texts, self._embedder.embed_documents(texts), self._dims)
 
     # -- langgraph's hooks, run inside `_run` on the database thread ------------------------------
 
@@ -221,17 +184,6 @@ class DatabaseStore(SqliteStore):
     async def asetup(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self._db.read(lambda _: self.setup())
-
-
-@contextlib.contextmanager
-def _embedding_failures() -> Iterator[None]:
-    """Whatever the user's embedding function raises becomes one error the API reports."""
-    try:
-        yield
-    except EmbeddingError:
-        raise
-    except Exception as exc:
-        raise EmbeddingError(f"the store's embedding function failed: {exc!r}") from exc
 
 
 def _running_on(loop: asyncio.AbstractEventLoop) -> bool:

@@ -4,22 +4,16 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from distaff.backends.base import ThreadSnapshot
+from distaff.backends.rules import filters, sorting
+from distaff.backends.rules import threads as rules
 from distaff.backends.sqlite.database import Database, dump, load
-from distaff.errors import Conflict, NotFound
+from distaff.backends.sqlite.filters import where_clause
 from distaff.ids import now_iso, utcnow
 from distaff.models import Json, Page, Thread, ThreadQuery
-
-_SORT_COLUMNS = {
-    "thread_id": "thread_id",
-    "status": "status",
-    "created_at": "created_at",
-    "updated_at": "updated_at",
-    "state_updated_at": "state_updated_at",
-}
 
 
 def thread_row(row: sqlite3.Row) -> Thread:
@@ -82,26 +76,6 @@ def write_snapshot(
     )
 
 
-def _where(query: ThreadQuery) -> tuple[str, list[object]]:
-    clauses, params = ["1=1"], list[object]()
-    if query.ids is not None:
-        clauses.append(f"thread_id IN ({','.join('?' * len(query.ids))})")
-        params.extend(query.ids)
-    if query.metadata:
-        clauses.append("json_contains(metadata, ?)")
-        params.append(dump(query.metadata))
-    if query.values:
-        clauses.append('json_contains("values", ?)')
-        params.append(dump(query.values))
-    if query.status is not None:
-        clauses.append("status = ?")
-        params.append(query.status)
-    if query.auth is not None:
-        clauses.append("auth_matches(metadata, ?)")
-        params.append(dump(query.auth))
-    return " AND ".join(clauses), params
-
-
 class SqliteThreads:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -110,9 +84,7 @@ class SqliteThreads:
         def job(conn: sqlite3.Connection) -> Thread:
             existing = get_thread(conn, thread["thread_id"])
             if existing is not None:
-                if do_nothing:
-                    return existing
-                raise Conflict(f"Thread with ID {thread['thread_id']} already exists")
+                return rules.if_exists(existing, do_nothing=do_nothing)
             insert_thread(conn, thread)
             return thread
 
@@ -125,8 +97,8 @@ class SqliteThreads:
         def job(conn: sqlite3.Connection) -> Thread:
             current = get_thread(conn, thread_id)
             if current is None:
-                raise NotFound(f"Thread with ID {thread_id} not found")
-            merged = {**current["metadata"], **(metadata or {})}
+                raise rules.not_found(thread_id)
+            merged = rules.merged_metadata(current["metadata"], metadata)
             now = now_iso()
             conn.execute(
                 "UPDATE threads SET metadata=?, updated_at=?, ttl=coalesce(?, ttl)"
@@ -151,9 +123,9 @@ class SqliteThreads:
         return await self._db.write(job)
 
     async def search(self, query: ThreadQuery, page: Page) -> list[Thread]:
-        where, params = _where(query)
-        column = _SORT_COLUMNS[query.sort_by]
-        order = "ASC" if query.sort_order == "asc" else "DESC"
+        where, params = where_clause(filters.threads(query))
+        column = sorting.sort_key(sorting.THREADS, query.sort_by)
+        order = sorting.direction(query.sort_order)
         sql = (
             f"SELECT * FROM threads WHERE {where} ORDER BY {column} {order}, thread_id {order}"
             " LIMIT ? OFFSET ?"
@@ -165,7 +137,7 @@ class SqliteThreads:
         return await self._db.read(job)
 
     async def count(self, query: ThreadQuery) -> int:
-        where, params = _where(query)
+        where, params = where_clause(filters.threads(query))
 
         def job(conn: sqlite3.Connection) -> int:
             return int(
@@ -183,13 +155,10 @@ class SqliteThreads:
             ).fetchall()
             found = []
             for row in rows:
-                ttl = load(row["ttl"]) or {}
-                minutes = ttl.get("ttl")
-                if not isinstance(minutes, int | float):
-                    continue
-                idle = now - datetime.fromisoformat(row["updated_at"])
-                if idle > timedelta(minutes=minutes):
-                    found.append((row["thread_id"], str(ttl.get("strategy") or "delete")))
+                updated_at = datetime.fromisoformat(row["updated_at"])
+                strategy = rules.expired_strategy(load(row["ttl"]), updated_at, now)
+                if strategy is not None:
+                    found.append((row["thread_id"], strategy))
                 if len(found) >= limit:
                     break
             return found
@@ -212,8 +181,8 @@ class SqliteThreads:
             if row is None:
                 return
             write_snapshot(conn, thread_id, snapshot, now_iso())
-            if row["status"] != "busy":
-                status = "interrupted" if snapshot.has_next else "idle"
+            status = rules.status_after_state(row["status"], has_next=snapshot.has_next)
+            if status is not None:
                 conn.execute("UPDATE threads SET status=? WHERE thread_id=?", (status, thread_id))
 
         await self._db.write(job)
