@@ -20,23 +20,6 @@ Limit = Field(default=10, ge=1, le=1000)
 Offset = Field(default=0, ge=0, le=MAX_SAFE_INT)
 
 
-class ErrorBody(BaseModel):
-    """Every error answer: why, in one string."""
-
-    detail: str
-
-
-#: Declared on every router. Without it FastAPI documents its own 422 shape (`detail` as a
-#: list of objects), which distaff never sends, and no other 4xx at all. The schema is inline,
-#: not a `model`: FastAPI would file a model under the route's media type, which for a
-#: streaming route is `text/event-stream`, while errors are always JSON.
-ERRORS: dict[int | str, dict[str, Any]] = {
-    "4XX": {
-        "description": "Refused; `detail` says why",
-        "content": {"application/json": {"schema": ErrorBody.model_json_schema()}},
-    }
-}
-
 #: A thread, run, cron or assistant id in a path. Typed `str` so that each service answers a
 #: malformed one as the contract wants (404 for a thread, 422 for an assistant); the document
 #: still says it is a UUID.
