@@ -13,8 +13,6 @@ from starlette.responses import Response
 from distaff.api.response_schemas import ERRORS, RUN_RESULT, Run, SelectedRun
 from distaff.api.responses import JSON, project, run_location, runtime
 from distaff.api.schemas import (
-    MAX_IDS,
-    MAX_SAFE_INT,
     IdPath,
     RunCreateStateful,
     RunCreateStateless,
@@ -29,6 +27,7 @@ from distaff.api.sse import (
     sse_response,
     wait_body,
 )
+from distaff.api.validators import MAX_IDS, MAX_SAFE_INT
 from distaff.engine.broker import StreamEvent
 from distaff.errors import InvalidInput
 from distaff.models import Page, RunOutcome, StreamMode
