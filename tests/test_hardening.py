@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from distaff.api.schemas import MAX_FILTER_DEPTH, MAX_IDS, MAX_STORE_VALUE_DEPTH
+from distaff.api.validators import MAX_FILTER_DEPTH, MAX_IDS, MAX_STORE_VALUE_DEPTH
 from tests.conftest import ARTIFACTS
 from tests.servers import Server
 

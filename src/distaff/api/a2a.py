@@ -25,6 +25,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from distaff import __version__
+from distaff.api.protocol_schemas import A2aResponse, AgentCard
 from distaff.api.public_url import public_base
 from distaff.api.schemas import JSONRPC_MESSAGE
 from distaff.auth import acting_as
@@ -140,7 +141,7 @@ async def _card_response(request: Request, assistant_id: str) -> Response:
 
 
 _CARD_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The agent card (A2A 1.0, with the 0.3 fields too)"},
+    200: {"model": AgentCard, "description": "The agent card (A2A 1.0, with the 0.3 fields too)"},
     400: {"description": "No such assistant, or not a UUID"},
 }
 
@@ -169,6 +170,17 @@ async def card(request: Request, assistant_id: str) -> Response:
     return await _card_response(request, assistant_id)
 
 
+#: An event of a streaming method: its data is one JSON-RPC response, named `error` when
+#: that is an error.
+_RPC_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "event": {"const": "error"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
+
 _JSONRPC_BODY: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": JSONRPC_MESSAGE}}}
 }
@@ -181,7 +193,8 @@ _JSONRPC_BODY: dict[str, Any] = {
         200: {
             "description": "A JSON-RPC response (errors too); an SSE stream for "
             "SendStreamingMessage and message/stream",
-            "content": {"application/json": {"schema": {}}, "text/event-stream": {}},
+            "model": A2aResponse,
+            "content": {"text/event-stream": {"schema": _RPC_EVENT}},
         }
     },
     openapi_extra=_JSONRPC_BODY,

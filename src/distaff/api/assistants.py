@@ -7,9 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
+from distaff.api.response_schemas import (
+    ERRORS,
+    Assistant,
+    AssistantGraph,
+    AssistantSchemas,
+    AssistantVersion,
+    SelectedAssistant,
+    Subgraphs,
+)
 from distaff.api.responses import JSON, page_response, project, runtime
 from distaff.api.schemas import (
-    ERRORS,
     AssistantCount,
     AssistantCreate,
     AssistantLatest,
@@ -29,7 +37,7 @@ def _query(body: AssistantCount) -> AssistantQuery:
     return AssistantQuery(metadata=body.metadata or {}, graph_id=body.graph_id, name=body.name)
 
 
-@router.post("")
+@router.post("", responses={200: {"model": Assistant}})
 async def create_assistant(body: AssistantCreate, rt: Rt) -> Response:
     data = body.model_dump(exclude_unset=True)
     if body.assistant_id is not None:
@@ -37,7 +45,7 @@ async def create_assistant(body: AssistantCreate, rt: Rt) -> Response:
     return JSON(await rt.assistants.create(data))
 
 
-@router.post("/search")
+@router.post("/search", responses={200: {"model": list[SelectedAssistant]}})
 async def search_assistants(body: AssistantSearch, rt: Rt) -> Response:
     query = AssistantQuery(
         metadata=body.metadata or {},
@@ -50,17 +58,17 @@ async def search_assistants(body: AssistantSearch, rt: Rt) -> Response:
     return page_response(list(items), body.limit, body.offset, body.select)
 
 
-@router.post("/count")
+@router.post("/count", responses={200: {"model": int}})
 async def count_assistants(body: AssistantCount, rt: Rt) -> Response:
     return JSON(await rt.assistants.count(_query(body)))
 
 
-@router.get("/{assistant_id}")
+@router.get("/{assistant_id}", responses={200: {"model": Assistant}})
 async def get_assistant(assistant_id: IdPath, rt: Rt) -> Response:
     return JSON(await rt.assistants.get(assistant_id))
 
 
-@router.patch("/{assistant_id}")
+@router.patch("/{assistant_id}", responses={200: {"model": Assistant}})
 async def patch_assistant(assistant_id: IdPath, body: AssistantPatch, rt: Rt) -> Response:
     return JSON(await rt.assistants.update(assistant_id, body.model_dump(exclude_unset=True)))
 
@@ -82,7 +90,7 @@ async def delete_assistant(
     return Response(status_code=204)
 
 
-@router.get("/{assistant_id}/graph")
+@router.get("/{assistant_id}/graph", responses={200: {"model": AssistantGraph}})
 async def get_assistant_graph(
     assistant_id: str, rt: Rt, xray: Annotated[str, Query()] = "false"
 ) -> Response:
@@ -98,26 +106,26 @@ async def get_assistant_graph(
     return JSON(await rt.assistants.draw(assistant_id, depth))
 
 
-@router.get("/{assistant_id}/schemas")
+@router.get("/{assistant_id}/schemas", responses={200: {"model": AssistantSchemas}})
 async def get_assistant_schemas(assistant_id: IdPath, rt: Rt) -> Response:
     return JSON(await rt.assistants.schemas(assistant_id))
 
 
-@router.get("/{assistant_id}/subgraphs")
+@router.get("/{assistant_id}/subgraphs", responses={200: {"model": Subgraphs}})
 async def get_assistant_subgraphs(
     assistant_id: IdPath, rt: Rt, recurse: Annotated[bool, Query()] = False
 ) -> Response:
     return JSON(await rt.assistants.subgraphs(assistant_id, None, recurse))
 
 
-@router.get("/{assistant_id}/subgraphs/{namespace}")
+@router.get("/{assistant_id}/subgraphs/{namespace}", responses={200: {"model": Subgraphs}})
 async def get_assistant_subgraphs_ns(
     assistant_id: IdPath, namespace: str, rt: Rt, recurse: Annotated[bool, Query()] = False
 ) -> Response:
     return JSON(await rt.assistants.subgraphs(assistant_id, namespace, recurse))
 
 
-@router.post("/{assistant_id}/versions")
+@router.post("/{assistant_id}/versions", responses={200: {"model": list[AssistantVersion]}})
 async def list_versions(assistant_id: IdPath, body: AssistantVersionsSearch, rt: Rt) -> Response:
     return JSON(
         await rt.assistants.versions(
@@ -126,7 +134,7 @@ async def list_versions(assistant_id: IdPath, body: AssistantVersionsSearch, rt:
     )
 
 
-@router.post("/{assistant_id}/latest")
+@router.post("/{assistant_id}/latest", responses={200: {"model": Assistant}})
 async def set_latest(assistant_id: IdPath, body: AssistantLatest, rt: Rt) -> Response:
     return JSON(await rt.assistants.set_latest(assistant_id, body.version))
 

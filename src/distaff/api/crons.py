@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
+from distaff.api.response_schemas import ERRORS, Cron, SelectedCron
 from distaff.api.responses import JSON, page_response, runtime
 from distaff.api.schemas import (
-    ERRORS,
     CronBody,
     CronCount,
     CronCreate,
@@ -44,34 +44,34 @@ def _query(body: CronCount, sort_by: str | None = None, sort_order: str | None =
     )
 
 
-@router.post("/runs/crons")
+@router.post("/runs/crons", responses={200: {"model": Cron}})
 async def create_cron(body: CronCreate, rt: Rt) -> Response:
     return JSON(await rt.crons.create(None, _fields(body)))
 
 
-@router.post("/threads/{thread_id}/runs/crons")
+@router.post("/threads/{thread_id}/runs/crons", responses={200: {"model": Cron}})
 async def create_thread_cron(thread_id: IdPath, body: ThreadCronCreate, rt: Rt) -> Response:
     return JSON(await rt.crons.create(thread_id, _fields(body)))
 
 
-@router.post("/runs/crons/search")
+@router.post("/runs/crons/search", responses={200: {"model": list[SelectedCron]}})
 async def search_crons(body: CronSearch, rt: Rt) -> Response:
     query = _query(body, body.sort_by, body.sort_order)
     crons = await rt.crons.search(query, Page(body.limit + 1, body.offset))
     return page_response(list(crons), body.limit, body.offset, body.select)
 
 
-@router.post("/runs/crons/count")
+@router.post("/runs/crons/count", responses={200: {"model": int}})
 async def count_crons(body: CronCount, rt: Rt) -> Response:
     return JSON(await rt.crons.count(_query(body)))
 
 
-@router.get("/runs/crons/{cron_id}")
+@router.get("/runs/crons/{cron_id}", responses={200: {"model": Cron}})
 async def get_cron(cron_id: IdPath, rt: Rt) -> Response:
     return JSON(await rt.crons.get(cron_id))
 
 
-@router.patch("/runs/crons/{cron_id}")
+@router.patch("/runs/crons/{cron_id}", responses={200: {"model": Cron}})
 async def patch_cron(cron_id: IdPath, body: CronPatch, rt: Rt) -> Response:
     return JSON(await rt.crons.update(cron_id, _fields(body)))
 

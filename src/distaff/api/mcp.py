@@ -23,6 +23,7 @@ from mcp.shared.exceptions import MCPError
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from distaff.api.protocol_schemas import JsonRpcResponse
 from distaff.api.schemas import JSONRPC_MESSAGE
 from distaff.auth import acting_as
 from distaff.runtime import Runtime
@@ -142,7 +143,7 @@ _ANY_JSON: dict[str, Any] = {"application/json": {"schema": {}}}
     "/mcp",
     response_class=Response,
     responses={
-        200: {"description": "The JSON-RPC response", "content": _ANY_JSON},
+        200: {"model": JsonRpcResponse, "description": "The JSON-RPC response"},
         202: {"description": "A notification or a response, taken"},
         400: {"description": "No JSON-RPC message (a JSON-RPC error)", "content": _ANY_JSON},
         406: {"description": "The client accepts no JSON", "content": _ANY_JSON},

@@ -17,11 +17,12 @@ from prometheus_client import (
     platform_collector,
     process_collector,
 )
+from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from distaff.api.response_schemas import ERRORS
 from distaff.api.responses import JSON, runtime
-from distaff.api.schemas import ERRORS
 from distaff.errors import InvalidInput
 from distaff.runtime import Runtime
 
@@ -105,9 +106,49 @@ class MetricsMiddleware:
             self.metrics.observe(scope["method"], path, status, time.perf_counter() - start)
 
 
+# The JSON answer, for `/openapi.json` (`response_schemas.py` says why as models).
+
+
+class QueueStats(BaseModel):
+    n_pending: int
+    pending_runs_wait_time_max_secs: float | None
+    pending_runs_wait_time_med_secs: float | None
+    pending_unblocked_runs_wait_time_max_secs: float | None
+    n_running: int
+
+
+class RequestCount(BaseModel):
+    method: str
+    path: str
+    status: int
+    count: int
+
+
+class RequestStats(BaseModel):
+    http_requests_total: list[RequestCount]
+
+
+class WorkerStats(BaseModel):
+    max: int
+    active: int
+    available: int
+
+
+class MetricsReport(BaseModel):
+    """`/metrics?format=json`: the queue, the requests served, the worker's slots."""
+
+    queue: QueueStats
+    api: RequestStats
+    workers: WorkerStats
+
+
 #: Prometheus text by default, JSON with `?format=json`.
 BOTH_FORMATS: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/plain": {"schema": {"type": "string"}}, "application/json": {}}}
+    200: {
+        "model": MetricsReport,
+        "description": "Prometheus text by default, JSON with `?format=json`",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
 }
 
 

@@ -23,8 +23,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from distaff.api.auth import principal_of
 from distaff.api.errors import status_of
+from distaff.api.protocol_schemas import COMMAND_REPLIES
+from distaff.api.response_schemas import ERRORS
 from distaff.api.responses import runtime
-from distaff.api.schemas import ERRORS
 from distaff.api.sse import EVENT_STREAM, HEARTBEAT, SSE_MEDIA_TYPE, EventStream
 from distaff.auth import set_principal
 from distaff.backends.base import LoggedEnvelope
@@ -98,7 +99,7 @@ async def _answer(
     return success_reply(command_id, result, applied)
 
 
-@router.post("/threads/{thread_id}/commands")
+@router.post("/threads/{thread_id}/commands", responses=COMMAND_REPLIES)
 async def command(thread_id: str, request: Request, rt: Rt) -> Response:
     """One v2 protocol command; the reply is a `success` or an `error` envelope."""
     try:

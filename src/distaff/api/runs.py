@@ -10,11 +10,9 @@ from typing import Annotated, Any, get_args
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from starlette.responses import Response
 
+from distaff.api.response_schemas import ERRORS, RUN_RESULT, Run, SelectedRun
 from distaff.api.responses import JSON, project, run_location, runtime
 from distaff.api.schemas import (
-    ERRORS,
-    MAX_IDS,
-    MAX_SAFE_INT,
     IdPath,
     RunCreateStateful,
     RunCreateStateless,
@@ -29,6 +27,7 @@ from distaff.api.sse import (
     sse_response,
     wait_body,
 )
+from distaff.api.validators import MAX_IDS, MAX_SAFE_INT
 from distaff.engine.broker import StreamEvent
 from distaff.errors import InvalidInput
 from distaff.models import Page, RunOutcome, StreamMode
@@ -108,7 +107,7 @@ def _outcome_body(rt: Runtime, thread_id: str) -> Callable[[RunOutcome | None], 
 # -- thread runs ---------------------------------------------------------------------------
 
 
-@router.post("/threads/{thread_id}/runs")
+@router.post("/threads/{thread_id}/runs", responses={200: {"model": Run}})
 async def create_run(
     thread_id: IdPath, body: RunCreateStateful, request: Request, rt: Rt
 ) -> Response:
@@ -122,14 +121,14 @@ async def stream_run(
     return await _create(rt, request, thread_id, body, "stream")
 
 
-@router.post("/threads/{thread_id}/runs/wait")
+@router.post("/threads/{thread_id}/runs/wait", responses={200: RUN_RESULT})
 async def wait_run(
     thread_id: IdPath, body: RunCreateStateful, request: Request, rt: Rt
 ) -> Response:
     return await _create(rt, request, thread_id, body, "wait")
 
 
-@router.get("/threads/{thread_id}/runs")
+@router.get("/threads/{thread_id}/runs", responses={200: {"model": list[SelectedRun]}})
 async def list_runs(
     thread_id: IdPath,
     rt: Rt,
@@ -146,7 +145,7 @@ async def list_runs(
     return JSON(project(runs, select))
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}")
+@router.get("/threads/{thread_id}/runs/{run_id}", responses={200: {"model": Run}})
 async def get_run(thread_id: IdPath, run_id: IdPath, rt: Rt) -> Response:
     return JSON(await rt.runs.get(thread_id, run_id))
 
@@ -157,7 +156,7 @@ async def delete_run(thread_id: IdPath, run_id: IdPath, rt: Rt) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/join")
+@router.get("/threads/{thread_id}/runs/{run_id}/join", responses={200: RUN_RESULT})
 async def join_run(
     thread_id: IdPath,
     run_id: IdPath,
@@ -275,7 +274,7 @@ async def stream_thread(
 
 @router.post(
     "/threads/{thread_id}/runs/{run_id}/cancel",
-    responses={202: {"description": "Cancel requested (without `wait`)"}},
+    responses={200: RUN_RESULT, 202: {"description": "Cancel requested (without `wait`)"}},
 )
 async def cancel_run(
     thread_id: IdPath,
@@ -306,7 +305,7 @@ async def cancel_run(
 # -- stateless runs --------------------------------------------------------------------------
 
 
-@router.post("/runs")
+@router.post("/runs", responses={200: {"model": Run}})
 async def create_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
     return await _create(rt, request, None, body, "background")
 
@@ -316,12 +315,12 @@ async def stream_stateless_run(body: RunCreateStateless, request: Request, rt: R
     return await _create(rt, request, None, body, "stream")
 
 
-@router.post("/runs/wait")
+@router.post("/runs/wait", responses={200: RUN_RESULT})
 async def wait_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
     return await _create(rt, request, None, body, "wait")
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", responses={200: {"model": Run}})
 async def get_run_by_id(run_id: IdPath, rt: Rt) -> Response:
     """Not in the reference (its stateless `Location` headers point nowhere, quirk 1); here
     they lead to the run, so clients that follow them find it."""
@@ -339,7 +338,7 @@ async def join_stateless_stream(
     return await _join_stream(rt, None, run_id, stream_mode, cancel_on_disconnect, last_event_id)
 
 
-@router.post("/runs/batch")
+@router.post("/runs/batch", responses={200: {"model": list[Run]}})
 async def batch_runs(
     body: Annotated[list[RunCreateStateless], Body(max_length=MAX_IDS)], request: Request, rt: Rt
 ) -> Response:

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
+from distaff.api.response_schemas import ERRORS, Namespaces, StoreItem, StoreSearchResults
 from distaff.api.responses import JSON, runtime
-from distaff.api.schemas import ERRORS, StoreDelete, StoreNamespaces, StorePut, StoreSearch
+from distaff.api.schemas import StoreDelete, StoreNamespaces, StorePut, StoreSearch
 from distaff.errors import BadRequest
 from distaff.runtime import Runtime
 
@@ -22,7 +23,10 @@ async def put_item(body: StorePut, rt: Rt) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/items")
+@router.get(
+    "/items",
+    responses={200: {"model": StoreItem | None, "description": "The item, or null for none"}},
+)
 async def get_item(
     rt: Rt,
     namespace: Annotated[list[str] | None, Query()] = None,
@@ -43,7 +47,7 @@ async def delete_item(body: StoreDelete, rt: Rt) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/items/search")
+@router.post("/items/search", responses={200: {"model": StoreSearchResults}})
 async def search_items(body: StoreSearch, rt: Rt) -> Response:
     items = await rt.store.search(
         body.namespace_prefix,
@@ -56,7 +60,7 @@ async def search_items(body: StoreSearch, rt: Rt) -> Response:
     return JSON({"items": items})
 
 
-@router.post("/namespaces")
+@router.post("/namespaces", responses={200: {"model": Namespaces}})
 async def list_namespaces(body: StoreNamespaces, rt: Rt) -> Response:
     namespaces = await rt.store.namespaces(
         prefix=body.prefix,

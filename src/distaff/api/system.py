@@ -6,18 +6,57 @@ from typing import Annotated
 
 import langgraph.version
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from distaff import __version__
+from distaff.api.response_schemas import ERRORS
 from distaff.api.responses import JSON, runtime
-from distaff.api.schemas import ERRORS
+from distaff.models import Json
 from distaff.runtime import Runtime
 
 router = APIRouter(tags=["system"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 
-@router.get("/ok")
+# The answers, for `/openapi.json` (`response_schemas.py` says why as models).
+
+
+class Ok(BaseModel):
+    """The server is up."""
+
+    ok: bool
+    services: Json
+
+
+class InfoFlags(BaseModel):
+    assistants: bool
+    crons: bool
+    langsmith: bool
+    langsmith_tracing_replicas: bool
+    langsmith_tracing_session_on_runs: bool
+
+
+class InfoHost(BaseModel):
+    kind: str
+    project_id: str | None
+    host_revision_id: str | None
+    revision_id: str | None
+    tenant_id: str | None
+
+
+class Info(BaseModel):
+    """What this server is and serves."""
+
+    version: str
+    langgraph_py_version: str
+    flags: InfoFlags
+    host: InfoHost
+    metadata: Json
+    server: str
+
+
+@router.get("/ok", responses={200: {"model": Ok}})
 async def ok(rt: Rt, check_db: Annotated[bool, Query()] = False) -> Response:
     if check_db:
         try:
@@ -27,12 +66,12 @@ async def ok(rt: Rt, check_db: Annotated[bool, Query()] = False) -> Response:
     return JSON({"ok": True, "services": {}})
 
 
-@router.get("/")
+@router.get("/", responses={200: {"model": Ok}})
 async def root(rt: Rt) -> Response:
     return JSON({"ok": True, "services": {}})
 
 
-@router.get("/info")
+@router.get("/info", responses={200: {"model": Info}})
 async def info(rt: Rt) -> Response:
     """What this server is and serves. Every flag says what is really there: crons are
     served unless `http.disable_runs` removed them; nothing here goes to LangSmith."""

@@ -8,9 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query
 from starlette.responses import Response
 
+from distaff.api.response_schemas import (
+    ERRORS,
+    Pruned,
+    SelectedThread,
+    StateUpdated,
+    ThreadState,
+    ThreadStorage,
+)
+from distaff.api.response_schemas import Thread as ThreadSchema
 from distaff.api.responses import JSON, page_response, runtime
 from distaff.api.schemas import (
-    ERRORS,
     HistoryRequest,
     IdPath,
     StateAtCheckpoint,
@@ -40,6 +48,10 @@ def extract_path(doc: Any, path: str) -> Any:
     return doc
 
 
+#: Newest first.
+HISTORY: dict[int | str, dict[str, Any]] = {200: {"model": list[ThreadState]}}
+
+
 def _public(thread: Thread, include_ttl: bool = False) -> Thread:
     if not include_ttl and "ttl" in thread:
         thread = dict(thread)  # type: ignore[assignment]
@@ -47,7 +59,7 @@ def _public(thread: Thread, include_ttl: bool = False) -> Thread:
     return thread
 
 
-@router.post("")
+@router.post("", responses={200: {"model": ThreadSchema}})
 async def create_thread(body: ThreadCreate, rt: Rt) -> Response:
     data = body.model_dump(exclude_unset=True)
     if body.thread_id is not None:
@@ -55,7 +67,7 @@ async def create_thread(body: ThreadCreate, rt: Rt) -> Response:
     return JSON(_public(await rt.threads.create(data)))
 
 
-@router.post("/search")
+@router.post("/search", responses={200: {"model": list[SelectedThread]}})
 async def search_threads(body: ThreadSearch, rt: Rt) -> Response:
     query = ThreadQuery(
         ids=tuple(str(i) for i in body.ids) if body.ids is not None else None,
@@ -80,18 +92,18 @@ async def search_threads(body: ThreadSearch, rt: Rt) -> Response:
     return page_response(list(threads), body.limit, body.offset, select)
 
 
-@router.post("/count")
+@router.post("/count", responses={200: {"model": int}})
 async def count_threads(body: ThreadCount, rt: Rt) -> Response:
     query = ThreadQuery(metadata=body.metadata or {}, values=body.values or {}, status=body.status)
     return JSON(await rt.threads.count(query))
 
 
-@router.post("/prune")
+@router.post("/prune", responses={200: {"model": Pruned}})
 async def prune_threads(body: ThreadPrune, rt: Rt) -> Response:
     return JSON({"pruned_count": await rt.threads.prune(body.thread_ids, body.strategy)})
 
 
-@router.get("/{thread_id}")
+@router.get("/{thread_id}", responses={200: {"model": ThreadSchema}})
 async def get_thread(
     thread_id: IdPath, rt: Rt, include: Annotated[list[str] | None, Query()] = None
 ) -> Response:
@@ -99,7 +111,10 @@ async def get_thread(
     return JSON(_public(await rt.threads.get(thread_id), include_ttl="ttl" in wanted))
 
 
-@router.patch("/{thread_id}", responses={204: {"description": "`Prefer: return=minimal`"}})
+@router.patch(
+    "/{thread_id}",
+    responses={200: {"model": ThreadSchema}, 204: {"description": "`Prefer: return=minimal`"}},
+)
 async def patch_thread(
     thread_id: IdPath, body: ThreadPatch, rt: Rt, prefer: Annotated[str | None, Header()] = None
 ) -> Response:
@@ -116,26 +131,26 @@ async def delete_thread(thread_id: IdPath, rt: Rt) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{thread_id}/copy")
+@router.post("/{thread_id}/copy", responses={200: {"model": ThreadSchema}})
 async def copy_thread(thread_id: IdPath, rt: Rt) -> Response:
     return JSON(_public(await rt.threads.copy(thread_id)))
 
 
-@router.get("/{thread_id}/storage")
+@router.get("/{thread_id}/storage", responses={200: {"model": ThreadStorage}})
 async def get_storage(thread_id: IdPath, rt: Rt) -> Response:
     """Bytes the thread occupies in the checkpointer: checkpoints, channel values by channel,
     pending writes (serialised sizes; not comparable across backends)."""
     return JSON(await rt.threads.storage(thread_id))
 
 
-@router.get("/{thread_id}/state")
+@router.get("/{thread_id}/state", responses={200: {"model": ThreadState}})
 async def get_state(
     thread_id: IdPath, rt: Rt, subgraphs: Annotated[bool, Query()] = False
 ) -> Response:
     return JSON(await rt.threads.state(thread_id, subgraphs=subgraphs))
 
 
-@router.post("/{thread_id}/state/checkpoint")
+@router.post("/{thread_id}/state/checkpoint", responses={200: {"model": ThreadState}})
 async def get_state_at_checkpoint_post(
     thread_id: IdPath, body: StateAtCheckpoint, rt: Rt
 ) -> Response:
@@ -143,7 +158,7 @@ async def get_state_at_checkpoint_post(
     return JSON(await rt.threads.state(thread_id, subgraphs=body.subgraphs, checkpoint=checkpoint))
 
 
-@router.get("/{thread_id}/state/{checkpoint_id}")
+@router.get("/{thread_id}/state/{checkpoint_id}", responses={200: {"model": ThreadState}})
 async def get_state_at_checkpoint(
     thread_id: IdPath, checkpoint_id: str, rt: Rt, subgraphs: Annotated[bool, Query()] = False
 ) -> Response:
@@ -154,7 +169,7 @@ async def get_state_at_checkpoint(
     )
 
 
-@router.post("/{thread_id}/state")
+@router.post("/{thread_id}/state", responses={200: {"model": StateUpdated}})
 async def update_state(thread_id: IdPath, body: StateUpdate, rt: Rt) -> Response:
     data = body.model_dump(exclude_unset=True)
     if body.checkpoint is not None:
@@ -162,7 +177,7 @@ async def update_state(thread_id: IdPath, body: StateUpdate, rt: Rt) -> Response
     return JSON(await rt.threads.update_state(thread_id, data))
 
 
-@router.get("/{thread_id}/history")
+@router.get("/{thread_id}/history", responses=HISTORY)
 async def get_history(
     thread_id: IdPath,
     rt: Rt,
@@ -172,7 +187,7 @@ async def get_history(
     return JSON(await rt.threads.history(thread_id, limit=limit, before=before))
 
 
-@router.post("/{thread_id}/history")
+@router.post("/{thread_id}/history", responses=HISTORY)
 async def post_history(thread_id: IdPath, body: HistoryRequest, rt: Rt) -> Response:
     before: str | dict[str, Any] | None = (
         body.before

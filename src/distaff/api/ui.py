@@ -18,7 +18,8 @@ from pydantic import Field
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from distaff.api.public_url import public_base
-from distaff.api.schemas import ERRORS, Body
+from distaff.api.response_schemas import ERRORS
+from distaff.api.schemas import Body
 from distaff.errors import NotFound
 from distaff.runtime import Runtime
 from distaff.services.ui import UiBundles
@@ -71,19 +72,19 @@ async def ui_folder(graph_id: str) -> Response:
     raise NotFound()
 
 
+_FILE_CONTENT = {
+    "text/javascript": {"schema": {"type": "string"}},
+    "text/css": {"schema": {"type": "string"}},
+}
+
+
 @assets_router.head("/ui/{graph_id}/{file:path}", include_in_schema=False)
 @assets_router.get(
     "/ui/{graph_id}/{file:path}",
     response_class=FileResponse,
     responses={
-        200: {
-            "description": "The file",
-            "content": {
-                "text/javascript": {"schema": {"type": "string"}},
-                "text/css": {"schema": {"type": "string"}},
-            },
-        },
-        206: {"description": "The part a `Range` header asked for"},
+        200: {"description": "The file", "content": _FILE_CONTENT},
+        206: {"description": "The part a `Range` header asked for", "content": _FILE_CONTENT},
         304: {"description": "Not modified (`If-None-Match`)"},
     },
 )
