@@ -269,6 +269,9 @@ async def test_raw_json_rpc_errors(srv: Server) -> None:
             url, content=b"[" * 100_000, headers={"content-type": "application/json"}
         )
         odd_method = await http.post(url, json={"jsonrpc": "2.0", "id": 4, "method": {}})
+        odd_id = await http.post(
+            "/a2a/agent", json={"jsonrpc": "2.0", "id": {}, "method": "GetTask", "params": {}}
+        )
     assert parse.status_code == unknown.status_code == bad_id.status_code == 200
     assert parse.json()["error"]["code"] == -32700
     assert unknown.json()["error"]["code"] == -32601
@@ -279,6 +282,7 @@ async def test_raw_json_rpc_errors(srv: Server) -> None:
     assert no_task.json()["error"]["code"] == -32001
     assert deep.status_code == 422 and "detail" in deep.json()
     assert odd_method.status_code == 200 and odd_method.json()["error"]["code"] == -32600
+    assert odd_id.json()["id"] is None
 
 
 # --------------------------------------------------------------------------- auth

@@ -230,4 +230,7 @@ async def a2a_message(request: Request, assistant_id: str) -> Response:
 
 def _rpc_error(message: Any, text: str) -> JSONResponse:
     rid = message.get("id") if isinstance(message, dict) else None
+    # JSON-RPC ids are strings, numbers or null: any other is answered with null.
+    if isinstance(rid, bool) or not isinstance(rid, str | int | float | None):
+        rid = None
     return JSONResponse({"jsonrpc": "2.0", "id": rid, "error": {"code": -32602, "message": text}})
