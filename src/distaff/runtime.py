@@ -17,13 +17,13 @@ from langgraph.store.base import TTLConfig
 from distaff.auth import OPEN, SYSTEM, Authorizer, Gate, load_auth, set_principal
 from distaff.backends.base import Backend
 from distaff.backends.registry import open_backend
+from distaff.backends.relay import Relay
 from distaff.embeddings import index_config
 from distaff.engine.broker import Broker
 from distaff.engine.cluster import Cluster
 from distaff.engine.control import RunControl
 from distaff.engine.executor import Executor
 from distaff.engine.protocol.hub import EventHub
-from distaff.engine.relay import Relay
 from distaff.engine.sweeper import Job, Sweeper
 from distaff.engine.webhooks import Webhooks
 from distaff.engine.worker import Worker

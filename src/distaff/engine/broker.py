@@ -15,16 +15,12 @@ import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from distaff.backends.relay import LoggedEvent
+from distaff.events import END_EVENT, FROM_START, StreamEvent, parse_event_id
 from distaff.models import RunOutcome
 from distaff.serde import dumps, loads
-
-if TYPE_CHECKING:
-    from distaff.engine.relay import LoggedEvent
-
-#: The last entry of a run's event log: how the run ended, for readers in other processes.
-END_EVENT = "__end__"
 
 
 class Outbox(Protocol):
@@ -33,32 +29,6 @@ class Outbox(Protocol):
     def send(self, run_id: str, thread_id: str, event: StreamEvent) -> None: ...
 
     async def flush(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
-    event: str
-    data: bytes  #: one line of JSON
-    id: str  #: `<epoch-ms>-<seq>`, strictly increasing within a process
-    resumable: bool = False
-
-
-#: `Last-Event-ID` values that ask for everything from the start.
-FROM_START = frozenset({"-1", "0", ""})
-
-
-def parse_event_id(value: str) -> tuple[int, int] | None:
-    """`<ms>-<seq>` as a comparable pair; `-1` and `0` mean "from the start". None for a value
-    that is no id of ours: clients treat the id as an opaque token, so a bad one is not the
-    client's error, it only means there is nothing to replay after it."""
-    value = value.strip()
-    if value in FROM_START:
-        return (-1, -1)
-    ms, sep, seq = value.partition("-")
-    try:
-        return (int(ms), int(seq) if sep else 0)
-    except ValueError:
-        return None
 
 
 def _order(event: StreamEvent) -> tuple[int, int]:

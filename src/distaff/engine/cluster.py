@@ -15,9 +15,9 @@ import contextlib
 import logging
 
 from distaff.backends.base import RunRepo
+from distaff.backends.relay import Relay
 from distaff.engine.broker import Broker
 from distaff.engine.protocol.hub import EventHub
-from distaff.engine.relay import Relay
 from distaff.engine.worker import Worker
 from distaff.models import ACTIVE_RUN_STATUSES, CancelAction, Page
 

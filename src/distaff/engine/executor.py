@@ -16,7 +16,7 @@ from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateEr
 from langgraph.types import Command, Send
 
 from distaff.auth import AuthUser
-from distaff.backends.base import Backend, LoggedEnvelope, ThreadSnapshot
+from distaff.backends.base import Backend, LoggedEnvelope
 from distaff.engine.broker import Broker
 from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
 from distaff.engine.protocol.hub import EventHub, Tape
@@ -35,7 +35,7 @@ from distaff.models import (
 )
 from distaff.run_spec import Interrupts, RunSpec
 from distaff.settings import Settings
-from distaff.state import snapshot_of, thread_config
+from distaff.state import ThreadSnapshot, snapshot_of, thread_config
 
 log = logging.getLogger("distaff.run")
 T = TypeVar("T")
