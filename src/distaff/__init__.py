@@ -3,11 +3,11 @@
 from typing import TYPE_CHECKING
 
 from distaff.settings import Settings
+from distaff.version import __version__
 
 if TYPE_CHECKING:
     from distaff.app import create_app, from_langgraph_json
 
-__version__ = "0.1.0"
 
 __all__ = ["Settings", "__version__", "create_app", "from_langgraph_json"]
 

@@ -38,6 +38,7 @@ from distaff.manifest import Manifest, load_manifest
 from distaff.runtime import Runtime
 from distaff.services.ui import UiBundles
 from distaff.settings import Settings
+from distaff.version import __version__
 
 
 class State(TypedDict):
@@ -68,8 +69,6 @@ def create_app(
                 return
             async with custom_lifespan(extra):
                 yield {"runtime": rt}
-
-    from distaff import __version__
 
     app = FastAPI(
         title="distaff",

@@ -17,13 +17,14 @@ from langgraph.store.base import TTLConfig
 from distaff.auth import OPEN, SYSTEM, Authorizer, Gate, load_auth, set_principal
 from distaff.backends.base import Backend
 from distaff.backends.registry import open_backend
+from distaff.backends.relay import Relay
 from distaff.embeddings import index_config
 from distaff.engine.broker import Broker
 from distaff.engine.cluster import Cluster
 from distaff.engine.control import RunControl
 from distaff.engine.executor import Executor
+from distaff.engine.peers import Peers, Solo
 from distaff.engine.protocol.hub import EventHub
-from distaff.engine.relay import Relay
 from distaff.engine.sweeper import Job, Sweeper
 from distaff.engine.webhooks import Webhooks
 from distaff.engine.worker import Worker
@@ -129,10 +130,15 @@ class Runtime:
             events = EventHub(backend.events, keep=settings.stream_events_per_thread)
             await events.start()
             stack.push_async_callback(events.stop)  # after the worker (LIFO): its runs' ends
+            # Other processes on this database, through the backend's relay; or none at all,
+            # and `Solo` answers for them: the one place that asks which.
+            relay = _relay(backend, settings)
+            cluster = Cluster(relay, broker, backend.runs, events) if relay is not None else None
+            peers: Peers = cluster if cluster is not None else Solo()
             worker = None
             shared = backend.relay is not None
             if settings.run_worker:
-                executor = Executor(backend, graphs, broker, webhooks, settings, events)
+                executor = Executor(backend, graphs, broker, peers, webhooks, settings, events)
                 worker = Worker(
                     backend.runs,
                     executor,
@@ -140,16 +146,13 @@ class Runtime:
                     poll_seconds=settings.queue_poll_seconds,
                     lease_seconds=settings.lease_seconds if shared else None,
                 )
-            cluster = None
-            relay = _relay(backend, settings)
-            if relay is not None:
-                cluster = Cluster(relay, broker, worker, backend.runs, events)
-                await cluster.start()
+            if cluster is not None:
+                await cluster.start(worker)
                 stack.push_async_callback(cluster.stop)  # after the worker drained (LIFO)
-            control = RunControl(backend, broker, worker, cluster)
+            control = RunControl(backend, broker, worker, peers)
             assistants = AssistantService(backend, graphs, gate)
             runs = RunService(
-                backend, graphs, assistants, broker, control, webhooks, settings, cluster, gate
+                backend, graphs, assistants, broker, control, webhooks, settings, peers, gate
             )
             threads = ThreadService(backend, graphs, control, broker, _default_ttl(settings), gate)
             runtime = cls(

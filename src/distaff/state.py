@@ -3,12 +3,12 @@ ThreadState the API serves, and the snapshot a run leaves on its thread."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 
-from distaff.backends.base import ThreadSnapshot
 from distaff.models import Json
 
 if TYPE_CHECKING:
@@ -27,6 +27,16 @@ EMPTY_STATE: Json = {
     "checkpoint_id": None,
     "parent_checkpoint_id": None,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSnapshot:
+    """What a finished run leaves on its thread (contract section 4.1)."""
+
+    values: Any
+    interrupts: Json
+    has_next: bool
+    error: Json | None = None
 
 
 def thread_config(thread_id: str) -> RunnableConfig:

@@ -8,9 +8,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from distaff.backends.base import ThreadSnapshot
 from distaff.ids import isoformat, utcnow
 from distaff.models import Assistant, Cron, Json, MultitaskStrategy, Run, Thread, ThreadStatus
+from distaff.state import ThreadSnapshot
 
 
 def new_id() -> str:

@@ -24,7 +24,6 @@ from a2a.utils.errors import A2AError
 from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
-from distaff import __version__
 from distaff.api.protocol_schemas import A2aResponse, AgentCard
 from distaff.api.public_url import public_base
 from distaff.api.schemas import JSONRPC_MESSAGE
@@ -33,6 +32,7 @@ from distaff.errors import NotFound
 from distaff.ids import is_uuid
 from distaff.runtime import Runtime
 from distaff.services.a2a import Agent, agent_card
+from distaff.version import __version__
 
 router = APIRouter(tags=["A2A"])
 

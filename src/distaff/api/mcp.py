@@ -28,6 +28,7 @@ from distaff.api.schemas import JSONRPC_MESSAGE
 from distaff.auth import acting_as
 from distaff.runtime import Runtime
 from distaff.services.mcp import McpTools, UnknownTool
+from distaff.version import __version__
 
 router = APIRouter(tags=["MCP"])
 
@@ -101,8 +102,6 @@ async def _call_tool(
 
 
 def make_manager() -> StreamableHTTPSessionManager:
-    from distaff import __version__
-
     server: Server[Any] = Server(
         "distaff", version=__version__, on_list_tools=_list_tools, on_call_tool=_call_tool
     )

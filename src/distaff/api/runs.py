@@ -28,8 +28,8 @@ from distaff.api.sse import (
     wait_body,
 )
 from distaff.api.validators import MAX_IDS, MAX_SAFE_INT
-from distaff.engine.broker import StreamEvent
 from distaff.errors import InvalidInput
+from distaff.events import StreamEvent
 from distaff.models import Page, RunOutcome, StreamMode
 from distaff.runtime import Runtime
 from distaff.services.runs import Delivery

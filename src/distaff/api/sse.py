@@ -10,8 +10,9 @@ from typing import Any
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
-from distaff.engine.broker import StreamEvent, Subscription
+from distaff.engine.broker import Subscription
 from distaff.engine.modes import matches
+from distaff.events import StreamEvent
 from distaff.models import RunOutcome
 from distaff.serde import dumps
 

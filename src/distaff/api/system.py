@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from distaff import __version__
 from distaff.api.response_schemas import ERRORS
 from distaff.api.responses import JSON, runtime
 from distaff.models import Json
 from distaff.runtime import Runtime
+from distaff.version import __version__
 
 router = APIRouter(tags=["system"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]

@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 
 from langgraph_sdk.auth.types import StudioUser
 
-from distaff.auth.filters import Filter, matches
 from distaff.auth.handlers import Authorizer, Principal
 from distaff.auth.users import AuthUser
 from distaff.errors import Refused
+from distaff.filters import Filter, matches
 
 #: A resource with `metadata`: a thread, an assistant, a cron.
 R = TypeVar("R", bound=Mapping[str, Any])

@@ -24,9 +24,10 @@ from langgraph_sdk.auth.exceptions import HTTPException as AuthHTTPException
 from langgraph_sdk.auth.types import AuthContext, StudioUser
 from starlette.requests import Request
 
-from distaff.auth.filters import Filter, InvalidFilter, check
+from distaff.auth.filters import InvalidFilter, check
 from distaff.auth.users import AuthUser, to_user
 from distaff.errors import ConfigError, Refused
+from distaff.filters import Filter
 from distaff.imports import import_reference
 from distaff.settings import AuthCacheSettings
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
-from distaff.engine.relay import Relay
+from distaff.backends.relay import Relay
 from distaff.models import (
     Assistant,
     AssistantQuery,
@@ -31,6 +31,7 @@ from distaff.models import (
     ThreadQuery,
     ThreadStatus,
 )
+from distaff.state import ThreadSnapshot
 
 
 class AssistantRepo(Protocol):
@@ -81,16 +82,6 @@ class ThreadRepo(Protocol):
 
     async def set_state(self, thread_id: str, snapshot: ThreadSnapshot) -> None:
         """Refresh the denormalised `values`/`interrupts` after a state change outside runs."""
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadSnapshot:
-    """What a finished run leaves on its thread (contract section 4.1)."""
-
-    values: Any
-    interrupts: Json
-    has_next: bool
-    error: Json | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,53 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
+from distaff.backends.relay import LoggedEvent
+from distaff.engine.peers import Outbox, Solo
+from distaff.events import END_EVENT, FROM_START, StreamEvent, parse_event_id
 from distaff.models import RunOutcome
 from distaff.serde import dumps, loads
-
-if TYPE_CHECKING:
-    from distaff.engine.relay import LoggedEvent
-
-#: The last entry of a run's event log: how the run ended, for readers in other processes.
-END_EVENT = "__end__"
-
-
-class Outbox(Protocol):
-    """Where events for other processes go (a relay)."""
-
-    def send(self, run_id: str, thread_id: str, event: StreamEvent) -> None: ...
-
-    async def flush(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
-    event: str
-    data: bytes  #: one line of JSON
-    id: str  #: `<epoch-ms>-<seq>`, strictly increasing within a process
-    resumable: bool = False
-
-
-#: `Last-Event-ID` values that ask for everything from the start.
-FROM_START = frozenset({"-1", "0", ""})
-
-
-def parse_event_id(value: str) -> tuple[int, int] | None:
-    """`<ms>-<seq>` as a comparable pair; `-1` and `0` mean "from the start". None for a value
-    that is no id of ours: clients treat the id as an opaque token, so a bad one is not the
-    client's error, it only means there is nothing to replay after it."""
-    value = value.strip()
-    if value in FROM_START:
-        return (-1, -1)
-    ms, sep, seq = value.partition("-")
-    try:
-        return (int(ms), int(seq) if sep else 0)
-    except ValueError:
-        return None
 
 
 def _order(event: StreamEvent) -> tuple[int, int]:
@@ -164,13 +127,8 @@ class Broker:
         self._run_threads: dict[str, str] = {}
         self._clock = _IdClock()
         self._retention = retention_seconds
-        #: Where events for other processes go; None in a lone process.
-        self.outbox: Outbox | None = None
-        #: Runs and threads that other processes read: their events go to the outbox.
-        self._exported: set[str] = set()
-        self._exported_threads: Counter[str] = Counter()
-        #: Runs some of whose events went to the outbox (their log ends with `END_EVENT`).
-        self._logged: set[str] = set()
+        #: Where events for other processes go: the cluster, once it started; else nowhere.
+        self.outbox: Outbox = Solo()
 
     def bind(self, run_id: str, thread_id: str) -> None:
         """Route a run's events to its thread's stream too (called as the run starts)."""
@@ -252,7 +210,7 @@ class Broker:
         thread = self._thread_channel(run_id, create=resumable)
         readers = bool(channel and channel.subscribers) or bool(thread and thread.subscribers)
         thread_id = self._run_threads.get(run_id)
-        remote = self.outbox is not None and thread_id is not None and self.exported(run_id)
+        remote = thread_id is not None and self.outbox.wants(run_id, thread_id, resumable=resumable)
         if not resumable and not readers and not remote:
             return  # nobody reads events and none are kept: skip the serialisation too
         if channel is None:
@@ -261,51 +219,18 @@ class Broker:
         item = StreamEvent(event, payload, self._clock.next(), resumable)
         if resumable:
             channel.history.append(item)
-            # A resumable stream can be resumed from any process: its events are all logged.
-            remote = self.outbox is not None and thread_id is not None
         for queue in channel.subscribers:
             queue.put_nowait(item)
         if thread is not None:
             self._deliver(thread, item)
-        if remote and self.outbox is not None and thread_id is not None:
+        if remote and thread_id is not None:
             self.outbox.send(run_id, thread_id, item)
-            self._logged.add(run_id)
 
-    # -- other processes ------------------------------------------------------------------------
+    # -- runs executing in other processes (the cluster mirrors them here) ----------------------
 
-    def export(self, run_id: str) -> None:
-        """Another process reads this run: send its events from now on."""
-        self._exported.add(run_id)
-
-    def export_thread(self, thread_id: str, watching: bool) -> None:
-        self._exported_threads[thread_id] += 1 if watching else -1
-        if self._exported_threads[thread_id] <= 0:
-            del self._exported_threads[thread_id]
-
-    def exported(self, run_id: str) -> bool:
-        if run_id in self._exported:
-            return True
-        thread_id = self._run_threads.get(run_id)
-        return thread_id is not None and thread_id in self._exported_threads
-
-    async def end_log(self, run_id: str, outcome: RunOutcome) -> None:
-        """Close a run's event log with its outcome, if anything was logged or anyone elsewhere
-        reads it, and wait until the log is written: readers elsewhere learn that the run
-        ended from the database, and must find its last events there by then."""
-        thread_id = self._run_threads.get(run_id)
-        if self.outbox is None or thread_id is None:
-            return
-        if run_id not in self._logged and not self.exported(run_id):
-            return
-        body = {"status": outcome.status, "values": outcome.values, "error": outcome.error}
-        self.outbox.send(run_id, thread_id, StreamEvent(END_EVENT, dumps(body), self._clock.next()))
-        self.forget(run_id)
-        await self.outbox.flush()
-
-    def forget(self, run_id: str) -> None:
-        """A run ended elsewhere: nothing of it is exported any more."""
-        self._exported.discard(run_id)
-        self._logged.discard(run_id)
+    def new_id(self) -> str:
+        """An event id after every one given so far (for an event not published here)."""
+        return self._clock.next()
 
     def open_runs(self) -> list[str]:
         """Runs with a channel here that has not ended."""
@@ -370,7 +295,7 @@ class Broker:
                 self._deliver(thread, item)
 
     def finish(self, run_id: str, outcome: RunOutcome) -> None:
-        self.forget(run_id)
+        self.outbox.forget(run_id)
         channel = self._channels.get(run_id)
         if channel is None:
             channel = self._channels[run_id] = _Channel()

@@ -1,5 +1,6 @@
-"""This process's part among several sharing one database: it answers the relay's signals and
-lets the services read runs that execute elsewhere.
+"""This process's part among several sharing one database (`Peers` over the backend's relay):
+it answers the relay's signals, sends the events others read, and lets the services read runs
+that execute elsewhere.
 
 A run's events reach a reader in another process through the run's event log: the executing
 process logs them when it knows someone elsewhere reads (the run's creator streams or waits for
@@ -13,13 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 
 from distaff.backends.base import RunRepo
+from distaff.backends.relay import Relay
 from distaff.engine.broker import Broker
+from distaff.engine.peers import Solo
 from distaff.engine.protocol.hub import EventHub
-from distaff.engine.relay import Relay
 from distaff.engine.worker import Worker
-from distaff.models import ACTIVE_RUN_STATUSES, CancelAction, Page
+from distaff.events import END_EVENT, StreamEvent
+from distaff.models import ACTIVE_RUN_STATUSES, CancelAction, Page, RunOutcome
+from distaff.serde import dumps
 
 log = logging.getLogger("distaff.cluster")
 
@@ -28,23 +33,26 @@ THREAD_REPLAY_RUNS = 20
 
 
 class Cluster:
-    def __init__(
-        self,
-        relay: Relay,
-        broker: Broker,
-        worker: Worker | None,
-        runs: RunRepo,
-        events: EventHub,
-    ) -> None:
+    def __init__(self, relay: Relay, broker: Broker, runs: RunRepo, events: EventHub) -> None:
         self._relay = relay
         self._broker = broker
-        self._worker = worker
+        self._worker: Worker | None = None
         self._runs = runs
         self._events = events
         self._locks: dict[str, asyncio.Lock] = {}
+        #: Between `start` and `stop`: events go to the relay.
+        self._open = False
+        #: Runs and threads that other processes read: their events are sent.
+        self._exported: set[str] = set()
+        self._exported_threads: Counter[str] = Counter()
+        #: Runs some of whose events were sent (their log ends with `END_EVENT`).
+        self._logged: set[str] = set()
 
-    async def start(self) -> None:
-        self._broker.outbox = self._relay
+    async def start(self, worker: Worker | None) -> None:
+        """Start listening to the other processes, for this process's worker (if it runs one)."""
+        self._worker = worker
+        self._open = True
+        self._broker.outbox = self
 
         async def watch(thread_id: str, watching: bool) -> None:
             await self._relay.watch(f"events:{thread_id}", watching)
@@ -54,10 +62,47 @@ class Cluster:
 
     async def stop(self) -> None:
         await self._relay.stop()
-        self._broker.outbox = None
+        self._open = False
+        self._broker.outbox = Solo()
 
     def _local(self, run_id: str) -> bool:
         return self._worker is not None and self._worker.executes(run_id)
+
+    # -- for the broker and the executor -------------------------------------------------------
+
+    def wants(self, run_id: str, thread_id: str, *, resumable: bool) -> bool:
+        # A resumable stream can be resumed from any process: its events are all logged.
+        return self._open and (resumable or self._exported_by(run_id, thread_id))
+
+    def _exported_by(self, run_id: str, thread_id: str) -> bool:
+        return run_id in self._exported or thread_id in self._exported_threads
+
+    def send(self, run_id: str, thread_id: str, event: StreamEvent) -> None:
+        self._relay.send(run_id, thread_id, event)
+        self._logged.add(run_id)
+
+    def export(self, run_id: str) -> None:
+        self._exported.add(run_id)
+
+    def forget(self, run_id: str) -> None:
+        self._exported.discard(run_id)
+        self._logged.discard(run_id)
+
+    async def end_log(self, run_id: str, outcome: RunOutcome) -> None:
+        """Close a run's event log with its outcome, if anything was logged or anyone elsewhere
+        reads it, and wait until the log is written: readers elsewhere learn that the run
+        ended from the database, and must find its last events there by then."""
+        thread_id = self._broker.thread_of(run_id)
+        if not self._open or thread_id is None:
+            return
+        if run_id not in self._logged and not self._exported_by(run_id, thread_id):
+            return
+        body = {"status": outcome.status, "values": outcome.values, "error": outcome.error}
+        self._relay.send(
+            run_id, thread_id, StreamEvent(END_EVENT, dumps(body), self._broker.new_id())
+        )
+        self.forget(run_id)
+        await self._relay.flush()
 
     # -- for the services ---------------------------------------------------------------------
 
@@ -115,9 +160,11 @@ class Cluster:
     def on_watch(self, key: str, watching: bool) -> None:
         kind, _, ident = key.partition(":")
         if kind == "run" and watching:
-            self._broker.export(ident)
+            self.export(ident)
         elif kind == "thread":
-            self._broker.export_thread(ident, watching)
+            self._exported_threads[ident] += 1 if watching else -1
+            if self._exported_threads[ident] <= 0:
+                del self._exported_threads[ident]
         elif kind == "events":
             self._events.on_watch(ident, watching)
 
@@ -131,7 +178,7 @@ class Cluster:
     async def on_end(self, run_id: str, thread_id: str, status: str) -> None:
         if self._local(run_id):
             return  # this process records and announces its own runs' ends
-        self._broker.forget(run_id)
+        self.forget(run_id)
         if not self._broker.has_channel(run_id) or self._broker.outcome(run_id) is not None:
             return
         await self.sync(run_id, thread_id)  # the log ends with the full outcome, if logged

@@ -7,19 +7,19 @@ from collections.abc import Sequence
 
 from distaff.backends.base import Backend, CancelTarget
 from distaff.engine.broker import Broker
-from distaff.engine.cluster import Cluster
+from distaff.engine.peers import Peers
 from distaff.engine.worker import Worker
 from distaff.models import CancelAction, RunOutcome
 
 
 class RunControl:
     def __init__(
-        self, backend: Backend, broker: Broker, worker: Worker | None, cluster: Cluster | None
+        self, backend: Backend, broker: Broker, worker: Worker | None, peers: Peers
     ) -> None:
         self._runs = backend.runs
         self._broker = broker
         self._worker = worker
-        self._cluster = cluster
+        self._peers = peers
 
     def wake(self) -> None:
         if self._worker is not None:
@@ -43,8 +43,8 @@ class RunControl:
         for target in targets:
             if target.status == "running":
                 local = self._worker is not None and self._worker.executes(target.run_id)
-                if self._cluster is not None and not local:
-                    await self._cluster.cancel(target.run_id, action)
+                if not local:
+                    await self._peers.cancel(target.run_id, action)
                 if self._worker is not None:
                     self._worker.cancel(target.run_id, action)
             else:
@@ -64,9 +64,8 @@ class RunControl:
         Returns the runs it cancelled."""
         targets = await self.cancel(action, thread_id=thread_id)
         running = [t for t in targets if t.status == "running"]
-        if self._cluster is not None:
-            for target in running:
-                await self._cluster.follow(target.run_id, target.thread_id, events=False)
+        for target in running:
+            await self._peers.follow(target.run_id, target.thread_id, events=False)
         subscriptions = [self._broker.subscribe(t.run_id, events=False) for t in running]
         try:
             async with asyncio.timeout(timeout):

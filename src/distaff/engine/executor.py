@@ -16,9 +16,10 @@ from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateEr
 from langgraph.types import Command, Send
 
 from distaff.auth import AuthUser
-from distaff.backends.base import Backend, LoggedEnvelope, ThreadSnapshot
+from distaff.backends.base import Backend, LoggedEnvelope
 from distaff.engine.broker import Broker
 from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
+from distaff.engine.peers import Peers
 from distaff.engine.protocol.hub import EventHub, Tape
 from distaff.engine.protocol.projection import Terminal
 from distaff.engine.webhooks import Webhooks
@@ -35,7 +36,7 @@ from distaff.models import (
 )
 from distaff.run_spec import Interrupts, RunSpec
 from distaff.settings import Settings
-from distaff.state import snapshot_of, thread_config
+from distaff.state import ThreadSnapshot, snapshot_of, thread_config
 
 log = logging.getLogger("distaff.run")
 T = TypeVar("T")
@@ -190,6 +191,7 @@ class Executor:
         backend: Backend,
         graphs: GraphRegistry,
         broker: Broker,
+        peers: Peers,
         webhooks: Webhooks,
         settings: Settings,
         events: EventHub,
@@ -197,6 +199,7 @@ class Executor:
         self._backend = backend
         self._graphs = graphs
         self._broker = broker
+        self._peers = peers
         self._webhooks = webhooks
         self._settings = settings
         self._events = events
@@ -247,7 +250,7 @@ class Executor:
         self._broker.reset(run_id)
         self._broker.bind(run_id, thread_id)
         if handle.exported:
-            self._broker.export(run_id)
+            self._peers.export(run_id)
         publish("metadata", {"run_id": run_id, "attempt": attempt})
         status: RunStatus | None = "success"
         error: Json | None = None
@@ -342,7 +345,7 @@ class Executor:
         handle.stream_ended = True
         # The graph is done: what it did must be recorded, however long the database takes to
         # come back (a run left `running` would keep its thread busy until a restart).
-        await until_stored(lambda: self._broker.end_log(run_id, outcome), f"run {run_id}: end")
+        await until_stored(lambda: self._peers.end_log(run_id, outcome), f"run {run_id}: end")
         settled = await until_stored(
             lambda: self._backend.runs.finish(
                 run_id, status, snapshot, delete_thread=spec.deletes_thread, events=ending
@@ -389,7 +392,7 @@ class Executor:
         try:
             if self._broker.outcome(run_id) is None:
                 self._broker.publish(run_id, "error", error)
-                await self._broker.end_log(run_id, outcome)
+                await self._peers.end_log(run_id, outcome)
             await self._backend.runs.finish(run_id, "error", snapshot, delete_thread=temporary)
         finally:
             if self._broker.outcome(run_id) is None:

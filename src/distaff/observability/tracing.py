@@ -25,6 +25,8 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from distaff.version import __version__
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -82,8 +84,6 @@ def configure() -> bool:
         if sdk_provider is None:
             return False
         trace.set_tracer_provider(sdk_provider)
-    from distaff import __version__
-
     _tracer = trace.get_tracer("distaff", __version__)
     return True
 

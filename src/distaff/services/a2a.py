@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
@@ -33,7 +33,6 @@ from a2a.utils.errors import (
 from distaff.errors import DistaffError, NotFound, Refused
 from distaff.ids import is_uuid
 from distaff.models import Json, Page, Run, Thread, ThreadQuery
-from distaff.runtime import Runtime
 from distaff.services.a2a_parts import (
     data_part,
     graph_input,
@@ -43,7 +42,9 @@ from distaff.services.a2a_parts import (
     text_of,
     tool_result_part,
 )
-from distaff.services.runs import interrupts_list
+from distaff.services.assistants import AssistantService
+from distaff.services.runs import RunService, interrupts_list
+from distaff.services.threads import ThreadService
 
 TERMINAL = frozenset(
     {
@@ -101,11 +102,24 @@ def task_of(run: Run) -> str:
     return str(a2a_meta.get("task_id") or f"{run['thread_id']}:{run['run_id']}")
 
 
+class Services(Protocol):
+    """The services an agent is an adapter over (the `Runtime` has them)."""
+
+    @property
+    def assistants(self) -> AssistantService: ...
+
+    @property
+    def threads(self) -> ThreadService: ...
+
+    @property
+    def runs(self) -> RunService: ...
+
+
 class Agent(RequestHandler):
     """The A2A request handler of every assistant; the assistant id and the caller come in
     the call context (`api/a2a.py` puts them there)."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Services) -> None:
         self._rt = rt
 
     # ------------------------------------------------------------------ lookups

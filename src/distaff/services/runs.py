@@ -21,9 +21,9 @@ import langgraph.version
 from distaff.auth import OPEN, Gate, matches, owned
 from distaff.backends.base import Backend
 from distaff.engine.broker import Broker, Subscription
-from distaff.engine.cluster import Cluster
 from distaff.engine.control import RunControl
 from distaff.engine.executor import run_context
+from distaff.engine.peers import Peers
 from distaff.engine.webhooks import Webhooks
 from distaff.errors import BadRequest, InvalidInput, NotFound
 from distaff.graphs import GraphRegistry
@@ -133,11 +133,11 @@ class RunService:
         control: RunControl,
         webhooks: Webhooks,
         settings: Settings,
-        cluster: Cluster | None = None,
+        peers: Peers,
         gate: Gate = OPEN,
     ) -> None:
         self._gate = gate
-        self._cluster = cluster
+        self._peers = peers
         self._backend = backend
         self._runs = backend.runs
         self._graphs = graphs
@@ -400,9 +400,9 @@ class RunService:
         """
         run = await self.get(thread_id, run_id)
         active = run["status"] in ACTIVE_RUN_STATUSES
-        if self._cluster is not None and (active or run["kwargs"].get("resumable")):
+        if active or run["kwargs"].get("resumable"):
             # The run may execute (or have executed) in another process: mirror it here.
-            await self._cluster.follow(run["run_id"], run["thread_id"], events=events and active)
+            await self._peers.follow(run["run_id"], run["thread_id"], events=events and active)
         subscription = self._broker.subscribe(run["run_id"], after=last_event_id, events=events)
         current = await self._runs.get(run["run_id"])
         if current is None or current["status"] not in ACTIVE_RUN_STATUSES:
@@ -420,13 +420,11 @@ class RunService:
     async def subscribe_thread(self, thread_id: str, last_event_id: str | None) -> Subscription:
         thread = await visible_thread(self._backend.threads, self._gate, thread_id, "read")
         tid = thread["thread_id"]
-        if self._cluster is not None:
-            await self._cluster.follow_thread(tid, replay=last_event_id is not None)
+        await self._peers.follow_thread(tid, replay=last_event_id is not None)
         return self._broker.subscribe_thread(tid, after=last_event_id)
 
     async def unsubscribe_thread(self, thread_id: str) -> None:
-        if self._cluster is not None:
-            await self._cluster.unfollow_thread(canonical_uuid(thread_id))
+        await self._peers.unfollow_thread(canonical_uuid(thread_id))
 
     async def is_active(self, run_id: str) -> bool:
         run = await self._runs.get(run_id)

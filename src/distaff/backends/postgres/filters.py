@@ -1,5 +1,5 @@
 """Filters as PostgreSQL SQL: `rules.filters` conditions, and auth handlers' filters
-(`auth/filters.py`) over a `jsonb` metadata column."""
+(`distaff/filters.py`) over a `jsonb` metadata column."""
 
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ import psycopg
 
 from distaff.backends.postgres.database import Database
 from distaff.backends.postgres.events import CHANNEL as EVENTS_CHANNEL
-from distaff.engine.broker import StreamEvent
-from distaff.engine.relay import Entry, LoggedEvent, RelayBase, Signals
+from distaff.backends.relay import Entry, LoggedEvent, RelayBase, Signals
+from distaff.events import StreamEvent
 from distaff.models import CancelAction
 
 log = logging.getLogger("distaff.relay")

@@ -23,7 +23,7 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import DictRow
 
-from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats, ThreadSnapshot
+from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats
 from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
 from distaff.backends.postgres.events import events_cte
 from distaff.backends.postgres.leases import Leases
@@ -31,6 +31,7 @@ from distaff.backends.postgres.threads import SNAPSHOT_ASSIGNMENTS, snapshot_col
 from distaff.backends.rules import runs as rules
 from distaff.ids import now_iso, utcnow
 from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus, is_temporary
+from distaff.state import ThreadSnapshot
 
 
 def owner_id() -> str:

@@ -7,13 +7,13 @@ from typing import Any
 
 from psycopg.rows import DictRow
 
-from distaff.backends.base import ThreadSnapshot
 from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
 from distaff.backends.postgres.filters import where_clause
 from distaff.backends.rules import filters, sorting
 from distaff.backends.rules import threads as rules
 from distaff.ids import now_iso
 from distaff.models import Json, Page, Thread, ThreadQuery
+from distaff.state import ThreadSnapshot
 
 
 def thread_row(row: DictRow) -> Thread:

@@ -22,8 +22,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from distaff.engine.broker import StreamEvent
-from distaff.engine.relay import Entry, LoggedEvent, Relay, RelayBase, Signals
+from distaff.backends.relay import Entry, LoggedEvent, Relay, RelayBase, Signals
+from distaff.events import StreamEvent
 from distaff.models import CancelAction
 
 log = logging.getLogger("distaff.relay")

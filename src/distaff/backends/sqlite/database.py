@@ -18,9 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from distaff.auth.filters import matches
 from distaff.backends.sqlite.schema import migrate
 from distaff.errors import Unavailable
+from distaff.filters import matches
 from distaff.serde import dumps, loads
 
 log = logging.getLogger("distaff.sqlite")
@@ -36,7 +36,7 @@ def _json_contains(doc: str | None, pattern: str) -> int:
 
 
 def _auth_matches(doc: str | None, flt: str) -> int:
-    """SQL `auth_matches(metadata, filter)`: an auth handler's filter (`auth/filters.py`)."""
+    """SQL `auth_matches(metadata, filter)`: an auth handler's filter (`distaff/filters.py`)."""
     return int(matches(loads(doc) if doc is not None else None, loads(flt)))
 
 

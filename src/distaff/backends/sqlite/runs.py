@@ -8,13 +8,14 @@ import statistics
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats, ThreadSnapshot
+from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats
 from distaff.backends.rules import runs as rules
 from distaff.backends.sqlite.database import Database, dump, load
 from distaff.backends.sqlite.events import event_rows, insert_events
 from distaff.backends.sqlite.threads import get_thread, insert_thread, write_snapshot
 from distaff.ids import now_iso, utcnow
 from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus, is_temporary
+from distaff.state import ThreadSnapshot
 
 #: How each `rules.runs.Effect` changes the run (`drop_thread` goes through `_drop_thread`).
 _CHANGES: dict[rules.Change, str] = {

@@ -7,13 +7,13 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from distaff.backends.base import ThreadSnapshot
 from distaff.backends.rules import filters, sorting
 from distaff.backends.rules import threads as rules
 from distaff.backends.sqlite.database import Database, dump, load
 from distaff.backends.sqlite.filters import where_clause
 from distaff.ids import now_iso, utcnow
 from distaff.models import Json, Page, Thread, ThreadQuery
+from distaff.state import ThreadSnapshot
 
 
 def thread_row(row: sqlite3.Row) -> Thread:

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from distaff.engine.broker import StreamEvent
+from distaff.events import StreamEvent
 from distaff.models import CancelAction
 
 log = logging.getLogger("distaff.relay")
