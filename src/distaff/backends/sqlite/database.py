@@ -116,13 +116,20 @@ class Database:
         checkpoint run as a job on the database thread, where no writer can race it.
         """
         conn = await asyncio.to_thread(sqlite3.connect, self._path, check_same_thread=False)
+        # The PASSIVE checkpoint runs in a thread that a cancel (close) does not stop: the
+        # connection is closed only once that thread is done with it (closing it under a
+        # running statement crashes the process).
+        passive: asyncio.Future[tuple[int, int, int]] | None = None
         try:
             while True:
                 await asyncio.sleep(self.CHECKPOINT_SECONDS)
                 try:
-                    busy, frames, _ = await asyncio.to_thread(
-                        lambda: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    passive = asyncio.ensure_future(
+                        asyncio.to_thread(
+                            lambda: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                        )
                     )
+                    busy, frames, _ = await asyncio.shield(passive)
                     if not busy and frames > self.WAL_LIMIT_FRAMES:
                         await self.read(
                             lambda c: c.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
@@ -136,6 +143,10 @@ class Database:
                 except Unavailable:
                     pass  # the RESTART fold, refused for the same reason
         finally:
+            if passive is not None and not passive.done():
+                await asyncio.wait([passive])
+                if not passive.cancelled():
+                    passive.exception()  # looked at: the loop ends, its outcome no longer matters
             conn.close()
 
     def _open(self) -> None:
