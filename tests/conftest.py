@@ -17,6 +17,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.backends import SERVERS
 from tests.postgres import Cluster
 from tests.redis import RedisServer
 from tests.servers import Server
@@ -67,7 +68,7 @@ def backend_env(backend: str, request: pytest.FixtureRequest) -> dict[str, str]:
     return {}
 
 
-@pytest.fixture(scope="session", params=["memory", "sqlite", "postgres", "redis"])
+@pytest.fixture(scope="session", params=SERVERS)
 def server(request: pytest.FixtureRequest, tmp_root: Path) -> Iterator[Server]:
     backend: str = request.param
     ARTIFACTS.mkdir(exist_ok=True)

@@ -20,6 +20,7 @@ from a2a.types import a2a_pb2 as a2a
 from a2a.utils.errors import A2AError
 from google.protobuf.json_format import MessageToDict
 
+from tests.backends import DURABLE
 from tests.conftest import ARTIFACTS, database_url
 from tests.servers import MANIFEST, Server
 
@@ -27,7 +28,7 @@ AUTH_APP = Path(__file__).parent / "auth_app"
 PROTOCOLS = ["1.0", "0.3"]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=DURABLE)
 def srv(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -288,7 +289,7 @@ async def test_raw_json_rpc_errors(srv: Server) -> None:
 # --------------------------------------------------------------------------- auth
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=DURABLE)
 def auth_srv(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:

@@ -21,6 +21,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.backends import DURABLE
 from tests.conftest import ARTIFACTS, database_url
 from tests.servers import Server
 
@@ -46,7 +47,7 @@ async def status_of(call: Awaitable[Any]) -> tuple[int, Any]:
     return 200, None
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=DURABLE)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.backends import DURABLE
 from tests.clients import sdk, wait_status
 from tests.conftest import ARTIFACTS, database_url
 from tests.servers import Server
@@ -36,7 +37,7 @@ def log_path(request: pytest.FixtureRequest) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=DURABLE)
 def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database on each durable backend."""
     return database_url(request.param, tmp_path, request)

@@ -15,13 +15,14 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from tests.backends import DURABLE
 from tests.conftest import ARTIFACTS, database_url
 from tests.servers import MANIFEST, Server
 
 AUTH_APP = Path(__file__).parent / "auth_app"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=DURABLE)
 def srv(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:

@@ -21,6 +21,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.backends import SHARED_SERVERS
 from tests.clients import wait_status
 from tests.conftest import ARTIFACTS, backend_env, database_url
 from tests.servers import MANIFEST, Server, big_header, send_head
@@ -28,7 +29,7 @@ from tests.servers import MANIFEST, Server, big_header, send_head
 SLOW_ENV = {"DISTAFF_TEST_SLOW_DELAY": "0.1"}
 
 
-@pytest.fixture(scope="module", params=["postgres", "redis"])
+@pytest.fixture(scope="module", params=SHARED_SERVERS)
 def replicas(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Server]]:

@@ -20,6 +20,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.backends import BACKENDS
 from tests.conftest import ARTIFACTS, database_url
 from tests.graphs.embed import cosine, vector
 from tests.servers import MANIFEST, Server
@@ -45,7 +46,7 @@ def _server(backend: str, root: Path, request: pytest.FixtureRequest | None = No
     )
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite", "postgres"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def index_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:

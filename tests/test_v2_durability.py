@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.backends import DURABLE, SHARED_SERVERS
 from tests.conftest import ARTIFACTS, backend_env, database_url
 from tests.postgres import Cluster
 from tests.servers import Server
@@ -61,7 +62,7 @@ def _check_numbering(events: list[Envelope]) -> None:
 
 
 @pytest.mark.parametrize("ending", ["stopped", "killed"])
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("backend", DURABLE)
 async def test_history_and_since_survive_a_restart(
     backend: str, ending: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -145,7 +146,7 @@ async def test_a_crash_mid_run_loses_no_acknowledged_event(
     assert roots.count("completed") == 1
 
 
-@pytest.fixture(scope="module", params=["postgres", "redis"])
+@pytest.fixture(scope="module", params=SHARED_SERVERS)
 def replicas(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Server]]:

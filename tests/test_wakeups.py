@@ -17,6 +17,7 @@ import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from tests.backends import DURABLE
 from tests.conftest import ARTIFACTS, database_url
 from tests.servers import Server
 
@@ -37,7 +38,7 @@ def _contents(values: Any) -> list[str]:
     return [m["content"] for m in (values or {}).get("messages", [])]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=DURABLE)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:

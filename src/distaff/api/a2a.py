@@ -31,7 +31,8 @@ from distaff.auth import acting_as
 from distaff.errors import NotFound
 from distaff.ids import is_uuid
 from distaff.runtime import Runtime
-from distaff.services.a2a import Agent, agent_card
+from distaff.services.a2a import Agent
+from distaff.services.a2a_card import agent_card
 from distaff.version import __version__
 
 router = APIRouter(tags=["A2A"])

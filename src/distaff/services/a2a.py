@@ -15,7 +15,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from a2a.server.context import ServerCallContext
@@ -33,73 +32,28 @@ from a2a.utils.errors import (
 from distaff.errors import DistaffError, NotFound, Refused
 from distaff.ids import is_uuid
 from distaff.models import Json, Page, Run, Thread, ThreadQuery
+from distaff.services.a2a_card import takes_messages
 from distaff.services.a2a_parts import (
-    data_part,
     graph_input,
     is_ai,
-    is_human,
-    parts_of,
     text_of,
     tool_result_part,
+)
+from distaff.services.a2a_tasks import (
+    CANCELED_KEY,
+    SCANNED,
+    TERMINAL,
+    agent_text,
+    answer_artifact,
+    history,
+    interrupt_artifact,
+    status,
+    task_of,
+    task_state,
 )
 from distaff.services.assistants import AssistantService
 from distaff.services.runs import RunService, interrupts_list
 from distaff.services.threads import ThreadService
-
-TERMINAL = frozenset(
-    {
-        a2a.TASK_STATE_COMPLETED,
-        a2a.TASK_STATE_FAILED,
-        a2a.TASK_STATE_CANCELED,
-        a2a.TASK_STATE_REJECTED,
-    }
-)
-_STATES = {
-    "pending": a2a.TASK_STATE_SUBMITTED,
-    "running": a2a.TASK_STATE_WORKING,
-    "success": a2a.TASK_STATE_COMPLETED,
-    "interrupted": a2a.TASK_STATE_CANCELED,
-    "error": a2a.TASK_STATE_FAILED,
-    "timeout": a2a.TASK_STATE_FAILED,
-}
-#: Thread metadata key listing the tasks cancelled while they waited for input (their runs had
-#: ended, so no run status can say it).
-CANCELED_KEY = "a2a_canceled_tasks"
-#: Runs and threads a task scan looks through.
-SCANNED = 100
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _status(state: int, message: a2a.Message | None = None, at: str | None = None) -> Any:
-    status = a2a.TaskStatus(state=state)  # type: ignore[arg-type]
-    status.timestamp.FromJsonString(_rfc3339(at or _now()))
-    if message is not None:
-        status.message.CopyFrom(message)
-    return status
-
-
-def _rfc3339(at: str) -> str:
-    parsed = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _agent_text(text: str, task_id: str = "", context_id: str = "") -> a2a.Message:
-    return a2a.Message(
-        message_id=str(uuid.uuid4()),
-        role=a2a.ROLE_AGENT,
-        parts=[a2a.Part(text=text)],
-        task_id=task_id,
-        context_id=context_id,
-    )
-
-
-def task_of(run: Run) -> str:
-    """The task a run belongs to: the one it continues, or the one it started."""
-    a2a_meta = (run.get("metadata") or {}).get("a2a") or {}
-    return str(a2a_meta.get("task_id") or f"{run['thread_id']}:{run['run_id']}")
 
 
 class Services(Protocol):
@@ -150,98 +104,6 @@ class Agent(RequestHandler):
             raise TaskNotFoundError(message=f"Task not found: {task_id}")
         return thread, mine
 
-    @staticmethod
-    def _state(thread: Thread, runs: list[Run], task_id: str, newest: Run | None) -> int:
-        latest = runs[0]
-        if task_id in ((thread.get("metadata") or {}).get(CANCELED_KEY) or []):
-            return a2a.TASK_STATE_CANCELED
-        state = _STATES.get(latest["status"], a2a.TASK_STATE_SUBMITTED)
-        if (
-            state == a2a.TASK_STATE_COMPLETED
-            and thread.get("status") == "interrupted"
-            and newest is not None
-            and newest["run_id"] == latest["run_id"]
-        ):
-            return a2a.TASK_STATE_INPUT_REQUIRED
-        return state
-
-    # ------------------------------------------------------------------ building tasks
-
-    def _history(
-        self, thread: Thread, runs: list[Run], task_id: str | None, length: int | None
-    ) -> list[a2a.Message]:
-        """The context's public messages, each with its task (a human message a run brought
-        starts that run's task's segment)."""
-        started = {
-            str(((r.get("metadata") or {}).get("a2a") or {}).get("message_id")): task_of(r)
-            for r in runs
-        }
-        context_id = thread["thread_id"]
-        history: list[a2a.Message] = []
-        current = ""
-        values = thread.get("values") or {}
-        messages = values.get("messages") if isinstance(values, dict) else None
-        for message in messages if isinstance(messages, list) else []:
-            if not isinstance(message, dict):
-                continue
-            mid = str(message.get("id") or "")
-            if is_human(message):
-                current = started.get(mid, current)
-                role, parts = a2a.ROLE_USER, parts_of(message.get("content"))
-            elif message.get("type") == "tool" and message.get("tool_call_id"):
-                role, parts = a2a.ROLE_AGENT, [tool_result_part(message)]
-            elif is_ai(message):
-                role, parts = a2a.ROLE_AGENT, parts_of(message.get("content"))
-            else:
-                continue
-            if not parts or (task_id is not None and current != task_id):
-                continue
-            history.append(
-                a2a.Message(
-                    message_id=mid or str(uuid.uuid4()),
-                    role=role,
-                    parts=parts,
-                    task_id=current,
-                    context_id=context_id,
-                )
-            )
-        if length is not None:
-            history = history[-length:] if length > 0 else []
-        return history
-
-    @staticmethod
-    def _artifact(values: Any, assistant_id: str) -> a2a.Artifact:
-        """The answer: the last agent message with content after the last user message."""
-        parts: list[a2a.Part] = []
-        messages = values.get("messages") if isinstance(values, dict) else None
-        if isinstance(messages, list):
-            for message in reversed(messages):
-                if not isinstance(message, dict) or is_human(message):
-                    break
-                if is_ai(message) and (parts := parts_of(message.get("content"))):
-                    break
-        elif values:
-            parts = [a2a.Part(text=json.dumps(values, default=str))]
-        return a2a.Artifact(
-            artifact_id=str(uuid.uuid4()),
-            name="Assistant Response",
-            description=f"Response from assistant {assistant_id}",
-            parts=parts or [a2a.Part(text="")],
-        )
-
-    @staticmethod
-    def _interrupt_artifact(pending: list[Any]) -> a2a.Artifact:
-        return a2a.Artifact(
-            artifact_id=str(uuid.uuid4()),
-            name="Interrupt",
-            description="Agent requires input to continue",
-            parts=[
-                data_part({"id": i.get("id"), "value": i.get("value")})
-                for i in pending
-                if isinstance(i, dict)
-            ],
-        )
-
     async def _build(
         self,
         task_id: str,
@@ -253,27 +115,25 @@ class Agent(RequestHandler):
     ) -> a2a.Task:
         thread, runs = await self._task(task_id, assistant_id)
         all_runs = await self._runs(thread["thread_id"])
-        state = self._state(thread, runs, task_id, all_runs[0] if all_runs else None)
+        state = task_state(thread, runs, task_id, all_runs[0] if all_runs else None)
         latest = runs[0]
         message = None
         if state == a2a.TASK_STATE_FAILED:
             error = thread.get("error") or {}
             text = error.get("message") if isinstance(error, dict) else None
-            message = _agent_text(f"Task failed: {text or latest['status']}")
+            message = agent_text(f"Task failed: {text or latest['status']}")
         elif state == a2a.TASK_STATE_CANCELED:
-            message = _agent_text("Task was canceled")
+            message = agent_text("Task was canceled")
         task = a2a.Task(
             id=task_id,
             context_id=thread["thread_id"],
-            status=_status(state, message, latest["updated_at"]),
-            history=self._history(
-                thread, all_runs, task_id if scope == "task" else None, history_length
-            ),
+            status=status(state, message, latest["updated_at"]),
+            history=history(thread, all_runs, task_id if scope == "task" else None, history_length),
         )
         if artifacts and state == a2a.TASK_STATE_COMPLETED:
-            task.artifacts.append(self._artifact(thread.get("values"), assistant_id))
+            task.artifacts.append(answer_artifact(thread.get("values"), assistant_id))
         elif artifacts and state == a2a.TASK_STATE_INPUT_REQUIRED:
-            task.artifacts.append(self._interrupt_artifact(interrupts_list(thread["interrupts"])))
+            task.artifacts.append(interrupt_artifact(interrupts_list(thread["interrupts"])))
         return task
 
     # ------------------------------------------------------------------ sending
@@ -286,7 +146,7 @@ class Agent(RequestHandler):
         message = params.message
         messages, data, texts = graph_input(message)
         schemas = await self._rt.assistants.schemas(assistant["assistant_id"])
-        if messages and not _takes_messages(schemas):
+        if messages and not takes_messages(schemas):
             raise InvalidParamsError(
                 message=f"Assistant '{assistant['assistant_id']}' (graph "
                 f"'{assistant['graph_id']}') does not support A2A conversational messages"
@@ -308,7 +168,7 @@ class Agent(RequestHandler):
                 raise TaskNotFoundError(message=f"Task not found: {task_id}")
             context_id = thread["thread_id"]
             all_runs = await self._runs(context_id)
-            state = self._state(thread, runs, task_id, all_runs[0] if all_runs else None)
+            state = task_state(thread, runs, task_id, all_runs[0] if all_runs else None)
             if state in TERMINAL:
                 raise UnsupportedOperationError(
                     message="A terminal task cannot accept another message"
@@ -371,7 +231,7 @@ class Agent(RequestHandler):
             yield a2a.Task(
                 id=task_id,
                 context_id=context_id,
-                status=_status(a2a.TASK_STATE_SUBMITTED),
+                status=status(a2a.TASK_STATE_SUBMITTED),
                 history=[echoed],
             )
             texts: dict[str, str] = {}
@@ -390,13 +250,13 @@ class Agent(RequestHandler):
                     parts = [a2a.Part(text=texts[key])]
                 else:
                     continue
-                working = _agent_text("", task_id, context_id)
+                working = agent_text("", task_id, context_id)
                 del working.parts[:]
                 working.parts.extend(parts)
                 yield a2a.TaskStatusUpdateEvent(
                     task_id=task_id,
                     context_id=context_id,
-                    status=_status(a2a.TASK_STATE_WORKING, working),
+                    status=status(a2a.TASK_STATE_WORKING, working),
                 )
         finally:
             subscription.close()
@@ -413,11 +273,11 @@ class Agent(RequestHandler):
         message = None
         if state == a2a.TASK_STATE_FAILED:
             error = (outcome.error if outcome is not None else None) or {}
-            message = _agent_text(str(error.get("message") or "Task failed"), task_id, context_id)
+            message = agent_text(str(error.get("message") or "Task failed"), task_id, context_id)
         elif state == a2a.TASK_STATE_CANCELED:
-            message = _agent_text("Task was canceled", task_id, context_id)
+            message = agent_text("Task was canceled", task_id, context_id)
         yield a2a.TaskStatusUpdateEvent(
-            task_id=task_id, context_id=context_id, status=_status(state, message)
+            task_id=task_id, context_id=context_id, status=status(state, message)
         )
 
     # ------------------------------------------------------------------ tasks
@@ -558,61 +418,3 @@ def _scope(context: ServerCallContext) -> str:
     the card's history-scope extension says."""
     headers = context.state.get("headers") or {}
     return "task" if headers.get("langgraph-a2a-history-scope") == "task" else "context"
-
-
-def _takes_messages(schemas: Json) -> bool:
-    for key in ("input_schema", "state_schema"):
-        schema = schemas.get(key)
-        if isinstance(schema, dict) and schema.get("properties"):
-            return "messages" in schema["properties"]
-    return False
-
-
-def agent_card(assistant: Json, url: str, version: str) -> a2a.AgentCard:
-    """The card of one assistant (contract section 3.2), served at `url`."""
-    name = str(assistant.get("name") or assistant["assistant_id"])
-    description = str(assistant.get("description") or f"{name} assistant")
-    overrides = (assistant.get("metadata") or {}).get("a2a") or {}
-    modes: dict[str, list[str]] = {}
-    for key in ("input_modes", "output_modes"):
-        value = overrides.get(key, ["application/json", "text/plain"])
-        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
-            raise InvalidParamsError(
-                message=f"Assistant metadata.a2a.{key} must be a non-empty array of strings."
-            )
-        modes[key] = value
-    history_scope = {
-        "header": "LangGraph-A2A-History-Scope",
-        "values": ["context", "task"],
-        "default": "context",
-        "methods": ["SendMessage", "GetTask", "ListTasks"],
-    }
-    card = a2a.AgentCard(
-        name=name,
-        description=description,
-        version=version,
-        supported_interfaces=[
-            a2a.AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="1.0"),
-            a2a.AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="0.3"),
-        ],
-        capabilities=a2a.AgentCapabilities(
-            streaming=True, push_notifications=False, extended_agent_card=True
-        ),
-        default_input_modes=modes["input_modes"],
-        default_output_modes=modes["output_modes"],
-        skills=[
-            a2a.AgentSkill(
-                id=f"{assistant['assistant_id']}-main",
-                name=f"{name} Capabilities",
-                description=description,
-                tags=["assistant", "langgraph"],
-                input_modes=modes["input_modes"],
-                output_modes=modes["output_modes"],
-            )
-        ],
-    )
-    extension = card.capabilities.extensions.add()
-    extension.uri = "https://langchain.com/a2a/extensions/history-scope/v1"
-    extension.description = "Choose task-only or full-context response history"
-    extension.params.update(history_scope)
-    return card
