@@ -14,15 +14,12 @@ that the page answers ("Accept").
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -34,7 +31,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Request, expect
 from distaff.ui import build
 from tests import test_js_clients
 from tests.conftest import ARTIFACTS, database_url
-from tests.servers import Server
+from tests.servers import Server, static_site
 
 CHATUI = Path(__file__).parent / "chatui"
 APP = Path(__file__).parent / "chatui_app"
@@ -110,23 +107,11 @@ def built_site() -> Path:
     return site
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
     """The built app, served from a loopback origin other than the API's: the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(built_site()))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with static_site(built_site()) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

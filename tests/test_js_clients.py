@@ -16,15 +16,12 @@ The packages are pinned by `tests/js/package-lock.json`; `scripts/test` runs `np
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import re
 import shutil
 import subprocess
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -34,7 +31,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import ARTIFACTS, database_url
-from tests.servers import Server
+from tests.servers import Server, static_site
 
 JS = Path(__file__).parent / "js"
 NODE = shutil.which("node")
@@ -364,11 +361,6 @@ TIMEOUT_MS = 15_000
 SHOTS = ARTIFACTS / "js-clients"
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The bundled test pages, served from a loopback origin of their own: the base URL."""
@@ -382,16 +374,8 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         check=False,
     )
     assert node_build.returncode == 0, f"esbuild failed:\n{node_build.stderr}"
-    httpd = ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(out))
-    )
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with static_site(out) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
