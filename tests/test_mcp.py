@@ -4,6 +4,8 @@ SQLite and PostgreSQL, and under custom auth (protocol-surfaces contract section
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -174,3 +176,15 @@ def test_http_disable_mcp_removes_the_route(tmp_path: Path) -> None:
         spec = httpx.get(f"{srv.url}/openapi.json").json()
     assert r.status_code == 404
     assert "/mcp" not in spec["paths"]
+
+
+def test_a_server_imports_the_mcp_and_a2a_sdks_only_when_first_asked() -> None:
+    # About a second of every start (every test server too) went to importing the two SDKs.
+    probe = (
+        "import sys, distaff.app, distaff.cli\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mcp', 'mcp_types', 'a2a'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -61,9 +61,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         async with Runtime.open(settings, registry) as rt, AsyncExitStack() as stack:
             if not http.disable_mcp:
-                # The MCP transport's task group; a new one each start (it runs once).
-                app.state.mcp = mcp.make_manager()
-                await stack.enter_async_context(mcp.running(app.state.mcp))
+                # The MCP transport, started by the first MCP request; a new one each start.
+                app.state.mcp = mcp.McpTransport()
+                stack.push_async_callback(app.state.mcp.close)
             if extra is None:
                 yield {"runtime": rt}
                 return

@@ -4,6 +4,7 @@ auth handlers are all named this way; errors say what was being loaded and what 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib
 import importlib.util
@@ -65,3 +66,11 @@ def _import_file(path: Path) -> Any:
         del sys.modules[name]
         raise
     return module
+
+
+async def import_in_thread(module: str) -> None:
+    """Import `module` in a worker thread, so that a module imported on first use (a second
+    or so of the MCP or A2A SDK) does not stall the event loop and every stream on it; the
+    caller then imports it by name for free."""
+    if module not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, module)

@@ -1,6 +1,6 @@
 """`/mcp`: the assistants as tools of a Model Context Protocol server, over stateless
 Streamable HTTP with JSON responses (no sessions, no server-sent stream), through the official
-`mcp` package's server (`services/mcp.py` says what the tools are and do).
+`mcp` package's server (`api/mcp_server.py`; `services/mcp.py` says what the tools are and do).
 
 The route is an ordinary API route, so custom auth, the body limit and the metrics apply; it
 hands the request to the package's transport. The package answers each request in a task of
@@ -9,117 +9,77 @@ its own, so who asks travels in the request's state and is set again there.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import contextvars
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mcp_types as types
 from fastapi import APIRouter, Request
-from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel.server import Server
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.shared.exceptions import MCPError
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from distaff.api.protocol_schemas import JsonRpcResponse
 from distaff.api.schemas import JSONRPC_MESSAGE
-from distaff.auth import acting_as
+from distaff.imports import import_in_thread
 from distaff.runtime import Runtime
-from distaff.services.mcp import McpTools, UnknownTool
-from distaff.version import __version__
+
+if TYPE_CHECKING:
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 router = APIRouter(tags=["MCP"])
 
-_ANNOTATIONS = types.ToolAnnotations(
-    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-)
 
+class McpTransport:
+    """The package's transport, made and started on the first MCP request (so a server that
+    is never asked pays nothing for the package) and stopped with the app."""
 
-def _request(ctx: ServerRequestContext[Any, Any]) -> Request:
-    request = ctx.request
-    assert isinstance(request, Request), "the Streamable HTTP transport carries the request"
-    return request
+    def __init__(self) -> None:
+        self._manager: StreamableHTTPSessionManager | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
 
+    async def manager(self) -> StreamableHTTPSessionManager:
+        if self._manager is not None:
+            return self._manager
+        async with self._lock:
+            if self._manager is None:
+                await import_in_thread("distaff.api.mcp_server")  # deferred: see its docstring
+                from distaff.api import mcp_server
 
-@contextlib.contextmanager
-def _as_caller(request: Request) -> Any:
-    principal = getattr(request.state, "mcp_principal", None)
-    if principal is None:
-        yield
-        return
-    with acting_as(principal):
-        yield
+                manager = mcp_server.make_manager()
+                ready = asyncio.Event()
+                # A context of its own: the transport's request tasks are children of this
+                # task and must not inherit the first caller's request context.
+                self._task = asyncio.create_task(
+                    self._run(manager, ready), context=contextvars.Context()
+                )
+                started = asyncio.ensure_future(ready.wait())
+                await asyncio.wait({started, self._task}, return_when=asyncio.FIRST_COMPLETED)
+                if not ready.is_set():
+                    started.cancel()
+                    self._task.result()  # raises why the transport did not start
+                self._manager = manager
+        assert self._manager is not None
+        return self._manager
 
+    async def _run(self, manager: StreamableHTTPSessionManager, ready: asyncio.Event) -> None:
+        async with manager.run():  # its task group, for the life of the app (it runs once)
+            ready.set()
+            await self._stop.wait()
 
-async def _list_tools(
-    ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-) -> types.ListToolsResult:
-    request = _request(ctx)
-    rt: Runtime = request.state.runtime
-    with _as_caller(request):
-        tools, cursor = await McpTools(rt.assistants, rt.runs).list(
-            params.cursor if params is not None else None
-        )
-    return types.ListToolsResult(
-        tools=[
-            types.Tool(
-                name=t.name,
-                title=t.title,
-                description=t.description,
-                input_schema=t.input_schema,
-                annotations=_ANNOTATIONS,
-            )
-            for t in tools
-        ],
-        next_cursor=cursor,
-    )
-
-
-async def _call_tool(
-    ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-) -> types.CallToolResult:
-    request = _request(ctx)
-    rt: Runtime = request.state.runtime
-    # `context` is LangGraph's extension of `tools/call`: the run's context.
-    context = (ctx.params or {}).get("context")
-    with _as_caller(request):
-        try:
-            result = await McpTools(rt.assistants, rt.runs).call(
-                params.name,
-                params.arguments,
-                context,
-                headers=dict(request.headers),
-                request_id=request.headers.get("x-request-id"),
-            )
-        except UnknownTool as exc:
-            raise MCPError(types.INVALID_PARAMS, str(exc)) from None
-    content: list[types.ContentBlock] = [types.TextContent(type="text", text=result.text)]
-    if result.is_error:
-        return types.CallToolResult(content=content, is_error=True)
-    return types.CallToolResult(content=content)
-
-
-def make_manager() -> StreamableHTTPSessionManager:
-    server: Server[Any] = Server(
-        "distaff", version=__version__, on_list_tools=_list_tools, on_call_tool=_call_tool
-    )
-    return StreamableHTTPSessionManager(server, stateless=True, json_response=True)
-
-
-@contextlib.asynccontextmanager
-async def running(manager: StreamableHTTPSessionManager) -> AsyncIterator[None]:
-    async with manager.run():
-        yield
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
 
 
 class _Handoff(Response):
     """The package's transport answers the request itself (given the body the route read)."""
 
-    def __init__(self, manager: StreamableHTTPSessionManager, body: bytes) -> None:
+    def __init__(self, transport: McpTransport, body: bytes) -> None:
         super().__init__()
-        self._manager = manager
+        self._transport = transport
         self._body = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,7 +92,8 @@ class _Handoff(Response):
             sent = True
             return {"type": "http.request", "body": self._body, "more_body": False}
 
-        await self._manager.handle_request(scope, replay, send)
+        manager = await self._transport.manager()
+        await manager.handle_request(scope, replay, send)
 
 
 _ANY_JSON: dict[str, Any] = {"application/json": {"schema": {}}}
