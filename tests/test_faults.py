@@ -69,6 +69,15 @@ async def until(check: Any, timeout: float = 20) -> None:
         await asyncio.sleep(0.1)
 
 
+async def logged(log: Path, text: str, timeout: float = 20) -> None:
+    """Wait until the server's log says `text`."""
+
+    async def said() -> bool:
+        return text in log.read_text(errors="replace")
+
+    await until(said, timeout)
+
+
 async def test_a_full_disk_is_503_and_runs_resume_when_there_is_room(small_disk: Path) -> None:
     log = ARTIFACTS / "faults-disk-full.log"
     ARTIFACTS.mkdir(exist_ok=True)
@@ -98,7 +107,8 @@ async def test_a_full_disk_is_503_and_runs_resume_when_there_is_room(small_disk:
                 assert "detail" in r.json() and "database" in r.json()["detail"]
             assert (await http.get(f"/threads/{tid}")).status_code == 200
             assert (await http.get("/ok")).status_code == 200
-            await asyncio.sleep(2.0)  # the run has met the full disk by now
+            # The run meets the full disk at its next checkpoint and is handed back.
+            await logged(log, "); handing it back")
             assert not waiting.done()
             filler.unlink()
             # Room again: the run resumes by itself and the waiting client gets its result.
@@ -169,9 +179,8 @@ async def test_a_postgresql_outage_is_503_at_once_and_heals_by_itself(
                 assert "detail" in r.json(), (path, r.text)
                 assert took < 2.5, (path, took)
             assert (await http.get("/ok")).status_code == 200  # the process itself is fine
-            # Long enough for the run's node to end while PostgreSQL is away: its checkpoint
-            # cannot be written.
-            await asyncio.sleep(2.5)
+            # The run's next checkpoint cannot be written while PostgreSQL is away.
+            await logged(log, "); handing it back")
             own_cluster.resume()
             back = time.monotonic()
             await until(lambda: _answers(http, "/threads"), timeout=15)

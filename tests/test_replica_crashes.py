@@ -173,6 +173,19 @@ async def test_runs_of_a_replica_killed_mid_way_are_finished_by_the_others_exact
 # --- a frozen worker past its lease ---------------------------------------------------------
 
 
+async def _gave_up(srv: Server, timeout: float = 15) -> None:
+    """Wait until `srv` has noticed that its run went to another process (at its lease's
+    renewal or at its next write) and has let it go."""
+    assert srv.log_path is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        said = srv.log_path.read_text(errors="replace")
+        if "lost its lease; stopping it here" in said or "left to the process that took" in said:
+            return
+        assert time.monotonic() < deadline, "the woken process never let its run go"
+        await asyncio.sleep(0.1)
+
+
 async def test_a_frozen_worker_loses_its_run_and_cannot_overwrite_the_new_owners_result(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -219,7 +232,7 @@ async def test_a_frozen_worker_loses_its_run_and_cannot_overwrite_the_new_owners
                     # Wake the frozen process: its graph finishes its last tick and would write
                     # its result now; it must write nothing, on the run or the thread.
                     os.kill(first.process.pid, signal.SIGCONT)
-                    await asyncio.sleep(3)
+                    await _gave_up(first)
 
                     assert await b.runs.get(tid, rid) == ended
                     assert [r["run_id"] for r in await b.runs.list(tid)] == [rid]

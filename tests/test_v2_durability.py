@@ -270,10 +270,12 @@ async def test_a_postgresql_outage_mid_run_loses_no_event(tmp_path: Path) -> Non
     stream, live, and for the log), and the stream a client kept open ends as the log does."""
     cluster = Cluster(tmp_path / "pg")
     ARTIFACTS.mkdir(exist_ok=True)
+    log = ARTIFACTS / "v2-postgres-outage.log"
+    log.unlink(missing_ok=True)  # what it says is waited for below
     srv = Server(
         cluster.database(),
         env={**HEARTBEAT, "DISTAFF_TEST_SLOW_DELAY": "0.2"},
-        log_path=ARTIFACTS / "v2-postgres-outage.log",
+        log_path=log,
     )
     try:
         with srv:
@@ -289,7 +291,13 @@ async def test_a_postgresql_outage_mid_run_loses_no_event(tmp_path: Path) -> Non
                         json={"id": 2, "method": "run.start", "params": {"assistant_id": "agent"}},
                     )
                     assert r.status_code == 503 and "detail" in r.json(), r.text
-                    await asyncio.sleep(2.0)
+                    # Until the run has met the outage (at its next checkpoint) and is handed back.
+                    for _ in range(200):
+                        if "); handing it back" in log.read_text(errors="replace"):
+                            break
+                        await asyncio.sleep(0.1)
+                    else:
+                        raise AssertionError("the run never met the outage")
                     cluster.resume()
 
                 live = await read_stream(
