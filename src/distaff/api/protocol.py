@@ -30,7 +30,7 @@ from distaff.api.sse import EVENT_STREAM, HEARTBEAT, SSE_MEDIA_TYPE, EventStream
 from distaff.auth import set_principal
 from distaff.backends.base import LoggedEnvelope
 from distaff.engine.protocol.filters import StreamFilter
-from distaff.engine.protocol.hub import PAGE, Reader
+from distaff.engine.protocol.reader import PAGE, Reader
 from distaff.errors import DistaffError, InvalidInput, NotFound, Refused
 from distaff.ids import canonical_uuid, is_uuid
 from distaff.models import Json
