@@ -22,6 +22,7 @@ from distaff.api import (
     mcp,
     metrics,
     protocol,
+    protocol_socket,
     runs,
     store,
     studio,
@@ -106,7 +107,7 @@ def create_app(
             continue
         app.include_router(router, dependencies=None if router is metrics.router else authenticated)
     if not http.disable_runs:
-        app.include_router(protocol.socket_router)
+        app.include_router(protocol_socket.socket_router)
     if not http.disable_ui:
         app.include_router(ui.assets_router)  # public: script and link tags send no token
     if extra is not None:

@@ -1,27 +1,23 @@
-"""Executes one claimed run: builds the config, streams the graph, publishes events, and
-records how the run ended on the run and its thread in one transaction."""
+"""Executes one claimed run: builds the config (run_config.py), streams the graph (graph_stream.py),
+publishes events, and records how the run ended on the run and its thread in one transaction."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
-from langgraph.types import Command, Send
 
-from distaff.auth import AuthUser
 from distaff.backends.base import Backend, LoggedEnvelope
 from distaff.engine.broker import Broker
-from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
+from distaff.engine.graph_stream import stream_graph
 from distaff.engine.peers import Peers
 from distaff.engine.protocol.hub import EventHub, Tape
 from distaff.engine.protocol.projection import Terminal
+from distaff.engine.run_config import coerce_context, resume_point, run_config, run_context
 from distaff.engine.webhooks import Webhooks
 from distaff.errors import LeaseLost, Unavailable
 from distaff.graphs import CompiledGraph, GraphRegistry
@@ -34,15 +30,12 @@ from distaff.models import (
     RunStatus,
     ThreadStatus,
 )
-from distaff.run_spec import Interrupts, RunSpec
+from distaff.run_spec import RunSpec
 from distaff.settings import Settings
-from distaff.state import ThreadSnapshot, snapshot_of, thread_config
+from distaff.state import ThreadSnapshot, snapshot_of
 
 log = logging.getLogger("distaff.run")
 T = TypeVar("T")
-
-#: What a v2 run asks langgraph for: everything the v2 channels carry.
-V2_MODES = ["checkpoints", "custom", "messages", "tasks", "tools", "updates", "values"]
 
 #: Exception types whose message reaches clients; others say "An internal error occurred", so a
 #: secret in an exception text does not leak (the reference server's rule).
@@ -108,67 +101,6 @@ async def until_stored(operation: Callable[[], Awaitable[T]], what: str) -> T:
             delay = min(delay * 2, 5.0)
 
 
-def graph_input(spec: RunSpec) -> Any:
-    command = spec.command
-    if not command:
-        return spec.input
-    args: dict[str, Any] = {}
-    if "resume" in command:
-        args["resume"] = command["resume"]
-    if command.get("update") is not None:
-        args["update"] = command["update"]
-    goto = command.get("goto")
-    if goto:
-        items = goto if isinstance(goto, list) else [goto]
-        args["goto"] = [
-            Send(g["node"], g.get("input")) if isinstance(g, dict) else g for g in items
-        ]
-    return Command(**args)
-
-
-def context_keys(schema: Any) -> set[str] | None:
-    """The keys a context schema declares (a dataclass, a pydantic model or a TypedDict);
-    None when there is no schema or it is of a kind that declares none."""
-    if schema is None or not isinstance(schema, type):
-        return None
-    if dataclasses.is_dataclass(schema):
-        return {f.name for f in dataclasses.fields(schema)}
-    if isinstance(fields := getattr(schema, "model_fields", None), dict):
-        return set(fields)
-    if hasattr(schema, "__required_keys__"):  # a TypedDict
-        return set(getattr(schema, "__required_keys__", ())) | set(
-            getattr(schema, "__optional_keys__", ())
-        )
-    return None
-
-
-def run_context(schema: Any, context: Json, configurable: Json) -> Json:
-    """A run's context, as the reference builds it: the keys of `config.configurable` the
-    schema declares, then the run's own `context` over them; only declared keys are kept (the
-    reference drops the rest; langgraph would fail building a dataclass or pydantic context
-    from unknown keys). Always a dict, even an empty one, so that langgraph builds the schema
-    from its defaults: nodes reading `runtime.context.model` get the default model, not None."""
-    known = context_keys(schema)
-    if known is None:
-        return dict(context)
-    merged = {k: configurable[k] for k in known if k in configurable}
-    merged.update((k, v) for k, v in context.items() if k in known)
-    return merged
-
-
-def coerce_context(schema: Any, context: Json) -> Any:
-    """The context as the graph's nodes see it (a dataclass or pydantic model built from the
-    dict), for a graph factory's `ServerRuntime`; the dict itself if it does not build."""
-    if schema is None or not isinstance(schema, type) or context_keys(schema) is None:
-        return context
-    if hasattr(schema, "__required_keys__"):  # a TypedDict is a dict
-        return context
-    try:
-        return schema(**context)
-    except Exception:
-        return context
-
-
 def _completed_cleanly(graph: CompiledGraph, spec: RunSpec, last_values: Any) -> bool:
     """Whether a successful run's last `values` chunk is its thread's whole final state.
 
@@ -218,7 +150,7 @@ class Executor:
         run, attempt, spec = handle.run, handle.attempt, handle.spec
         run_id, thread_id = run["run_id"], run["thread_id"]
         stateless, resumable, v2 = spec.temporary, spec.resumable, spec.v2
-        config = self._run_config(run, spec, attempt)
+        config = run_config(run, spec, attempt)
         graph_id = config["configurable"]["graph_id"]
         user = config["configurable"].get("langgraph_auth_user")
 
@@ -273,12 +205,12 @@ class Executor:
                 try:
                     async with asyncio.timeout(self._settings.run_timeout_seconds) as deadline:
                         if attempt > 1 and not stateless:
-                            config = await self._resume_point(graph, run, config)
+                            config = await resume_point(graph, run, config)
                         if handle.action is not None:  # cancelled before the graph started
                             raise asyncio.CancelledError
                         handle.streaming = True
                         try:
-                            last_values = await self._stream(
+                            last_values = await stream_graph(
                                 graph, spec, config, context, publish, feed
                             )
                         finally:
@@ -399,127 +331,6 @@ class Executor:
                 self._broker.finish(run_id, outcome)
             if tape is not None:
                 tape.deliver()
-
-    async def _resume_point(
-        self, graph: CompiledGraph, run: Run, config: dict[str, Any]
-    ) -> dict[str, Any]:
-        """A retried run continues from the last checkpoint it wrote, not from its input.
-
-        If it wrote none, it starts over as if new. Otherwise the input (or command) was
-        already applied, so the run resumes with no input from the thread's latest checkpoint.
-        """
-        saver = graph.checkpointer
-        if not isinstance(saver, BaseCheckpointSaver):
-            return config
-        latest = await saver.aget_tuple(thread_config(run["thread_id"]))
-        if latest is None or latest.metadata.get("run_id") != run["run_id"]:
-            return config
-        configurable = {
-            k: v
-            for k, v in config["configurable"].items()
-            if k not in ("checkpoint_id", "checkpoint_ns", "checkpoint_map")
-        }
-        return {**config, "configurable": configurable, "__distaff_resume__": True}
-
-    def _run_config(self, run: Run, spec: RunSpec, attempt: int) -> dict[str, Any]:
-        stored = spec.config
-        config: dict[str, Any] = {**stored, "configurable": dict(stored.get("configurable") or {})}
-        config["metadata"] = {**(stored.get("metadata") or {}), "run_attempt": attempt}
-        # The root chain carries the graph's name and the run's id, as clients of `events` and
-        # tracers expect (langgraph would call it "LangGraph" and give it a fresh id).
-        config["run_name"] = config["configurable"].get("graph_id")
-        config["run_id"] = uuid.UUID(run["run_id"])
-        if isinstance(user := config["configurable"].get("langgraph_auth_user"), dict):
-            # Stored as JSON; graphs get the user object (`runtime.server_info.user`, and
-            # `ctx.user.identity` as well as `["identity"]` from the config).
-            config["configurable"]["langgraph_auth_user"] = AuthUser(user)
-        checkpoint = spec.checkpoint
-        if checkpoint:
-            config["configurable"].update(
-                {k: v for k, v in checkpoint.items() if k != "thread_id" and v is not None}
-            )
-        return config
-
-    async def _stream(
-        self,
-        graph: CompiledGraph,
-        spec: RunSpec,
-        config: dict[str, Any],
-        context: Json,
-        publish: Callable[[str, Any], None],
-        feed: Callable[[tuple[str, ...], str, Any], None],
-    ) -> Any:
-        v2 = spec.v2
-        requested = set(spec.stream_mode)
-        subgraphs = v2 or spec.subgraphs
-        # A v2 run's `stream_mode` lists `messages` as the reference records it; the legacy
-        # accumulation (a whole message rebuilt per token) is for v1 clients that ask for it.
-        legacy = LegacyMessages() if "messages" in requested and not v2 else None
-        want_tuple = "messages-tuple" in requested
-        want_values = "values" in requested
-        last_values: Any = None
-
-        def on_chunk(chunk: Any) -> None:
-            nonlocal last_values
-            if v2:
-                namespace, mode, data = tuple(chunk["ns"]), chunk["type"], chunk["data"]
-                if chunk.get("interrupts") and isinstance(data, dict):
-                    # The v2 part carries interrupts beside the values; the run's end reads
-                    # them where v1 puts them.
-                    data = {**data, "__interrupt__": list(chunk["interrupts"])}
-            elif subgraphs:
-                namespace, mode, data = chunk
-            else:
-                (mode, data), namespace = chunk, ()
-            feed(namespace, mode, data)
-            if mode == "values":
-                if not namespace:
-                    last_values = data
-                if want_values:
-                    publish(event_name("values", namespace), data)
-            elif mode == "messages":
-                message, metadata = data
-                if want_tuple:
-                    publish(event_name("messages", namespace), [message, metadata])
-                if legacy is not None:
-                    for name, payload in legacy.feed(message, metadata):
-                        publish(event_name(name, namespace), payload)
-            elif mode == "debug":
-                publish(event_name("debug", namespace), debug_payload(data))
-            else:
-                publish(event_name(mode, namespace), data)
-
-        stream_args: dict[str, Any] = {
-            "stream_mode": V2_MODES if v2 else langgraph_modes(requested),
-            "subgraphs": subgraphs,
-            "interrupt_before": _nodes(spec.interrupt_before),
-            "interrupt_after": _nodes(spec.interrupt_after),
-        }
-        if isinstance(graph.checkpointer, BaseCheckpointSaver):  # else langgraph warns per run
-            stream_args["durability"] = spec.durability
-        stream_args["context"] = context
-        if v2:
-            # Stream parts as dicts, with interrupts beside the values. (Tokens come as the
-            # message chunks v1 gets; the projection makes their content-block events.)
-            stream_args["version"] = "v2"
-        graph_in = None if config.pop("__distaff_resume__", False) else graph_input(spec)
-        # langgraph's overloads cannot see through **stream_args; the call is checked at run time.
-        runner: Any = graph
-        if "events" in requested:
-            async for event in runner.astream_events(graph_in, config, version="v2", **stream_args):
-                if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
-                    on_chunk(event["data"]["chunk"])
-                else:
-                    publish("events", event)
-        else:
-            async for chunk in runner.astream(graph_in, config, **stream_args):
-                on_chunk(chunk)
-        return last_values
-
-
-def _nodes(interrupts: Interrupts) -> str | list[str] | None:
-    """Breakpoints as langgraph has always been given them here: the JSON they were stored as."""
-    return list(interrupts) if isinstance(interrupts, tuple) else interrupts
 
 
 def _terminal(status: RunStatus | None, snapshot: ThreadSnapshot | None) -> Terminal:

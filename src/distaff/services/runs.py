@@ -22,8 +22,8 @@ from distaff.auth import OPEN, Gate, matches, owned
 from distaff.backends.base import Backend
 from distaff.engine.broker import Broker, Subscription
 from distaff.engine.control import RunControl
-from distaff.engine.executor import run_context
 from distaff.engine.peers import Peers
+from distaff.engine.run_config import run_context
 from distaff.engine.webhooks import Webhooks
 from distaff.errors import BadRequest, InvalidInput, NotFound
 from distaff.graphs import GraphRegistry

@@ -20,6 +20,9 @@ live queue. A reader delivers each `seq` once, in order.
 A crash can lose what a running run showed and did not write yet (up to a window's worth).
 The run's next attempt then numbers on from well past it (`RETRY_GAP`), so a client resuming
 with the `since` of what it saw misses nothing of the new attempt and sees nothing twice.
+
+The hub builds on `LogWriter` (log_writer.py: what it keeps per thread, the write queue); a
+`Tape` (here) is a run's side of it, a `Reader` (reader.py) a stream's.
 """
 
 from __future__ import annotations
@@ -28,62 +31,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from distaff.backends.base import EventLog, LoggedEnvelope
+from distaff.backends.base import LoggedEnvelope
 from distaff.engine.protocol.filters import StreamFilter
+from distaff.engine.protocol.log_writer import HubThread, LogWriter, Unnumbered
 from distaff.engine.protocol.projection import Event, Namespace, RunProjection, Terminal
+from distaff.engine.protocol.reader import Reader
 from distaff.engine.protocol.wire import wire_dumps
 from distaff.errors import Unavailable
 
 log = logging.getLogger("distaff.events")
 
-#: Log rows per read, and events per write.
-PAGE = 500
-#: Threads whose last `seq` a lone process remembers after forgetting them.
-RECENT = 10_000
-#: How long a batch of events gathers before it is written, in seconds: while other processes
-#: share the log (their readers see events once written; on PostgreSQL the writes overlap the
-#: run), and alone on the database (the log serves replays and restarts only; most runs'
-#: events are then stored with their end, `Tape.end`, written once).
-WINDOW = 0.01
-ALONE_WINDOW = 0.25
 #: How far past the log a retried run's attempt numbers on: more than a crashed process can
 #: have shown and not written.
 RETRY_GAP = 100_000
-#: (run id, method, namespace, data, timestamp, where to hold it instead of delivering it): an
-#: event waiting for its thread's `seq`.
-_Pending = tuple[str, str, Namespace, Any, int, "list[LoggedEnvelope] | None"]
-
-
-@dataclass(slots=True, eq=False)
-class _Thread:
-    #: The `seq` to number on from; None until read from the log.
-    seq: int | None = None
-    #: The highest `seq` this process numbered (the log may not have it yet).
-    numbered: int = 0
-    #: Number on from past `RETRY_GAP` (a retried run's attempt).
-    jump: bool = False
-    loading: asyncio.Task[None] | None = None
-    unnumbered: list[_Pending] = field(default_factory=list)
-    tail: deque[LoggedEnvelope] = field(default_factory=deque)
-    readers: set[Reader] = field(default_factory=set)
-    #: Runs projecting onto this thread here now.
-    tapes: int = 0
-    #: Readers in other processes (their watches).
-    remote: int = 0
-    #: Its events in the write queue, and the `seq` up to which a run's end already stored
-    #: them (the queue then skips them).
-    queued: int = 0
-    stored: int = 0
-
-    def idle(self) -> bool:
-        return not (
-            self.readers or self.tapes or self.remote or self.tail or self.unnumbered or self.queued
-        )
 
 
 def _custom_name(method: str, data: Any) -> str | None:
@@ -94,45 +57,9 @@ def _custom_name(method: str, data: Any) -> str | None:
     return None
 
 
-class EventHub:
-    def __init__(self, events: EventLog, *, keep: int) -> None:
-        self._log = events
-        self._keep = keep
-        self._threads: dict[str, _Thread] = {}
-        #: Alone on the database: where threads forgotten here numbered up to.
-        self._recent: OrderedDict[str, int] = OrderedDict()
-        self._queue: deque[tuple[str, LoggedEnvelope]] = deque()
-        self._wake = asyncio.Event()
-        #: Write what is queued without gathering more (someone waits for it).
-        self._now = asyncio.Event()
-        self._sent = 0
-        self._written = 0
-        self._progress = asyncio.Condition()
-        #: The threads whose events the write under way holds (a run's end waits for it
-        #: rather than write the same rows at the same time).
-        self._writing: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
-        #: Tells the other processes this one reads (or stopped reading) a thread.
-        self._watch: Callable[[str, bool], Awaitable[None]] | None = None
-
-    @property
-    def shared(self) -> bool:
-        """Whether other processes write this log too."""
-        return self._watch is not None
-
+class EventHub(LogWriter):
     def share(self, watch: Callable[[str, bool], Awaitable[None]]) -> None:
         self._watch = watch
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._write_loop(), name="distaff-events-write")
-
-    async def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.flush(), 5)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -182,7 +109,7 @@ class EventHub:
         for method, ns, data in events:
             self._number(thread_id, thread, (run_id, method, ns, data, ms, hold))
 
-    async def _load(self, thread_id: str, thread: _Thread) -> None:
+    async def _load(self, thread_id: str, thread: HubThread) -> None:
         delay = 0.2
         while True:
             try:
@@ -200,7 +127,7 @@ class EventHub:
         for item in pending:
             self._number(thread_id, thread, item)
 
-    def _number(self, thread_id: str, thread: _Thread, item: _Pending) -> None:
+    def _number(self, thread_id: str, thread: HubThread, item: Unnumbered) -> None:
         run_id, method, ns, data, ms, hold = item
         assert thread.seq is not None
         thread.seq += 1
@@ -235,134 +162,12 @@ class EventHub:
         await self.flush()
         await self._done(thread_id, thread)
 
-    async def _unwritten(self, thread_id: str) -> dict[str, list[LoggedEnvelope]]:
-        """The thread's events not yet known to be written, taken from the write queue for a
-        run's end to store (`_stored` once it did, `_unstored` if it did not)."""
-        thread = self._threads.get(thread_id)
-        if thread is None:
-            return {}
-        if thread.loading is not None:
-            await asyncio.shield(thread.loading)
-        if thread_id in self._writing:
-            # Its earlier events are being written: wait (the same rows written by two
-            # transactions at once can deadlock on PostgreSQL), then take what is left.
-            async with self._progress:
-                await self._progress.wait_for(lambda: thread_id not in self._writing)
-        if not thread.tail:
-            return {}
-        thread.stored = max(thread.stored, thread.tail[-1].seq)  # the queue skips them now
-        return {thread_id: list(thread.tail)}
-
-    def _stored(self, batch: dict[str, list[LoggedEnvelope]]) -> None:
-        """`batch` is in the log: out of its threads' tails."""
-        for thread_id, envelopes in batch.items():
-            thread = self._threads.get(thread_id)
-            if thread is not None and envelopes:
-                while thread.tail and thread.tail[0].seq <= envelopes[-1].seq:
-                    thread.tail.popleft()
-
-    def _unstored(self, batch: dict[str, list[LoggedEnvelope]]) -> None:
-        """A run's end did not store `batch`: back to the write queue."""
-        for thread_id, envelopes in batch.items():
-            if not envelopes:
-                continue
-            thread = self._thread(thread_id)
-            thread.stored = min(thread.stored, envelopes[0].seq - 1)
-            for envelope in envelopes:
-                self._queue.append((thread_id, envelope))
-                thread.queued += 1
-                self._sent += 1
-        self._wake.set()
-
-    async def _done(self, thread_id: str, thread: _Thread) -> None:
+    async def _done(self, thread_id: str, thread: HubThread) -> None:
         thread.tapes -= 1
         if thread.seq is not None and thread.seq > self._keep:
             with contextlib.suppress(Exception):
                 await self._log.trim(thread_id, self._keep)
         self._forget_if_idle(thread_id)
-
-    async def flush(self) -> None:
-        """Wait until every event numbered so far is written (or given up on)."""
-        target = self._sent
-        self._now.set()
-        async with self._progress:
-            await self._progress.wait_for(lambda: self._written >= target)
-
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            # Gather what comes in the next moments into the same batch: a token stream costs
-            # a write or so, not one each, and threads streaming at once share theirs. A flush
-            # does not wait.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._now.wait(), WINDOW if self.shared else ALONE_WINDOW)
-            self._now.clear()
-            self._wake.clear()
-            # Only what is queued now: what comes while it is written gathers for the next
-            # window (draining until empty wrote each token on its own while a run streamed).
-            left = len(self._queue)
-            while left:
-                batch: dict[str, list[LoggedEnvelope]] = {}
-                skipped: set[str] = set()
-                count = min(left, PAGE)
-                for _ in range(count):
-                    thread_id, envelope = self._queue.popleft()
-                    thread = self._threads.get(thread_id)
-                    if thread is not None:
-                        thread.queued -= 1
-                        if envelope.seq <= thread.stored:
-                            skipped.add(thread_id)  # its run's end stored it
-                            continue
-                    batch.setdefault(thread_id, []).append(envelope)
-                left -= count
-                if batch:
-                    self._writing = set(batch)
-                    try:
-                        await self._store(batch)
-                    finally:
-                        self._writing = set()
-                for thread_id in skipped:
-                    self._forget_if_idle(thread_id)
-                self._written += count
-                async with self._progress:
-                    self._progress.notify_all()
-
-    async def _store(self, batch: dict[str, list[LoggedEnvelope]]) -> None:
-        delay = 0.2
-        while True:
-            try:
-                await self._log.append(batch)
-                break
-            except Unavailable as exc:
-                # A full disk or PostgreSQL away: the events wait here until the database is
-                # back, and so do their readers.
-                log.warning("writing %d thread(s)' events: %s", len(batch), exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            except Exception:
-                if len(batch) > 1:
-                    # One thread's trouble (deleted as it was written) is not the others'.
-                    for thread_id, envelopes in batch.items():
-                        await self._store({thread_id: envelopes})
-                    return
-                log.exception("could not write events of thread %s", next(iter(batch), None))
-                break
-        self._stored(batch)
-        for thread_id in batch:
-            self._forget_if_idle(thread_id)
-
-    def _forget_if_idle(self, thread_id: str) -> None:
-        thread = self._threads.get(thread_id)
-        # Without tapes or readers, a thread needs nothing here (the log has the `seq`); with
-        # readers elsewhere, the remote count must survive.
-        if thread is not None and thread.idle():
-            del self._threads[thread_id]
-            if not self.shared and thread.numbered:
-                # Alone on its database, this process numbered everything the log has: the
-                # thread's next run need not read where to go on from.
-                self._recent[thread_id] = thread.numbered
-                if len(self._recent) > RECENT:
-                    self._recent.popitem(last=False)
 
     def known_seq(self, thread_id: str) -> int | None:
         """The thread's last `seq` if this process knows it without the log: it numbers the
@@ -382,14 +187,6 @@ class EventHub:
             self._recent.setdefault(thread_id, 0)
         elif thread.seq is None and thread.loading is None and not thread.unnumbered:
             thread.seq = thread.numbered  # a stream opened before the thread existed
-
-    def _thread(self, thread_id: str) -> _Thread:
-        thread = self._threads.get(thread_id)
-        if thread is None:
-            thread = self._threads[thread_id] = _Thread()
-            if (known := self._recent.pop(thread_id, None)) is not None:
-                thread.seq = thread.numbered = known
-        return thread
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -529,102 +326,3 @@ class Tape:
             if thread is not None:
                 thread.tapes -= 1
         self.deliver()
-
-
-class Reader:
-    """One stream's view of a thread: `batch()` gives the next events it wants, in order."""
-
-    def __init__(
-        self, hub: EventHub, thread_id: str, since: int, wanted: StreamFilter | None
-    ) -> None:
-        self._hub = hub
-        self.thread_id = thread_id
-        #: The highest `seq` looked at (delivered or filtered out).
-        self.cursor = since
-        self.wanted = wanted
-        self.queue: deque[LoggedEnvelope] = deque()
-        #: What `batch` waits on, while it waits.
-        self._waiter: asyncio.Future[None] | None = None
-        self._from_log = True
-        self._gap_checked = False
-
-    def push(self, envelope: LoggedEnvelope) -> None:
-        self.queue.append(envelope)
-        self._wake()
-
-    def pull(self) -> None:
-        self._from_log = True
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def _take(
-        self, envelopes: list[LoggedEnvelope] | deque[LoggedEnvelope]
-    ) -> list[LoggedEnvelope]:
-        out = []
-        for envelope in envelopes:
-            if envelope.seq <= self.cursor:
-                continue
-            self.cursor = envelope.seq
-            if self.wanted is None or self.wanted.matches(envelope):
-                out.append(envelope)
-        return out
-
-    async def batch(self, timeout: float) -> list[LoggedEnvelope]:
-        """The next events this reader wants (in `seq` order); empty after `timeout`.
-
-        With the database away, a read of the log is tried again at the next call, and the
-        stream waits: a reader never skips a `seq` the log may hold."""
-        deadline = time.monotonic() + timeout
-        log_down = False
-        while True:
-            if self._from_log and not log_down:
-                try:
-                    rows = await self._hub.read(self.thread_id, self.cursor, PAGE)
-                except Unavailable:
-                    log_down = True
-                    continue
-                self._from_log = len(rows) == PAGE
-                if out := self._take(rows):
-                    return out
-                continue
-            if self.queue and not (self._from_log and self.queue[0].seq > self.cursor + 1):
-                if self.queue[0].seq > self.cursor + 1 and not self._gap_checked:
-                    # Numbered elsewhere first (or before this reader joined): the log has
-                    # what comes between. If it has not, the gap is real (events lost to a
-                    # write error) and the queue goes on.
-                    self._gap_checked = True
-                    self._from_log = True
-                    continue
-                self._gap_checked = False
-                items = list(self.queue)
-                self.queue.clear()
-                if out := self._take(items):
-                    return out
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                if self._hub.shared:
-                    self._from_log = True  # the next call looks at the log, in case
-                return []
-            await self._wait(remaining)
-
-    async def _wait(self, timeout: float) -> None:
-        """Until something is pushed or pulled, or `timeout`. A bare future and a timer: a
-        token wakes its stream in one turn of the loop (`asyncio.wait_for` would make a task
-        per wait and take three)."""
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(timeout, _settle, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
-
-
-def _settle(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
