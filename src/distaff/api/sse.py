@@ -98,20 +98,29 @@ async def sse_events(
     stream's `stream_modes`); `always_ids` puts an `id:` on every event, not only resumable ones.
     """
     next_beat = time.monotonic() + heartbeat
+    subscription = reader.subscription
     while True:
         try:
-            event = await reader.subscription.next(max(0.0, next_beat - time.monotonic()))
+            first = await subscription.next(max(0.0, next_beat - time.monotonic()))
         except TimeoutError:
             next_beat += heartbeat
             yield HEARTBEAT
             continue
-        if event is None:
-            reader.ended = True
+        # What else is queued already goes out in the same write: one trip through the
+        # middleware and the socket for a burst of tokens instead of one per event.
+        frames: list[bytes] = []
+        for event in [first, *subscription.ready()] if first is not None else [None]:
+            if event is None:
+                reader.ended = True
+                break
+            if keep is not None and not keep(event):
+                continue
+            if modes is None or event.event == "error" or matches(event.event, modes):
+                frames.append(frame(event, always_ids or event.resumable))
+        if frames:
+            yield b"".join(frames)
+        if reader.ended:
             return
-        if keep is not None and not keep(event):
-            continue
-        if modes is None or event.event == "error" or matches(event.event, modes):
-            yield frame(event, always_ids or event.resumable)
 
 
 async def wait_body(

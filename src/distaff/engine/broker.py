@@ -111,6 +111,19 @@ class Subscription:
             self.outcome = self._broker.outcome(self._run_id)
         return item
 
+    def ready(self) -> list[StreamEvent | None]:
+        """The events already queued, without waiting; a None last if the run ended."""
+        items: list[StreamEvent | None] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return items
+            items.append(item)
+            if item is _END:
+                self.outcome = self._broker.outcome(self._run_id)
+                return items
+
     def end(self) -> None:
         """End this subscription after what it already holds (the run ended before it began)."""
         self._broker._unsubscribe(self._run_id, self._queue)
