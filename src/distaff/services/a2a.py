@@ -52,6 +52,7 @@ from distaff.services.a2a_tasks import (
     task_state,
 )
 from distaff.services.assistants import AssistantService
+from distaff.services.run_creation import RunCreator
 from distaff.services.runs import RunService, interrupts_list
 from distaff.services.threads import ThreadService
 
@@ -64,6 +65,9 @@ class Services(Protocol):
 
     @property
     def threads(self) -> ThreadService: ...
+
+    @property
+    def run_creator(self) -> RunCreator: ...
 
     @property
     def runs(self) -> RunService: ...
@@ -184,7 +188,7 @@ class Agent(RequestHandler):
         if context.state.get("run_context"):
             body["context"] = context.state["run_context"]
         try:
-            created = await self._rt.runs.create(
+            created = await self._rt.run_creator.create(
                 context_id,
                 body,
                 delivery,  # type: ignore[arg-type]
