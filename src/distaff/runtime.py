@@ -33,6 +33,7 @@ from distaff.graphs import GraphRegistry
 from distaff.services.assistants import AssistantService
 from distaff.services.crons import CronService
 from distaff.services.protocol import ProtocolService
+from distaff.services.run_creation import RunCreator
 from distaff.services.runs import RunService
 from distaff.services.store import StoreService
 from distaff.services.threads import ThreadService
@@ -96,6 +97,7 @@ class Runtime:
     worker: Worker | None
     assistants: AssistantService
     threads: ThreadService
+    run_creator: RunCreator
     runs: RunService
     store: StoreService
     crons: CronService
@@ -151,9 +153,10 @@ class Runtime:
                 stack.push_async_callback(cluster.stop)  # after the worker drained (LIFO)
             control = RunControl(backend, broker, worker, peers)
             assistants = AssistantService(backend, graphs, gate)
-            runs = RunService(
-                backend, graphs, assistants, broker, control, webhooks, settings, peers, gate
+            run_creator = RunCreator(
+                backend, graphs, assistants, broker, control, webhooks, settings, gate
             )
+            runs = RunService(backend, broker, control, peers, gate)
             threads = ThreadService(backend, graphs, control, broker, _default_ttl(settings), gate)
             runtime = cls(
                 settings=settings,
@@ -164,10 +167,11 @@ class Runtime:
                 worker=worker,
                 assistants=assistants,
                 threads=threads,
+                run_creator=run_creator,
                 runs=runs,
                 store=StoreService(backend.store, gate),
-                crons=CronService(backend, assistants, runs, webhooks, gate),
-                protocol=ProtocolService(backend, runs, threads, events, gate),
+                crons=CronService(backend, assistants, run_creator, webhooks, gate),
+                protocol=ProtocolService(backend, run_creator, runs, threads, events, gate),
                 auth=gate,
             )
             await assistants.ensure_system_assistants()

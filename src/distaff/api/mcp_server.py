@@ -50,7 +50,7 @@ async def _list_tools(
     request = _request(ctx)
     rt: Runtime = request.state.runtime
     with _as_caller(request):
-        tools, cursor = await McpTools(rt.assistants, rt.runs).list(
+        tools, cursor = await McpTools(rt.assistants, rt.run_creator).list(
             params.cursor if params is not None else None
         )
     return types.ListToolsResult(
@@ -77,7 +77,7 @@ async def _call_tool(
     context = (ctx.params or {}).get("context")
     with _as_caller(request):
         try:
-            result = await McpTools(rt.assistants, rt.runs).call(
+            result = await McpTools(rt.assistants, rt.run_creator).call(
                 params.name,
                 params.arguments,
                 context,

@@ -32,7 +32,7 @@ from distaff.errors import InvalidInput
 from distaff.events import StreamEvent
 from distaff.models import Page, RunOutcome, StreamMode
 from distaff.runtime import Runtime
-from distaff.services.runs import Delivery
+from distaff.services.run_creation import Delivery
 
 router = APIRouter(tags=["runs"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -58,7 +58,7 @@ async def _create(
     delivery: Delivery,
 ) -> Response:
     payload = body.payload()
-    created = await rt.runs.create(
+    created = await rt.run_creator.create(
         thread_id,
         payload,
         delivery,
@@ -347,7 +347,7 @@ async def batch_runs(
         await rt.assistants.resolve(item.assistant_id, authorized=True)
     runs = []
     for item in body:
-        created = await rt.runs.create(
+        created = await rt.run_creator.create(
             None,
             item.payload(),
             "background",

@@ -12,7 +12,6 @@ task says its error, a cancelled stream ends CANCELED, and tasks carry their ans
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncGenerator
 from typing import Any, Protocol
@@ -33,12 +32,8 @@ from distaff.errors import DistaffError, NotFound, Refused
 from distaff.ids import is_uuid
 from distaff.models import Json, Page, Run, Thread, ThreadQuery
 from distaff.services.a2a_card import takes_messages
-from distaff.services.a2a_parts import (
-    graph_input,
-    is_ai,
-    text_of,
-    tool_result_part,
-)
+from distaff.services.a2a_parts import graph_input
+from distaff.services.a2a_stream import closing_events, submitted, working_update
 from distaff.services.a2a_tasks import (
     CANCELED_KEY,
     SCANNED,
@@ -52,6 +47,7 @@ from distaff.services.a2a_tasks import (
     task_state,
 )
 from distaff.services.assistants import AssistantService
+from distaff.services.run_creation import RunCreator
 from distaff.services.runs import RunService, interrupts_list
 from distaff.services.threads import ThreadService
 
@@ -64,6 +60,9 @@ class Services(Protocol):
 
     @property
     def threads(self) -> ThreadService: ...
+
+    @property
+    def run_creator(self) -> RunCreator: ...
 
     @property
     def runs(self) -> RunService: ...
@@ -184,7 +183,7 @@ class Agent(RequestHandler):
         if context.state.get("run_context"):
             body["context"] = context.state["run_context"]
         try:
-            created = await self._rt.runs.create(
+            created = await self._rt.run_creator.create(
                 context_id,
                 body,
                 delivery,  # type: ignore[arg-type]
@@ -228,57 +227,18 @@ class Agent(RequestHandler):
         task_id, context_id, subscription, echoed = await self._start(params, context, "stream")
         assistant_id = str(context.state["assistant_id"])
         try:
-            yield a2a.Task(
-                id=task_id,
-                context_id=context_id,
-                status=status(a2a.TASK_STATE_SUBMITTED),
-                history=[echoed],
-            )
+            yield submitted(task_id, context_id, echoed)
             texts: dict[str, str] = {}
             async for event in subscription:
-                if event.event != "messages":
-                    continue
-                chunk = json.loads(event.data)[0]
-                if not isinstance(chunk, dict):
-                    continue
-                if chunk.get("type") == "tool" and chunk.get("tool_call_id"):
-                    parts = [tool_result_part(chunk)]
-                elif is_ai(chunk) and (piece := text_of(chunk.get("content"))):
-                    key = str(chunk.get("id"))
-                    texts[key] = texts.get(key, "") + piece
-                    # The whole text so far, as the reference sends: clients replace it.
-                    parts = [a2a.Part(text=texts[key])]
-                else:
-                    continue
-                working = agent_text("", task_id, context_id)
-                del working.parts[:]
-                working.parts.extend(parts)
-                yield a2a.TaskStatusUpdateEvent(
-                    task_id=task_id,
-                    context_id=context_id,
-                    status=status(a2a.TASK_STATE_WORKING, working),
-                )
+                update = working_update(event, texts, task_id, context_id)
+                if update is not None:
+                    yield update
         finally:
             subscription.close()
         outcome = subscription.outcome
         task = await self._build(task_id, assistant_id, history_length=0)
-        if outcome is not None and outcome.status == "interrupted":
-            state = a2a.TASK_STATE_CANCELED  # the reference says COMPLETED here
-        else:
-            state = task.status.state
-        for artifact in task.artifacts:
-            yield a2a.TaskArtifactUpdateEvent(
-                task_id=task_id, context_id=context_id, artifact=artifact, last_chunk=True
-            )
-        message = None
-        if state == a2a.TASK_STATE_FAILED:
-            error = (outcome.error if outcome is not None else None) or {}
-            message = agent_text(str(error.get("message") or "Task failed"), task_id, context_id)
-        elif state == a2a.TASK_STATE_CANCELED:
-            message = agent_text("Task was canceled", task_id, context_id)
-        yield a2a.TaskStatusUpdateEvent(
-            task_id=task_id, context_id=context_id, status=status(state, message)
-        )
+        for closing in closing_events(task, outcome, task_id, context_id):
+            yield closing
 
     # ------------------------------------------------------------------ tasks
 

@@ -22,7 +22,7 @@ from distaff.errors import BadRequest, InvalidInput, NotFound
 from distaff.ids import canonical_uuid, is_uuid, isoformat, now_iso, utcnow, uuid7
 from distaff.models import Cron, CronQuery, Json, Page
 from distaff.services.assistants import AssistantService
-from distaff.services.runs import RunService
+from distaff.services.run_creation import RunCreator
 from distaff.services.threads import visible_thread
 
 log = logging.getLogger("distaff.crons")
@@ -73,14 +73,14 @@ class CronService:
         self,
         backend: Backend,
         assistants: AssistantService,
-        runs: RunService,
+        run_creator: RunCreator,
         webhooks: Webhooks,
         gate: Gate = OPEN,
     ) -> None:
         self._repo = backend.crons
         self._threads = backend.threads
         self._assistants = assistants
-        self._runs = runs
+        self._run_creator = run_creator
         self._webhooks = webhooks
         self._gate = gate
 
@@ -198,7 +198,7 @@ class CronService:
                 # authorized when the cron was.
                 user = AuthUser({"identity": cron["user_id"] or "system"})
                 with acting_as(Principal(user, trusted=True)):
-                    await self._runs.create(
+                    await self._run_creator.create(
                         cron["thread_id"],
                         self._run_body(cron),
                         "background",

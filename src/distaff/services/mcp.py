@@ -19,7 +19,7 @@ from distaff.errors import DistaffError
 from distaff.models import AssistantQuery, Json, Page
 from distaff.serde import dumps
 from distaff.services.assistants import AssistantService
-from distaff.services.runs import RunService
+from distaff.services.run_creation import RunCreator
 
 log = logging.getLogger("distaff.mcp")
 
@@ -92,9 +92,9 @@ class ToolResult:
 
 
 class McpTools:
-    def __init__(self, assistants: AssistantService, runs: RunService) -> None:
+    def __init__(self, assistants: AssistantService, run_creator: RunCreator) -> None:
         self._assistants = assistants
-        self._runs = runs
+        self._run_creator = run_creator
 
     async def list(self, cursor: str | int | None) -> tuple[list[Tool], str | None]:
         """A page of tools and the cursor of the next one (None: the last page). A cursor
@@ -151,7 +151,7 @@ class McpTools:
         if isinstance(context, dict) and context:
             body["context"] = context
         try:
-            created = await self._runs.create(
+            created = await self._run_creator.create(
                 None, body, "wait", request_id=request_id, headers=headers
             )
         except DistaffError as exc:

@@ -1,7 +1,7 @@
 """The v2 protocol's commands (`POST /threads/{id}/commands` and the WebSocket).
 
 A command is `{"id": int, "method": str, "params": {...}}`; its answer is a `success` with a
-`result`, or an `error` with one of the protocol's codes. Runs are ordinary runs (`RunService`):
+`result`, or an `error` with one of the protocol's codes. Runs are ordinary runs (`RunCreator`):
 the same queue, multitask strategies, auth and webhooks as v1.
 
 Beyond the reference, which knows six methods: `run.cancel` (what the spec names, for what
@@ -22,6 +22,7 @@ from distaff.errors import DistaffError, NotFound, Unavailable
 from distaff.ids import canonical_uuid, is_uuid
 from distaff.models import Json, Thread
 from distaff.serde import loads
+from distaff.services.run_creation import RunCreator
 from distaff.services.runs import RunService
 from distaff.services.threads import ThreadService, visible_thread
 
@@ -77,12 +78,14 @@ class ProtocolService:
     def __init__(
         self,
         backend: Backend,
+        run_creator: RunCreator,
         runs: RunService,
         threads: ThreadService,
         events: EventHub,
         gate: Gate,
     ) -> None:
         self._backend = backend
+        self._run_creator = run_creator
         self._runs = runs
         self._threads = threads
         self._events = events
@@ -132,7 +135,7 @@ class ProtocolService:
 
     async def _create(self, thread_id: str, body: Json, request: Json) -> str:
         try:
-            created = await self._runs.create(
+            created = await self._run_creator.create(
                 thread_id,
                 body,
                 "background",

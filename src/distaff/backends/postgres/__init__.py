@@ -19,12 +19,13 @@ from langgraph.store.postgres.base import PostgresIndexConfig
 
 from distaff.backends.postgres.assistants import PostgresAssistants
 from distaff.backends.postgres.checkpoints import PostgresCheckpointAdmin
+from distaff.backends.postgres.claims import owner_id
 from distaff.backends.postgres.crons import PostgresCrons
 from distaff.backends.postgres.database import Database, translated
 from distaff.backends.postgres.events import PostgresEvents
 from distaff.backends.postgres.leases import FencedSaver, Leases
 from distaff.backends.postgres.relay import PostgresRelay
-from distaff.backends.postgres.runs import PostgresRuns, owner_id
+from distaff.backends.postgres.runs import PostgresRuns
 from distaff.backends.postgres.schema import migrate, migration_lock
 from distaff.backends.postgres.store import DistaffPostgresStore
 from distaff.backends.postgres.threads import PostgresThreads

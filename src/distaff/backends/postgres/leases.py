@@ -6,7 +6,7 @@ database starts its clock later, so the local deadline is never the later of the
 process that was frozen (SIGSTOP, a paused VM, a long GC) finds on waking that its monotonic
 clock has passed the deadline: by then another process may have taken the run and written to
 the thread. The saver checks the deadline before every write, so the stale process writes
-nothing; the run's record is fenced separately (by owner, in `runs.py`).
+nothing; the run's record is fenced separately (by owner, in `claims.py`).
 """
 
 from __future__ import annotations

@@ -9,11 +9,13 @@ worker that lost its run cannot overwrite the result of the run's next owner.
 `recover` (at start-up and then periodically, from every process) takes back runs whose owner
 is gone: its lease expired, or it was a process on this host whose pid no longer exists (so a
 crash on one machine is recovered at once, not a lease later).
+
+The statements that claim runs and end them by owner are in `claims.py`; what a cancel or a
+recovery does to a run and its thread, in `run_effects.py`.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import statistics
 import time
@@ -24,36 +26,22 @@ import psycopg
 from psycopg.rows import DictRow
 
 from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats
-from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
+from distaff.backends.postgres.claims import (
+    CLAIM,
+    DELETE_OWN_RUN,
+    DROP_OWN_THREAD,
+    END_OWN_RUN,
+    gone,
+)
+from distaff.backends.postgres.database import Database, iso, json, jsonb
 from distaff.backends.postgres.events import events_cte
 from distaff.backends.postgres.leases import Leases
+from distaff.backends.postgres.run_effects import ACTIVE, SETTLED_STATUS, apply_effect, lock_thread
 from distaff.backends.postgres.threads import SNAPSHOT_ASSIGNMENTS, snapshot_columns
 from distaff.backends.rules import runs as rules
 from distaff.ids import now_iso, utcnow
 from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus, is_temporary
 from distaff.state import ThreadSnapshot
-
-
-def owner_id() -> str:
-    """This process, as recorded on the runs it claims: `host:pid:nonce`."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
-
-
-def _gone(owner: str | None, host: str) -> bool:
-    """Whether `owner` was a process on this host that no longer exists."""
-    if owner is None:
-        return True
-    owner_host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if owner_host != host or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # exists, under another user
-        return False
-    return False
 
 
 def _row(row: DictRow) -> Run:
@@ -69,76 +57,6 @@ def _row(row: DictRow) -> Run:
         "updated_at": iso(row["updated_at"]) or "",
         "langsmith_session_name": None,
     }
-
-
-_ACTIVE = "status IN ('pending', 'running')"
-
-#: The thread's status once one of its runs ended (`rules.runs.settled`, in SQL): `busy` while
-#: it has other active runs.
-_SETTLED_STATUS = (
-    f"status = CASE WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = %(thread_id)s AND {_ACTIVE})"
-    " THEN 'busy' ELSE %(ended)s END, updated_at = %(now)s"
-)
-
-
-async def _lock_thread(conn: Connection, thread_id: str) -> bool:
-    """Lock the thread's row for the transaction; False if there is no such thread.
-
-    Every transaction that adds a run to a thread holds this lock while it does, so a statement
-    that starts after it is taken sees every run the thread has (a statement's snapshot is taken
-    when it starts: a lock waited for inside it would not make later commits visible to it)."""
-    cur = await conn.execute("SELECT 1 FROM threads WHERE thread_id = %s FOR UPDATE", (thread_id,))
-    return await cur.fetchone() is not None
-
-
-async def _drop_thread(conn: Connection, thread_id: str) -> None:
-    await conn.execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,))  # runs cascade
-
-
-async def _settle_thread(
-    conn: Connection, thread_id: str, ended: ThreadStatus, now: str
-) -> ThreadStatus:
-    """A run on the thread ended: the thread is busy while others are active, else `ended`."""
-    await _lock_thread(conn, thread_id)
-    cur = await conn.execute(
-        f"UPDATE threads SET {_SETTLED_STATUS} WHERE thread_id = %(thread_id)s RETURNING status",
-        {"thread_id": thread_id, "ended": ended, "now": now},
-    )
-    row = await cur.fetchone()
-    return row["status"] if row else ended
-
-
-#: How each `rules.runs.Effect` changes the run (`drop_thread` goes through `_drop_thread`).
-#: A run that leaves `running` leaves its owner's hands too.
-_CHANGES: dict[rules.Change, str] = {
-    "flag": "UPDATE runs SET cancel_action = %(cancel)s WHERE run_id = %(run_id)s",
-    "delete": "DELETE FROM runs WHERE run_id = %(run_id)s",
-    "interrupt": "UPDATE runs SET status = 'interrupted', cancel_action = NULL, owner = NULL,"
-    " lease_until = NULL, updated_at = %(now)s WHERE run_id = %(run_id)s",
-    "fail": "UPDATE runs SET status = 'error', owner = NULL, lease_until = NULL,"
-    " updated_at = %(now)s WHERE run_id = %(run_id)s",
-    "requeue": "UPDATE runs SET status = 'pending', owner = NULL, lease_until = NULL,"
-    " updated_at = %(now)s WHERE run_id = %(run_id)s",
-}
-
-
-async def _apply(
-    conn: Connection, run_id: str, thread_id: str, effect: rules.Effect, now: str
-) -> None:
-    """Make the change `effect` says to the run, then to its thread."""
-    if effect.change == "drop_thread":
-        await _drop_thread(conn, thread_id)
-        return
-    params = {"run_id": run_id, "cancel": effect.cancel, "now": now}
-    await conn.execute(_CHANGES[effect.change], params)
-    if effect.thread_error is not None:
-        await conn.execute(
-            "UPDATE threads SET error = %s, interrupts = coalesce(interrupts, '{}')"
-            " WHERE thread_id = %s",
-            (json(effect.thread_error), thread_id),
-        )
-    if effect.settle is not None:
-        await _settle_thread(conn, thread_id, effect.settle, now)
 
 
 def _seconds_since(moment: datetime, now: datetime) -> float:
@@ -173,7 +91,7 @@ _INSERT_WITH_THREAD = f"""
 #: goes in, and the thread turns busy, unless `reject` and there are some.
 _INSERT_ON_THREAD = f"""
     WITH inflight AS (
-        SELECT run_id, created_at FROM runs WHERE thread_id = %(thread_id)s AND {_ACTIVE}
+        SELECT run_id, created_at FROM runs WHERE thread_id = %(thread_id)s AND {ACTIVE}
     ), added AS (
         INSERT INTO runs ({_RUN_COLUMNS}) SELECT {_RUN_VALUES}
         WHERE NOT (%(reject)s AND EXISTS (SELECT 1 FROM inflight))
@@ -186,62 +104,11 @@ _INSERT_ON_THREAD = f"""
     SELECT run_id FROM inflight ORDER BY created_at, run_id
 """
 
-#: The oldest due pending run of each thread that has none running, up to `limit`, taken by
-#: this process. One statement, so no transaction: when nothing is taken, one row of NULLs
-#: still comes back, with `next_due`, the time the next scheduled run becomes due.
-_CLAIM = """
-    WITH due AS (
-        SELECT r.run_id FROM runs r
-        WHERE r.status = 'pending' AND r.created_at <= %(now)s::timestamptz
-          AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.thread_id = r.thread_id
-                          AND (x.status = 'running' OR (x.status = 'pending'
-                               AND (x.created_at, x.run_id) < (r.created_at, r.run_id))))
-        ORDER BY r.created_at, r.run_id LIMIT %(limit)s
-        FOR UPDATE OF r SKIP LOCKED
-    ), claimed AS (
-        UPDATE runs SET status = 'running', attempt = runs.attempt + 1,
-                        updated_at = %(now)s, owner = %(owner)s,
-                        lease_until = %(now)s::timestamptz + %(lease)s * interval '1 second'
-        FROM due WHERE runs.run_id = due.run_id
-        RETURNING runs.*
-    )
-    SELECT claimed.*,
-           (SELECT min(created_at) FROM runs
-            WHERE status = 'pending' AND created_at > %(now)s::timestamptz) AS next_due
-    FROM (SELECT 1) AS one LEFT JOIN claimed ON true
-"""
-
-#: The run, while this process owns it: re-checked once locked, since a sweeper may have taken
-#: it back meanwhile (a statement that waits for a row lock re-reads the row).
-_OWNED = "run_id = %(run_id)s AND owner = %(owner)s AND status = 'running'"
-
-#: A stateless run's end: its thread goes, and its runs with it.
-_DROP_OWN_THREAD = (
-    "DELETE FROM threads t USING (SELECT thread_id FROM runs WHERE"
-    f" {_OWNED} FOR UPDATE) AS own WHERE t.thread_id = own.thread_id"
-)
-
-
-def _then_lock_thread(change: str) -> str:
-    """`change` to the run (returning its thread_id), then its thread's row locked (see
-    `_lock_thread`) for the status that follows; no row if the run is not ours."""
-    return (
-        f"WITH changed AS ({change} WHERE {_OWNED} RETURNING thread_id)"
-        " SELECT t.thread_id FROM threads t JOIN changed USING (thread_id) FOR UPDATE OF t"
-    )
-
-
-_END_OWN_RUN = _then_lock_thread(
-    "UPDATE runs SET status = %(status)s, updated_at = %(now)s, cancel_action = NULL,"
-    " owner = NULL, lease_until = NULL"
-)
-_DELETE_OWN_RUN = _then_lock_thread("DELETE FROM runs")
-
 
 class PostgresRuns:
     def __init__(self, db: Database, owner: str, leases: Leases) -> None:
         self._db = db
-        #: This process, as recorded on the runs it claims (see `owner_id`).
+        #: This process, as recorded on the runs it claims (see `claims.owner_id`).
         self.owner = owner
         self._leases = leases
         self._lease = leases.seconds
@@ -289,7 +156,7 @@ class PostgresRuns:
         async with self._db.transaction() as conn:
             # The lock orders concurrent inserts on one thread: `reject` sees every run
             # another process inserted before it, on any replica.
-            if not await _lock_thread(conn, run["thread_id"]):
+            if not await lock_thread(conn, run["thread_id"]):
                 raise rules.thread_missing()
             cur = await conn.execute(
                 _INSERT_ON_THREAD,
@@ -334,7 +201,7 @@ class PostgresRuns:
         now, sent_at = now_iso(), time.monotonic()
         try:
             rows = await self._db.fetchall(
-                _CLAIM, {"now": now, "limit": limit, "owner": self.owner, "lease": self._lease}
+                CLAIM, {"now": now, "limit": limit, "owner": self.owner, "lease": self._lease}
             )
         except psycopg.errors.UniqueViolation:
             # Another process started a run on one of these threads a moment ago; the index
@@ -368,20 +235,20 @@ class PostgresRuns:
         self._leases.drop(run_id)
         fence = {"run_id": run_id, "owner": self.owner}
         if delete_thread:
-            await self._db.execute(_DROP_OWN_THREAD, fence)
+            await self._db.execute(DROP_OWN_THREAD, fence)
             return None
         now = now_iso()
         async with self._db.transaction() as conn:
             if status is None:
-                cur = await conn.execute(_DELETE_OWN_RUN, fence)
+                cur = await conn.execute(DELETE_OWN_RUN, fence)
             else:
-                cur = await conn.execute(_END_OWN_RUN, {**fence, "status": status, "now": now})
+                cur = await conn.execute(END_OWN_RUN, {**fence, "status": status, "now": now})
             row = await cur.fetchone()
             if row is None:
                 return None  # not ours any more, or deleted with its thread meanwhile
             has_next = snapshot is not None and snapshot.has_next
             ended = rules.thread_status_after(status, has_next=has_next)
-            assignments, values = _SETTLED_STATUS, {}
+            assignments, values = SETTLED_STATUS, {}
             if snapshot is not None:
                 assignments += ", " + SNAPSHOT_ASSIGNMENTS
                 values = snapshot_columns(snapshot, now)
@@ -448,7 +315,7 @@ class PostgresRuns:
             now = now_iso()
             for t, row in zip(targets, rows, strict=True):
                 effect = rules.on_cancel(action, t.status, temporary=is_temporary(row["kwargs"]))
-                await _apply(conn, t.run_id, t.thread_id, effect, now)
+                await apply_effect(conn, t.run_id, t.thread_id, effect, now)
             return targets
 
     async def stats(self) -> QueueStats:
@@ -488,7 +355,7 @@ class PostgresRuns:
                     (self.owner, f"{host}:%"),
                 )
             ).fetchall()
-            rows = [r for r in candidates if r["expired"] or _gone(r["owner"], host)]
+            rows = [r for r in candidates if r["expired"] or gone(r["owner"], host)]
             now = now_iso()
             for row in rows:
                 effect = rules.on_recover(
@@ -497,5 +364,5 @@ class PostgresRuns:
                     max_attempts,
                     temporary=is_temporary(row["kwargs"]),
                 )
-                await _apply(conn, row["run_id"], row["thread_id"], effect, now)
+                await apply_effect(conn, row["run_id"], row["thread_id"], effect, now)
         return [row["run_id"] for row in rows]
