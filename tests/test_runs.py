@@ -755,6 +755,24 @@ async def test_on_disconnect_cancel(http: httpx.AsyncClient) -> None:
     assert run["status"] == "interrupted"
 
 
+async def test_a_wait_that_cancels_on_disconnect_interrupts_its_run_when_the_client_leaves(
+    http: httpx.AsyncClient,
+) -> None:
+    """`/wait` sends its head at once and nothing until the end: only the disconnect, seen
+    while the body waits, can stop the run."""
+    tid = await new_thread(http)
+    async with http.stream(
+        "POST",
+        f"/threads/{tid}/runs/wait",
+        json={"assistant_id": "slow", "input": msg("20"), "on_disconnect": "cancel"},
+    ) as r:
+        assert r.status_code == 200
+        run_id = r.headers["content-location"].rsplit("/", 1)[1]
+        await wait_for_status(http, tid, run_id, ("running",), timeout=5)
+    run = await wait_for_status(http, tid, run_id, timeout=5)
+    assert run["status"] == "interrupted"
+
+
 async def test_join_stream_cancel_on_disconnect(http: httpx.AsyncClient) -> None:
     tid = await new_thread(http)
     run_id = await start_slow(http, tid, stream_mode=["custom"])

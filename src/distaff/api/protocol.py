@@ -15,15 +15,21 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.background import BackgroundTask
 from starlette.requests import Request as StarletteRequest
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from distaff.api.errors import status_of
 from distaff.api.protocol_schemas import COMMAND_REPLIES
 from distaff.api.response_schemas import ERRORS
 from distaff.api.responses import runtime
-from distaff.api.sse import EVENT_STREAM, HEARTBEAT, SSE_MEDIA_TYPE, EventStream
+from distaff.api.sse import (
+    EVENT_STREAM,
+    HEARTBEAT,
+    SSE_MEDIA_TYPE,
+    EventStream,
+    ReaderResponse,
+    sse_headers,
+)
 from distaff.backends.base import LoggedEnvelope
 from distaff.engine.protocol.filters import StreamFilter
 from distaff.engine.protocol.reader import Reader
@@ -188,13 +194,4 @@ async def stream_events(thread_id: str, request: Request, rt: Rt) -> Response:
     async def close() -> None:
         await rt.events.unsubscribe(reader)
 
-    return StreamingResponse(
-        body_iter(),
-        media_type=SSE_MEDIA_TYPE,
-        headers={
-            "Cache-Control": "no-store",
-            "Connection": "keep-alive",
-            "X-Accel-Buffering": "no",
-        },
-        background=BackgroundTask(close),
-    )
+    return ReaderResponse(body_iter(), SSE_MEDIA_TYPE, sse_headers({}), close, close)
