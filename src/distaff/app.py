@@ -93,6 +93,7 @@ def create_app(
         (threads.router, http.disable_threads),
         (crons.router, http.disable_runs),  # before runs: its literal /runs/crons paths win
         (runs.router, http.disable_runs),
+        (runs.stateless_router, http.disable_runs),
         (protocol.router, http.disable_runs),
         (store.router, http.disable_store),
         (mcp.router, http.disable_mcp),

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from starlette.responses import Response
 
 from distaff.api.protocol_schemas import A2aResponse, AgentCard
+from distaff.api.routing import Router
 from distaff.api.schemas import JSONRPC_MESSAGE
 from distaff.imports import import_in_thread
 
-router = APIRouter(tags=["A2A"])
+router = Router(tags=["A2A"])
 
 _CARD_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": AgentCard, "description": "The agent card (A2A 1.0, with the 0.3 fields too)"},

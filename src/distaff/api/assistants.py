@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from starlette.responses import Response
 
 from distaff.api.response_schemas import (
@@ -17,6 +17,7 @@ from distaff.api.response_schemas import (
     Subgraphs,
 )
 from distaff.api.responses import JSON, page_response, project, runtime
+from distaff.api.routing import Router
 from distaff.api.schemas import (
     AssistantCount,
     AssistantCreate,
@@ -29,7 +30,7 @@ from distaff.api.schemas import (
 from distaff.models import AssistantQuery, Page
 from distaff.runtime import Runtime
 
-router = APIRouter(prefix="/assistants", tags=["assistants"], responses=ERRORS)
+router = Router(prefix="/assistants", tags=["assistants"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from starlette.responses import Response
 
 from distaff.api.response_schemas import ERRORS, Cron, SelectedCron
 from distaff.api.responses import JSON, page_response, runtime
+from distaff.api.routing import Router
 from distaff.api.schemas import (
     CronBody,
     CronCount,
@@ -22,7 +23,7 @@ from distaff.ids import isoformat
 from distaff.models import CronQuery, Page
 from distaff.runtime import Runtime
 
-router = APIRouter(tags=["crons"], responses=ERRORS)
+router = Router(tags=["crons"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 

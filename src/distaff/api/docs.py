@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
+
+from distaff.api.routing import Router
 
 ASSETS = "/docs/assets"
 
@@ -24,7 +26,7 @@ def _assets_dir() -> Path:
 
 
 def install(app: FastAPI) -> None:
-    router = APIRouter(include_in_schema=False)
+    router = Router(include_in_schema=False)
 
     @router.get("/docs")
     async def docs(request: Request) -> HTMLResponse:

@@ -14,11 +14,12 @@ import contextvars
 import json
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from distaff.api.protocol_schemas import JsonRpcResponse
+from distaff.api.routing import Router
 from distaff.api.schemas import JSONRPC_MESSAGE
 from distaff.imports import import_in_thread
 from distaff.runtime import Runtime
@@ -26,7 +27,7 @@ from distaff.runtime import Runtime
 if TYPE_CHECKING:
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-router = APIRouter(tags=["MCP"])
+router = Router(tags=["MCP"])
 
 
 class McpTransport:

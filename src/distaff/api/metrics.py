@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -23,10 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from distaff.api.response_schemas import ERRORS
 from distaff.api.responses import JSON, runtime
+from distaff.api.routing import Router
 from distaff.errors import InvalidInput
 from distaff.runtime import Runtime
 
-router = APIRouter(tags=["system"], responses=ERRORS)
+router = Router(tags=["system"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, Response
 
@@ -22,6 +22,7 @@ from distaff.api.errors import status_of
 from distaff.api.protocol_schemas import COMMAND_REPLIES
 from distaff.api.response_schemas import ERRORS
 from distaff.api.responses import runtime
+from distaff.api.routing import Router
 from distaff.api.sse import (
     EVENT_STREAM,
     HEARTBEAT,
@@ -40,7 +41,7 @@ from distaff.runtime import Runtime
 from distaff.serde import dumps
 from distaff.services.protocol import CommandError, error_reply, success_reply
 
-router = APIRouter(tags=["threads"], responses=ERRORS)
+router = Router(tags=["threads"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 SHAPE_ERROR = "Protocol commands must include an integer id and string method."

@@ -10,11 +10,12 @@ import json
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import WebSocket, WebSocketDisconnect
 from starlette.requests import Request as StarletteRequest
 
 from distaff.api.auth import principal_of
 from distaff.api.protocol import answer, command_shape, may_read
+from distaff.api.routing import Router
 from distaff.auth import set_principal
 from distaff.backends.base import LoggedEnvelope
 from distaff.engine.protocol.filters import StreamFilter
@@ -27,7 +28,7 @@ from distaff.serde import dumps
 from distaff.services.protocol import error_reply, success_reply
 
 #: The WebSocket authenticates itself: the API's dependency reads an HTTP request.
-socket_router = APIRouter()
+socket_router = Router()
 #: WebSocket close codes: an HTTP status + 4000, which the JS SDK treats as final.
 CLOSE_INVALID = 4422
 CLOSE_NOT_FOUND = 4404

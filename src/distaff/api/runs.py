@@ -7,11 +7,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import Body, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from distaff.api.response_schemas import ERRORS, RUN_RESULT, Run, SelectedRun
 from distaff.api.responses import JSON, project, run_location, runtime
+from distaff.api.routing import Router
 from distaff.api.schemas import (
     IdPath,
     RunCreateStateful,
@@ -34,7 +35,11 @@ from distaff.models import Page, RunOutcome, StreamMode
 from distaff.runtime import Runtime
 from distaff.services.run_creation import Delivery
 
-router = APIRouter(tags=["runs"], responses=ERRORS)
+router = Router(tags=["runs"], responses=ERRORS)
+#: The stateless `/runs...` routes apart from the thread's: each router passes over the paths
+#: that are not its own at once (api/routing.py), so `/runs/wait` is not tried against the
+#: thread routes first.
+stateless_router = Router(tags=["runs"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 RUN_FIELDS = (
     "run_id",
@@ -305,29 +310,29 @@ async def cancel_run(
 # -- stateless runs --------------------------------------------------------------------------
 
 
-@router.post("/runs", responses={200: {"model": Run}})
+@stateless_router.post("/runs", responses={200: {"model": Run}})
 async def create_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
     return await _create(rt, request, None, body, "background")
 
 
-@router.post("/runs/stream", response_class=EventStream, responses=EVENT_STREAM)
+@stateless_router.post("/runs/stream", response_class=EventStream, responses=EVENT_STREAM)
 async def stream_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
     return await _create(rt, request, None, body, "stream")
 
 
-@router.post("/runs/wait", responses={200: RUN_RESULT})
+@stateless_router.post("/runs/wait", responses={200: RUN_RESULT})
 async def wait_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
     return await _create(rt, request, None, body, "wait")
 
 
-@router.get("/runs/{run_id}", responses={200: {"model": Run}})
+@stateless_router.get("/runs/{run_id}", responses={200: {"model": Run}})
 async def get_run_by_id(run_id: IdPath, rt: Rt) -> Response:
     """Not in the reference (its stateless `Location` headers point nowhere, quirk 1); here
     they lead to the run, so clients that follow them find it."""
     return JSON(await rt.runs.get(None, run_id))
 
 
-@router.get("/runs/{run_id}/stream", response_class=EventStream, responses=EVENT_STREAM)
+@stateless_router.get("/runs/{run_id}/stream", response_class=EventStream, responses=EVENT_STREAM)
 async def join_stateless_stream(
     run_id: IdPath,
     rt: Rt,
@@ -338,7 +343,7 @@ async def join_stateless_stream(
     return await _join_stream(rt, None, run_id, stream_mode, cancel_on_disconnect, last_event_id)
 
 
-@router.post("/runs/batch", responses={200: {"model": list[Run]}})
+@stateless_router.post("/runs/batch", responses={200: {"model": list[Run]}})
 async def batch_runs(
     body: Annotated[list[RunCreateStateless], Body(max_length=MAX_IDS)], request: Request, rt: Rt
 ) -> Response:
@@ -358,7 +363,7 @@ async def batch_runs(
     return JSON(runs)
 
 
-@router.post("/runs/cancel", status_code=204)
+@stateless_router.post("/runs/cancel", status_code=204)
 async def cancel_runs(
     body: RunsCancel,
     rt: Rt,

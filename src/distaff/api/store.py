@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from starlette.responses import Response
 
 from distaff.api.response_schemas import ERRORS, Namespaces, StoreItem, StoreSearchResults
 from distaff.api.responses import JSON, runtime
+from distaff.api.routing import Router
 from distaff.api.schemas import StoreDelete, StoreNamespaces, StorePut, StoreSearch
 from distaff.errors import BadRequest
 from distaff.runtime import Runtime
 
-router = APIRouter(prefix="/store", tags=["store"], responses=ERRORS)
+router = Router(prefix="/store", tags=["store"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 

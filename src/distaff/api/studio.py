@@ -7,13 +7,13 @@ from __future__ import annotations
 import mimetypes
 from pathlib import Path
 
-from fastapi import APIRouter
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from distaff.api.responses import JSON
+from distaff.api.routing import Router
 from distaff.studio import DIST
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 

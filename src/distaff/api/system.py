@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 import langgraph.version
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from distaff.api.response_schemas import ERRORS
 from distaff.api.responses import JSON, runtime
+from distaff.api.routing import Router
 from distaff.models import Json
 from distaff.runtime import Runtime
 from distaff.version import __version__
 
-router = APIRouter(tags=["system"], responses=ERRORS)
+router = Router(tags=["system"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 

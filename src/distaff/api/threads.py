@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import Depends, Header, Query
 from starlette.responses import Response
 
 from distaff.api.response_schemas import (
@@ -18,6 +18,7 @@ from distaff.api.response_schemas import (
 )
 from distaff.api.response_schemas import Thread as ThreadSchema
 from distaff.api.responses import JSON, page_response, runtime
+from distaff.api.routing import Router
 from distaff.api.schemas import (
     HistoryRequest,
     IdPath,
@@ -32,7 +33,7 @@ from distaff.api.schemas import (
 from distaff.models import Page, Thread, ThreadQuery
 from distaff.runtime import Runtime
 
-router = APIRouter(prefix="/threads", tags=["threads"], responses=ERRORS)
+router = Router(prefix="/threads", tags=["threads"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")

@@ -13,20 +13,21 @@ from __future__ import annotations
 import mimetypes
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from pydantic import Field
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from distaff.api.public_url import public_base
 from distaff.api.response_schemas import ERRORS
+from distaff.api.routing import Router
 from distaff.api.schemas import Body
 from distaff.errors import NotFound
 from distaff.runtime import Runtime
 from distaff.services.ui import UiBundles
 
-router = APIRouter(tags=["UI"], responses=ERRORS)
+router = Router(tags=["UI"], responses=ERRORS)
 #: The bundles: mounted without authentication.
-assets_router = APIRouter(tags=["UI"], responses=ERRORS)
+assets_router = Router(tags=["UI"], responses=ERRORS)
 
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 #: For `?v=<content hash>` URLs: the content under such a URL never changes.
