@@ -251,15 +251,17 @@ async def test_memory_backend_forgets_on_restart(log_path: Path) -> None:
 async def test_sigterm_during_long_run_hands_it_back_and_the_next_process_finishes_it(
     durable_url: str, log_path: Path
 ) -> None:
-    # 120 ticks of 0.05 s outlast the worker's 5 s shutdown grace: the run must be requeued.
-    env = {"DISTAFF_TEST_SLOW_DELAY": "0.05"}
+    # 60 ticks of 0.05 s outlast a 1 s shutdown grace (`shutdown_grace_seconds`): the run
+    # is cut and handed back (the log says so), and the next process runs it again.
+    env = {"DISTAFF_TEST_SLOW_DELAY": "0.05", "DISTAFF_SHUTDOWN_GRACE_SECONDS": "1"}
     with running(durable_url, log_path, env) as first:
         async with sdk(first) as client:
             thread = await client.threads.create()
             tid = thread["thread_id"]
-            run = await client.runs.create(tid, "slow", input=_msg("120"))
+            run = await client.runs.create(tid, "slow", input=_msg("60"))
             await wait_status(client, tid, run["run_id"], {"running"})
         first.stop(signal.SIGTERM)
+    assert "run ended: requeued" in log_path.read_text()
 
     with running(durable_url, log_path, env) as second:
         async with sdk(second) as client:
@@ -269,7 +271,8 @@ async def test_sigterm_during_long_run_hands_it_back_and_the_next_process_finish
             assert status == "success"
             got = await client.threads.get(tid)
             assert got["status"] == "idle"
-            assert _contents(got["values"]) == ["120", "slow done"]
+            assert _contents(got["values"]) == ["60", "slow done"]
+    assert "(graph slow, attempt 2)" in log_path.read_text()
 
 
 async def test_a_run_whose_process_keeps_dying_ends_in_error_after_its_attempts(

@@ -208,5 +208,5 @@ class Runtime:
                 if taken:
                     log.info("took back %d run(s) left running by the last shutdown", len(taken))
                 worker.start()
-                stack.push_async_callback(worker.stop)
+                stack.push_async_callback(worker.stop, settings.shutdown_grace_seconds)
             yield runtime

@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     #: given back to the queue within about this long (at once when the process was on the
     #: same host).
     lease_seconds: float = Field(default=20.0, ge=1)
+    #: On shutdown (SIGTERM): how long running runs may go on before they are cut and handed
+    #: back to the queue (they resume from their last checkpoint, on another process or at the
+    #: next start). 0 hands them back at once.
+    shutdown_grace_seconds: float = Field(default=5.0, ge=0)
     #: Thread TTL for threads created without one, in minutes (`checkpointer.ttl.default_ttl`).
     thread_ttl_minutes: float | None = Field(default=None, gt=0)
     #: What an expired thread loses: everything (`delete`) or all but its latest checkpoint.

@@ -67,7 +67,7 @@ class Worker:
                 self._heartbeat_loop(self._lease / 3), name="distaff-heartbeat"
             )
 
-    async def stop(self, grace_seconds: float = 5.0) -> None:
+    async def stop(self, grace_seconds: float) -> None:
         """Stop claiming; let running runs finish for `grace_seconds`, then hand the rest back
         to the queue (they resume from their last checkpoint on the next start)."""
         self._stopping = True
