@@ -1,10 +1,10 @@
 """The PostgreSQL backend: several processes on one database.
 
 One connection pool per process serves the metadata repositories, langgraph's checkpointer
-(`AsyncPostgresSaver`, fenced by leases: see `leases.py`) and langgraph's store
-(`AsyncPostgresStore`, with pgvector for `store.index`). Schemas are migrated at start-up under
-an advisory lock, so replicas may start together. The relay (`relay.py`) carries wake-ups,
-cancels and stream events between the processes.
+(`AsyncPostgresSaver`, fenced by leases and writing a checkpoint in one statement: see
+`saver.py`) and langgraph's store (`AsyncPostgresStore`, with pgvector for `store.index`).
+Schemas are migrated at start-up under an advisory lock, so replicas may start together. The
+relay (`relay.py`) carries wake-ups, cancels and stream events between the processes.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from distaff.backends.postgres.claims import owner_id
 from distaff.backends.postgres.crons import PostgresCrons
 from distaff.backends.postgres.database import Database, translated
 from distaff.backends.postgres.events import PostgresEvents
-from distaff.backends.postgres.leases import FencedSaver, Leases
+from distaff.backends.postgres.leases import Leases
 from distaff.backends.postgres.relay import PostgresRelay
 from distaff.backends.postgres.runs import PostgresRuns
+from distaff.backends.postgres.saver import FencedSaver
 from distaff.backends.postgres.schema import migrate, migration_lock
 from distaff.backends.postgres.store import DistaffPostgresStore
 from distaff.backends.postgres.threads import PostgresThreads

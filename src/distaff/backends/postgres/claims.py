@@ -1,6 +1,6 @@
 """Claims on runs in PostgreSQL: who owns a running run (`owner_id`, and whether an owner is
 `gone`), and the statements that take runs for this process and end them only while it still
-owns them (`runs.py` says why)."""
+owns them (`runs.py` says why; a thread-bound run's end is `distaff_end_run`, in `schema.py`)."""
 
 from __future__ import annotations
 
@@ -64,19 +64,3 @@ DROP_OWN_THREAD = (
     "DELETE FROM threads t USING (SELECT thread_id FROM runs WHERE"
     f" {OWNED} FOR UPDATE) AS own WHERE t.thread_id = own.thread_id"
 )
-
-
-def _then_lock_thread(change: str) -> str:
-    """`change` to the run (returning its thread_id), then its thread's row locked (see
-    `run_effects.lock_thread`) for the status that follows; no row if the run is not ours."""
-    return (
-        f"WITH changed AS ({change} WHERE {OWNED} RETURNING thread_id)"
-        " SELECT t.thread_id FROM threads t JOIN changed USING (thread_id) FOR UPDATE OF t"
-    )
-
-
-END_OWN_RUN = _then_lock_thread(
-    "UPDATE runs SET status = %(status)s, updated_at = %(now)s, cancel_action = NULL,"
-    " owner = NULL, lease_until = NULL"
-)
-DELETE_OWN_RUN = _then_lock_thread("DELETE FROM runs")

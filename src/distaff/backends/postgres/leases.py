@@ -1,5 +1,5 @@
-"""What this process knows, without asking, of its claims on runs; and the checkpointer that
-refuses to write for a run whose claim may have lapsed.
+"""What this process knows, without asking, of its claims on runs, which the checkpointer
+(`saver.py`) checks so as to write nothing for a run whose claim may have lapsed.
 
 A claim holds until `lease_seconds` after the heartbeat that renewed it was *sent* (the
 database starts its clock later, so the local deadline is never the later of the two). A
@@ -12,12 +12,9 @@ nothing; the run's record is fenced separately (by owner, in `claims.py`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from distaff.errors import LeaseLost
 
@@ -40,29 +37,3 @@ class Leases:
         deadline = self._deadlines.get(run_id) if isinstance(run_id, str) else None
         if deadline is not None and time.monotonic() > deadline:
             raise LeaseLost(f"the lease on run {run_id} lapsed")
-
-
-class FencedSaver(AsyncPostgresSaver):
-    """langgraph's Postgres saver, writing only for runs whose lease holds."""
-
-    leases: Leases
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        self.leases.check(config)
-        return await super().aput(config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        self.leases.check(config)
-        await super().aput_writes(config, writes, task_id, task_path)

@@ -1,31 +1,11 @@
 """What a run's change does to its thread, in PostgreSQL: the `rules.runs` effects of a cancel
-or a recovery applied, the status a thread settles in once one of its runs ended, and the
-lock on the thread's row that orders what changes its runs."""
+or a recovery applied, and the status a thread settles in once one of its runs ended."""
 
 from __future__ import annotations
 
 from distaff.backends.postgres.database import Connection, json
 from distaff.backends.rules import runs as rules
 from distaff.models import ThreadStatus
-
-ACTIVE = "status IN ('pending', 'running')"
-
-#: The thread's status once one of its runs ended (`rules.runs.settled`, in SQL): `busy` while
-#: it has other active runs.
-SETTLED_STATUS = (
-    f"status = CASE WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = %(thread_id)s AND {ACTIVE})"
-    " THEN 'busy' ELSE %(ended)s END, updated_at = %(now)s"
-)
-
-
-async def lock_thread(conn: Connection, thread_id: str) -> bool:
-    """Lock the thread's row for the transaction; False if there is no such thread.
-
-    Every transaction that adds a run to a thread holds this lock while it does, so a statement
-    that starts after it is taken sees every run the thread has (a statement's snapshot is taken
-    when it starts: a lock waited for inside it would not make later commits visible to it)."""
-    cur = await conn.execute("SELECT 1 FROM threads WHERE thread_id = %s FOR UPDATE", (thread_id,))
-    return await cur.fetchone() is not None
 
 
 async def _drop_thread(conn: Connection, thread_id: str) -> None:
@@ -35,14 +15,14 @@ async def _drop_thread(conn: Connection, thread_id: str) -> None:
 async def _settle_thread(
     conn: Connection, thread_id: str, ended: ThreadStatus, now: str
 ) -> ThreadStatus:
-    """A run on the thread ended: the thread is busy while others are active, else `ended`."""
-    await lock_thread(conn, thread_id)
+    """A run on the thread ended: the thread is busy while others are active, else `ended`
+    (`distaff_settle_thread`, in `schema.py`, under the thread's row lock)."""
     cur = await conn.execute(
-        f"UPDATE threads SET {SETTLED_STATUS} WHERE thread_id = %(thread_id)s RETURNING status",
-        {"thread_id": thread_id, "ended": ended, "now": now},
+        "SELECT distaff_settle_thread(%s::text, %s::text, %s::timestamptz) AS status",
+        (thread_id, ended, now),
     )
     row = await cur.fetchone()
-    return row["status"] if row else ended
+    return (row and row["status"]) or ended
 
 
 #: How each `rules.runs.Effect` changes the run (`drop_thread` goes through `_drop_thread`).

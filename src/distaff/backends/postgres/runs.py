@@ -26,18 +26,12 @@ import psycopg
 from psycopg.rows import DictRow
 
 from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats
-from distaff.backends.postgres.claims import (
-    CLAIM,
-    DELETE_OWN_RUN,
-    DROP_OWN_THREAD,
-    END_OWN_RUN,
-    gone,
-)
+from distaff.backends.postgres.claims import CLAIM, DROP_OWN_THREAD, gone
 from distaff.backends.postgres.database import Database, iso, json, jsonb
 from distaff.backends.postgres.events import events_cte
 from distaff.backends.postgres.leases import Leases
-from distaff.backends.postgres.run_effects import ACTIVE, SETTLED_STATUS, apply_effect, lock_thread
-from distaff.backends.postgres.threads import SNAPSHOT_ASSIGNMENTS, snapshot_columns
+from distaff.backends.postgres.run_effects import apply_effect
+from distaff.backends.postgres.threads import snapshot_columns
 from distaff.backends.rules import runs as rules
 from distaff.ids import now_iso, utcnow
 from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus, is_temporary
@@ -87,21 +81,22 @@ _INSERT_WITH_THREAD = f"""
     INSERT INTO runs ({_RUN_COLUMNS}) SELECT {_RUN_VALUES} FROM thread RETURNING run_id
 """
 
-#: A run on an existing thread (its row locked): the thread's active runs come back; the run
-#: goes in, and the thread turns busy, unless `reject` and there are some.
-_INSERT_ON_THREAD = f"""
-    WITH inflight AS (
-        SELECT run_id, created_at FROM runs WHERE thread_id = %(thread_id)s AND {ACTIVE}
-    ), added AS (
-        INSERT INTO runs ({_RUN_COLUMNS}) SELECT {_RUN_VALUES}
-        WHERE NOT (%(reject)s AND EXISTS (SELECT 1 FROM inflight))
-        RETURNING thread_id
-    ), stamped AS (
-        UPDATE threads SET status = 'busy', metadata = metadata || %(stamp)s,
-                           updated_at = %(updated_at)s
-        WHERE thread_id IN (SELECT thread_id FROM added)
-    )
-    SELECT run_id FROM inflight ORDER BY created_at, run_id
+#: A run on an existing thread, in one round trip (`distaff_add_run`, in `schema.py`): under
+#: the thread's row lock, so `reject` sees every run another process inserted before it, on any
+#: replica. The thread's active runs come back; NULL if there is no such thread.
+_ADD_RUN = """
+    SELECT distaff_add_run(%(run_id)s::text, %(thread_id)s::text, %(assistant_id)s::text,
+        %(metadata)s::jsonb, %(kwargs)s::json, %(strategy)s::text, %(created_at)s::timestamptz,
+        %(updated_at)s::timestamptz, %(reader)s::text, %(stamp)s::jsonb, %(reject)s::boolean)
+        AS inflight
+"""
+
+#: A run's end by its owner (`distaff_end_run`, in `schema.py`): the run's record, then its
+#: thread's status and state; NULL if the run is not ours any more or its thread is gone.
+_END_RUN = """
+    SELECT distaff_end_run(%(run_id)s::text, %(owner)s::text, %(status)s::text,
+        %(ended)s::text, %(now)s::timestamptz, %(snapshot)s::boolean, %(values)s::jsonb,
+        %(interrupts)s::json, %(error)s::json) AS status
 """
 
 
@@ -153,19 +148,13 @@ class PostgresRuns:
             if row is not None:
                 return []
             # The thread exists already (`if_not_exists: "create"`): as for any thread.
-        async with self._db.transaction() as conn:
-            # The lock orders concurrent inserts on one thread: `reject` sees every run
-            # another process inserted before it, on any replica.
-            if not await lock_thread(conn, run["thread_id"]):
-                raise rules.thread_missing()
-            cur = await conn.execute(
-                _INSERT_ON_THREAD,
-                {**params, "reject": reject_if_busy},
-            )
-            inflight = [r["run_id"] for r in await cur.fetchall()]
-            if inflight and reject_if_busy:
-                raise rules.thread_busy()  # nothing was inserted
-            return inflight
+        row = await self._db.fetchone(_ADD_RUN, {**params, "reject": reject_if_busy})
+        inflight: list[str] | None = row["inflight"] if row else None
+        if inflight is None:
+            raise rules.thread_missing()
+        if inflight and reject_if_busy:
+            raise rules.thread_busy()  # nothing was inserted
+        return inflight
 
     async def get(self, run_id: str, thread_id: str | None = None) -> Run | None:
         row = await self._db.fetchone("SELECT * FROM runs WHERE run_id = %s", (run_id,))
@@ -238,30 +227,27 @@ class PostgresRuns:
             await self._db.execute(DROP_OWN_THREAD, fence)
             return None
         now = now_iso()
-        async with self._db.transaction() as conn:
-            if status is None:
-                cur = await conn.execute(DELETE_OWN_RUN, fence)
-            else:
-                cur = await conn.execute(END_OWN_RUN, {**fence, "status": status, "now": now})
-            row = await cur.fetchone()
-            if row is None:
-                return None  # not ours any more, or deleted with its thread meanwhile
-            has_next = snapshot is not None and snapshot.has_next
-            ended = rules.thread_status_after(status, has_next=has_next)
-            assignments, values = SETTLED_STATUS, {}
-            if snapshot is not None:
-                assignments += ", " + SNAPSHOT_ASSIGNMENTS
-                values = snapshot_columns(snapshot, now)
-            sql = f"UPDATE threads SET {assignments} WHERE thread_id = %(thread_id)s"
-            params = {**values, "thread_id": row["thread_id"], "ended": ended, "now": now}
-            if events:
-                # The stream's last events in the same statement: no round trip more.
-                cte, event_params = events_cte(events, self.owner)
-                sql = f"WITH {cte} {sql} AND (SELECT count(*) FROM news) >= 0"
-                params.update(event_params)
-            cur = await conn.execute(sql + " RETURNING status", params)
-            settled = await cur.fetchone()
-            return settled["status"] if settled else None
+        has_next = snapshot is not None and snapshot.has_next
+        params: dict[str, object] = {
+            **fence,
+            "status": status,
+            "ended": rules.thread_status_after(status, has_next=has_next),
+            "now": now,
+            "snapshot": snapshot is not None,
+            **(
+                snapshot_columns(snapshot, now)
+                if snapshot is not None
+                else {"values": None, "interrupts": None, "error": None}
+            ),
+        }
+        sql = _END_RUN
+        if events:
+            # The stream's last events in the same statement: no round trip more.
+            cte, event_params = events_cte(events, self.owner)
+            sql = f"WITH {cte} {sql}, (SELECT count(*) FROM news) AS notified"
+            params.update(event_params)
+        row = await self._db.fetchone(sql, params)
+        return row["status"] if row else None
 
     async def heartbeat(self, run_ids: Sequence[str]) -> dict[str, CancelAction | None]:
         sent_at = time.monotonic()

@@ -190,6 +190,92 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (thread_id, seq)
     )
     """,
+    # A run's start on an existing thread and its end, each one round trip instead of a
+    # transaction of four statements (see `runs.py`). They are functions, not one statement of
+    # common table expressions, for the thread's row lock: a statement sees the database as of
+    # its start, so after waiting for the lock it would miss the runs committed meanwhile;
+    # each statement inside a (volatile) function sees the database anew.
+    """
+    -- The thread's status once one of its runs ended: busy while it has other active runs,
+    -- else `ended`; with `snapshot`, the state columns the run's end sets. NULL if no thread.
+    CREATE FUNCTION distaff_settle_thread(
+        p_thread_id text, p_ended text, p_now timestamptz, p_snapshot boolean DEFAULT false,
+        p_values jsonb DEFAULT NULL, p_interrupts json DEFAULT NULL, p_error json DEFAULT NULL
+    ) RETURNS text LANGUAGE plpgsql AS $$
+    DECLARE
+        settled text;
+    BEGIN
+        -- Every transaction that adds a run to the thread holds this lock while it does.
+        PERFORM 1 FROM threads WHERE thread_id = p_thread_id FOR UPDATE;
+        UPDATE threads SET
+            status = CASE WHEN EXISTS (SELECT 1 FROM runs WHERE thread_id = p_thread_id
+                                       AND status IN ('pending', 'running'))
+                     THEN 'busy' ELSE p_ended END,
+            updated_at = p_now,
+            "values" = CASE WHEN p_snapshot THEN p_values ELSE "values" END,
+            interrupts = CASE WHEN p_snapshot THEN p_interrupts ELSE interrupts END,
+            error = CASE WHEN p_snapshot THEN p_error ELSE error END,
+            state_updated_at = CASE WHEN p_snapshot THEN p_now ELSE state_updated_at END
+        WHERE thread_id = p_thread_id
+        RETURNING status INTO settled;
+        RETURN settled;
+    END $$;
+
+    -- A run's end by the process that owns it: `p_status` NULL deletes the run (a rollback).
+    -- NULL if the run is not this owner's any more, or its thread is gone.
+    CREATE FUNCTION distaff_end_run(
+        p_run_id text, p_owner text, p_status text, p_ended text, p_now timestamptz,
+        p_snapshot boolean, p_values jsonb, p_interrupts json, p_error json
+    ) RETURNS text LANGUAGE plpgsql AS $$
+    DECLARE
+        thread text;
+    BEGIN
+        IF p_status IS NULL THEN
+            DELETE FROM runs WHERE run_id = p_run_id AND owner = p_owner AND status = 'running'
+            RETURNING thread_id INTO thread;
+        ELSE
+            UPDATE runs SET status = p_status, updated_at = p_now, cancel_action = NULL,
+                            owner = NULL, lease_until = NULL
+            WHERE run_id = p_run_id AND owner = p_owner AND status = 'running'
+            RETURNING thread_id INTO thread;
+        END IF;
+        IF thread IS NULL THEN
+            RETURN NULL;
+        END IF;
+        RETURN distaff_settle_thread(thread, p_ended, p_now, p_snapshot, p_values,
+                                     p_interrupts, p_error);
+    END $$;
+
+    -- A run added to an existing thread, under the thread's lock: the thread's active runs
+    -- (oldest first) come back; the run goes in and the thread turns busy, unless `p_reject`
+    -- and there are some. NULL (nothing added) if there is no such thread.
+    CREATE FUNCTION distaff_add_run(
+        p_run_id text, p_thread_id text, p_assistant_id text, p_metadata jsonb, p_kwargs json,
+        p_strategy text, p_created_at timestamptz, p_updated_at timestamptz, p_reader text,
+        p_stamp jsonb, p_reject boolean
+    ) RETURNS text[] LANGUAGE plpgsql AS $$
+    DECLARE
+        inflight text[];
+    BEGIN
+        PERFORM 1 FROM threads WHERE thread_id = p_thread_id FOR UPDATE;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+        SELECT coalesce(array_agg(run_id ORDER BY created_at, run_id), '{}') INTO inflight
+        FROM runs WHERE thread_id = p_thread_id AND status IN ('pending', 'running');
+        IF p_reject AND cardinality(inflight) > 0 THEN
+            RETURN inflight;
+        END IF;
+        INSERT INTO runs (run_id, thread_id, assistant_id, metadata, status, kwargs,
+                          multitask_strategy, created_at, updated_at, reader)
+        VALUES (p_run_id, p_thread_id, p_assistant_id, p_metadata, 'pending', p_kwargs,
+                p_strategy, p_created_at, p_updated_at, p_reader);
+        UPDATE threads SET status = 'busy', metadata = metadata || p_stamp,
+                           updated_at = p_updated_at
+        WHERE thread_id = p_thread_id;
+        RETURN inflight;
+    END $$;
+    """,
 ]
 
 
