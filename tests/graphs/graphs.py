@@ -122,6 +122,37 @@ _slow.add_edge(START, "tick")
 slow = _slow.compile()
 
 
+# steps: `n` steps of `DELAY` seconds, one node run a superstep (n = the last message's text);
+# each start is appended to the file DISTAFF_TEST_STEPS_LOG names, to show which ran twice.
+class StepsState(MessagesState):
+    done: int
+
+
+async def step(state: StepsState) -> dict[str, Any]:
+    done = state.get("done", 0)
+    log = os.environ.get("DISTAFF_TEST_STEPS_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{done}\n")
+    await asyncio.sleep(DELAY)
+    return {"done": done + 1}
+
+
+def _more(state: StepsState) -> str:
+    try:
+        n = int(str(state["messages"][-1].content))
+    except (ValueError, IndexError):
+        n = 3
+    return "step" if state["done"] < n else "__end__"
+
+
+_steps = StateGraph(StepsState)
+_steps.add_node("step", step)
+_steps.add_edge(START, "step")
+_steps.add_conditional_edges("step", _more, ["step", "__end__"])
+steps = _steps.compile()
+
+
 # configured: reports what configuration and context reached the graph.
 class Context(TypedDict, total=False):
     model: str

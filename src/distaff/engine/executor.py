@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from langgraph.errors import GraphBubbleUp, GraphRecursionError, InvalidUpdateError
+from langgraph.errors import GraphBubbleUp, GraphDrained, GraphRecursionError, InvalidUpdateError
+from langgraph.runtime import RunControl as GraphControl
 
 from distaff.backends.base import Backend, LoggedEnvelope
 from distaff.engine.broker import Broker
@@ -80,11 +81,22 @@ class RunHandle:
     status: RunStatus | Literal["rollback"] | None = None
     #: Its v2 stream shows its end (or never showed it at all).
     stream_ended: bool = False
+    #: langgraph's drain signal for the graph: set, it stops before its next step.
+    control: GraphControl = field(default_factory=GraphControl)
     #: The run's parameters, read once from its stored `kwargs`.
     spec: RunSpec = field(init=False)
 
     def __post_init__(self) -> None:
         self.spec = RunSpec.from_stored(self.run["kwargs"])
+
+    def drain(self) -> bool:
+        """Ask the graph to stop at its next step boundary (a shutdown), its checkpoint saved,
+        so that the run resumes there with no node run twice; False for a stateless run, whose
+        checkpoints do not outlive it (it may finish within the grace, or starts again)."""
+        if self.spec.temporary:
+            return False
+        self.control.request_drain("shutdown")
+        return True
 
 
 async def until_stored(operation: Callable[[], Awaitable[T]], what: str) -> T:
@@ -211,7 +223,7 @@ class Executor:
                         handle.streaming = True
                         try:
                             last_values = await stream_graph(
-                                graph, spec, config, context, publish, feed
+                                graph, spec, config, context, publish, feed, handle.control
                             )
                         finally:
                             handle.streaming = False
@@ -226,6 +238,10 @@ class Executor:
                         "error": "UserInterrupt",
                         "message": f"{handle.action} requested via cancel",
                     }
+                except GraphDrained:
+                    # A shutdown stopped it between two steps, its checkpoint saved: the
+                    # worker hands it back, to resume at that step.
+                    raise
                 except LeaseLost:
                     raise  # another process owns the run now: record nothing here
                 except Unavailable:
@@ -260,7 +276,7 @@ class Executor:
                             lambda: snapshot_of(graph, thread_id, error),
                             f"run {run_id}: reading its final state",
                         )
-        except (LeaseLost, Unavailable):
+        except (LeaseLost, Unavailable, GraphDrained):
             raise
         except Exception as exc:  # the graph factory or the state read failed
             log.exception("run %s failed outside the graph", run_id)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.runtime import RunControl
 from langgraph.types import Command, Send
 
 from distaff.engine.modes import LegacyMessages, debug_payload, event_name, langgraph_modes
@@ -43,6 +44,7 @@ async def stream_graph(
     context: Json,
     publish: Callable[[str, Any], None],
     feed: Callable[[tuple[str, ...], str, Any], None],
+    control: RunControl,
 ) -> Any:
     v2 = spec.v2
     requested = set(spec.stream_mode)
@@ -89,6 +91,8 @@ async def stream_graph(
         "subgraphs": subgraphs,
         "interrupt_before": _nodes(spec.interrupt_before),
         "interrupt_after": _nodes(spec.interrupt_after),
+        # A drain request (shutdown) stops the graph before its next step: `GraphDrained`.
+        "control": control,
     }
     if isinstance(graph.checkpointer, BaseCheckpointSaver):  # else langgraph warns per run
         stream_args["durability"] = spec.durability

@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import logging
 
+from langgraph.errors import GraphDrained
+
 from distaff.backends.base import RunRepo
 from distaff.engine.executor import Executor, RunHandle, until_stored
 from distaff.errors import LeaseLost, Unavailable
@@ -68,13 +70,19 @@ class Worker:
             )
 
     async def stop(self, grace_seconds: float) -> None:
-        """Stop claiming; let running runs finish for `grace_seconds`, then hand the rest back
-        to the queue (they resume from their last checkpoint on the next start)."""
+        """Stop claiming and drain: each running run stops at its graph's next step boundary
+        (the step that runs finishes, its checkpoint saved) and goes back to the queue, to
+        resume at that step in another process or on the next start, with no node run twice.
+        Runs still going after `grace_seconds` (a long node, a stateless run) are cut and handed
+        back as they are: they resume from their last checkpoint, their current step again."""
         self._stopping = True
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+        drained = sum(handle.drain() for handle in self._active.values())
+        if drained:
+            log.info("draining %d run(s) (up to %.1f s)", drained, grace_seconds)
         tasks = [h.task for h in self._active.values() if h.task is not None]
         if tasks:
             _, still_running = await asyncio.wait(tasks, timeout=grace_seconds)
@@ -174,6 +182,10 @@ class Worker:
         except asyncio.CancelledError:
             # A shutdown (or a lost lease) cancels a task outside a client's cancel: hand the
             # run back; `requeue` does nothing if another process owns it by now.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._runs.requeue(run_id))
+        except GraphDrained:
+            # Stopped between two steps for a shutdown: back to the queue, to go on from there.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._runs.requeue(run_id))
         except LeaseLost:

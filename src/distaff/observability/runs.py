@@ -9,6 +9,8 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from langgraph.errors import GraphDrained
+
 from distaff.errors import LeaseLost, Unavailable
 from distaff.observability import tracing
 from distaff.observability.logs import LogIds, current_ids
@@ -20,9 +22,12 @@ log = logging.getLogger("distaff.run")
 
 
 def _ended_as(handle: RunHandle, error: BaseException | None) -> str:
-    """The run's status as this attempt left it. `requeued` (a shutdown, or the database
-    unavailable) and `lease_lost` leave the run to a later attempt; `error` without a recorded
-    status is a failure to record its end."""
+    """The run's status as this attempt left it. `drained` (stopped at a step boundary for a
+    shutdown), `requeued` (cut by a shutdown, or the database unavailable) and `lease_lost`
+    leave the run to a later attempt; `error` without a recorded status is a failure to record
+    its end."""
+    if isinstance(error, GraphDrained):
+        return "drained"
     if isinstance(error, asyncio.CancelledError | Unavailable):
         return "requeued"
     if isinstance(error, LeaseLost):
