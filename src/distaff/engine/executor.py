@@ -238,12 +238,11 @@ class Executor:
                         "error": "UserInterrupt",
                         "message": f"{handle.action} requested via cancel",
                     }
-                except GraphDrained:
-                    # A shutdown stopped it between two steps, its checkpoint saved: the
-                    # worker hands it back, to resume at that step.
+                except (GraphDrained, LeaseLost):
+                    # Record nothing here: a shutdown stopped it between two steps, its
+                    # checkpoint saved (the worker hands it back, to resume at that step), or
+                    # another process owns the run now.
                     raise
-                except LeaseLost:
-                    raise  # another process owns the run now: record nothing here
                 except Unavailable:
                     # The database could not take a checkpoint (disk full, PostgreSQL gone):
                     # not the run's fault. The worker hands it back to resume once it can.

@@ -179,13 +179,10 @@ class Worker:
         try:
             with ObservedRun(handle):  # its log lines and span; its ids on every line
                 look_again = await self._executor.execute(handle) == "busy"
-        except asyncio.CancelledError:
-            # A shutdown (or a lost lease) cancels a task outside a client's cancel: hand the
-            # run back; `requeue` does nothing if another process owns it by now.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._runs.requeue(run_id))
-        except GraphDrained:
-            # Stopped between two steps for a shutdown: back to the queue, to go on from there.
+        except (asyncio.CancelledError, GraphDrained):
+            # A shutdown drained the run (stopped between two steps), or it (or a lost lease)
+            # cancelled the task outside a client's cancel: hand the run back, to go on from its
+            # last checkpoint; `requeue` does nothing if another process owns it by now.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._runs.requeue(run_id))
         except LeaseLost:
