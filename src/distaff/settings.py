@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     #: back to the queue (they resume from their last checkpoint, on another process or at the
     #: next start). 0 hands them back at once.
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+    #: When a run is cancelled (or times out) after its model asked for tools and before they
+    #: answered, give each unanswered call a tool message saying it was cancelled, so the
+    #: thread's next turn is one model providers accept (a `messages` channel, the root graph).
+    heal_tool_calls: bool = True
     #: Thread TTL for threads created without one, in minutes (`checkpointer.ttl.default_ttl`).
     thread_ttl_minutes: float | None = Field(default=None, gt=0)
     #: What an expired thread loses: everything (`delete`) or all but its latest checkpoint.

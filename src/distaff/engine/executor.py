@@ -11,10 +11,12 @@ from typing import Any, Literal, TypeVar
 
 from langgraph.errors import GraphBubbleUp, GraphDrained, GraphRecursionError, InvalidUpdateError
 from langgraph.runtime import RunControl as GraphControl
+from langgraph.types import StateSnapshot
 
 from distaff.backends.base import Backend, LoggedEnvelope
 from distaff.engine.broker import Broker
 from distaff.engine.graph_stream import stream_graph
+from distaff.engine.healing import close_dangling_tool_calls
 from distaff.engine.peers import Peers
 from distaff.engine.protocol.hub import EventHub, Tape
 from distaff.engine.protocol.projection import Terminal
@@ -33,7 +35,7 @@ from distaff.models import (
 )
 from distaff.run_spec import RunSpec
 from distaff.settings import Settings
-from distaff.state import ThreadSnapshot, snapshot_of
+from distaff.state import ThreadSnapshot, snapshot_from, snapshot_of
 
 log = logging.getLogger("distaff.run")
 T = TypeVar("T")
@@ -266,7 +268,12 @@ class Executor:
                             lambda: self._backend.checkpoints.delete_for_run(thread_id, run_id),
                             f"run {run_id}: deleting its checkpoints",
                         )
-                    if status == "success" and _completed_cleanly(graph, spec, last_values):
+                    healed = None
+                    if status in ("interrupted", "timeout") and self._settings.heal_tool_calls:
+                        healed = await self._heal(graph, thread_id, run_id)
+                    if healed is not None:
+                        snapshot = snapshot_from(healed, error)
+                    elif status == "success" and _completed_cleanly(graph, spec, last_values):
                         # The graph ran to its end: the last `values` chunk is the state and
                         # nothing is next; no need to read the checkpoint back.
                         snapshot = ThreadSnapshot(last_values, {}, False, None)
@@ -318,6 +325,22 @@ class Executor:
                 },
             )
         return settled
+
+    async def _heal(
+        self, graph: CompiledGraph, thread_id: str, run_id: str
+    ) -> StateSnapshot | None:
+        """Close the tool calls a cut run left unanswered (healing.py). A graph it cannot be
+        done for keeps its state as the cancel left it: the run's end is recorded anyway."""
+        try:
+            return await until_stored(
+                lambda: close_dangling_tool_calls(graph, thread_id, run_id),
+                f"run {run_id}: closing its cancelled tool calls",
+            )
+        except LeaseLost:
+            raise
+        except Exception:
+            log.warning("run %s: its cancelled tool calls stay open", run_id, exc_info=True)
+            return None
 
     async def fail(self, handle: RunHandle, exc: BaseException) -> None:
         """Record a run as failed when recording its real outcome failed (e.g. its final state
