@@ -85,6 +85,9 @@ class Run(TypedDict):
     created_at: str
     updated_at: str
     langsmith_session_name: str | None
+    #: The tokens its models used (`distaff.usage`), once it ended; None before, or if no
+    #: model reported any.
+    usage: Json | None
 
 
 class Cron(TypedDict):
@@ -162,6 +165,8 @@ class RunOutcome:
     status: RunStatus | Literal["rollback"]
     values: Any = None
     error: Json | None = None
+    #: The tokens its models used (`distaff.usage`), None if none reported any.
+    usage: Json | None = None
 
     def wait_body(self) -> Any:
         """The JSON body `/wait` and `/join` answer with (contract section 7)."""

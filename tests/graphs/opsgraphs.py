@@ -1,13 +1,13 @@
 """Graphs for the operations features (issue 17): a strict fake model, as model providers are.
 
-  strict_agent   model -> tools -> model. The model refuses a conversation in which an AI
-                 message's tool calls are not all answered by the tool messages right after it
-                 (OpenAI's and Anthropic's rule), and reports token usage on every answer:
-                 input 10 per message it was given, output 3 per word it answers (4 for a tool
-                 call), under the model name `strict-fake-1`.
-                 "slow ..." asks for `slow_lookup`, which takes STRICT_TOOL_SECONDS (a cancel
-                 cuts it); "weather ..." asks for `lookup`, which answers at once; anything else
-                 is answered "You said: ...". After a tool message: "The tool said: ...".
+strict_agent   model -> tools -> model. The model refuses a conversation in which an AI
+               message's tool calls are not all answered by the tool messages right after it
+               (OpenAI's and Anthropic's rule), and reports token usage on every answer:
+               input 10 per message it was given, output 3 per word it answers (4 for a tool
+               call), under the model name `strict-fake-1`.
+               "slow ..." asks for `slow_lookup`, which takes STRICT_TOOL_SECONDS (a cancel
+               cuts it); "weather ..." asks for `lookup`, which answers at once; anything else
+               is answered "You said: ...". After a tool message: "The tool said: ...".
 """
 # The fake model's methods follow BaseChatModel's untyped signatures.
 # mypy: ignore-errors

@@ -12,6 +12,7 @@ from distaff.api.response_schemas import (
     Assistant,
     AssistantGraph,
     AssistantSchemas,
+    AssistantUsage,
     AssistantVersion,
     SelectedAssistant,
     Subgraphs,
@@ -89,6 +90,12 @@ async def delete_assistant(
                 await rt.threads.delete(thread["thread_id"])
     await rt.assistants.delete(assistant_id)
     return Response(status_code=204)
+
+
+@router.get("/{assistant_id}/usage", responses={200: {"model": AssistantUsage}})
+async def get_usage(assistant_id: IdPath, rt: Rt) -> Response:
+    """The tokens the assistant's runs used, by model, over all of them (distaff's)."""
+    return JSON(await rt.assistants.usage(assistant_id))
 
 
 @router.get("/{assistant_id}/graph", responses={200: {"model": AssistantGraph}})

@@ -4,6 +4,7 @@ JSON. Each app has its own registry, so two apps in one process do not share cou
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -17,6 +18,8 @@ from prometheus_client import (
     platform_collector,
     process_collector,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from distaff.api.response_schemas import ERRORS
 from distaff.api.responses import JSON, runtime
 from distaff.api.routing import Router
+from distaff.engine.usage import UsageTally
 from distaff.errors import InvalidInput
 from distaff.runtime import Runtime
 
@@ -60,6 +64,9 @@ class Metrics:
             )
         }
 
+        self.tokens = _TokenCounters()
+        self.registry.register(self.tokens)
+
     def observe(self, method: str, path: str, status: int, seconds: float) -> None:
         self.requests.labels(method, path, str(status)).inc()
         self.latency.labels(method, path, str(status)).observe(seconds)
@@ -75,6 +82,42 @@ class Metrics:
             for metric in self.requests.collect()
             for sample in metric.samples
             if sample.name.endswith("_total")
+        ]
+
+
+class _TokenCounters(Collector):
+    """`distaff_tokens_total{assistant_id, model, kind}` and `distaff_model_calls_total`: the
+    tokens (input, output, total) and model answers of the runs this process executed, read
+    from the worker's tally when scraped."""
+
+    def __init__(self) -> None:
+        self.tally: UsageTally | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        tokens = CounterMetricFamily(
+            "distaff_tokens",
+            "Tokens the models of runs executed here reported, by assistant and model",
+            labels=("assistant_id", "model", "kind"),
+        )
+        calls = CounterMetricFamily(
+            "distaff_model_calls",
+            "Model answers that reported usage, in runs executed here",
+            labels=("assistant_id", "model"),
+        )
+        for (assistant_id, model), figures in self._rows():
+            for kind in ("input", "output", "total"):
+                tokens.add_metric((assistant_id, model, kind), figures[f"{kind}_tokens"])
+            calls.add_metric((assistant_id, model), figures["calls"])
+        yield tokens
+        yield calls
+
+    def _rows(self) -> list[tuple[tuple[str, str], dict[str, int]]]:
+        return sorted(self.tally.by_assistant_model.items()) if self.tally else []
+
+    def json(self) -> list[dict[str, Any]]:
+        return [
+            {"assistant_id": assistant_id, "model": model, **figures}
+            for (assistant_id, model), figures in self._rows()
         ]
 
 
@@ -135,12 +178,23 @@ class WorkerStats(BaseModel):
     available: int
 
 
+class TokenCount(BaseModel):
+    assistant_id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    calls: int
+
+
 class MetricsReport(BaseModel):
-    """`/metrics?format=json`: the queue, the requests served, the worker's slots."""
+    """`/metrics?format=json`: the queue, the requests served, the worker's slots, the tokens
+    of the runs this process executed (distaff's)."""
 
     queue: QueueStats
     api: RequestStats
     workers: WorkerStats
+    tokens: list[TokenCount]
 
 
 #: Prometheus text by default, JSON with `?format=json`.
@@ -161,6 +215,7 @@ async def metrics(
     stats = await rt.backend.runs.stats()
     worker = rt.worker
     slots, active = (worker.slots, worker.active) if worker is not None else (0, 0)
+    registry.tokens.tally = worker.usage if worker is not None else None
     gauges = registry.gauges
     gauges["workers_max"].set(slots)
     gauges["workers_active"].set(active)
@@ -183,5 +238,6 @@ async def metrics(
             },
             "api": {"http_requests_total": registry.request_counts()},
             "workers": {"max": slots, "active": active, "available": slots - active},
+            "tokens": registry.tokens.json(),
         }
     )

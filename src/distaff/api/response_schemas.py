@@ -257,8 +257,40 @@ class StateUpdated(BaseModel):
 # -- runs -------------------------------------------------------------------------------------
 
 
+class ModelUsage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    #: The model's answers that reported usage.
+    calls: int
+
+
+class Usage(BaseModel):
+    """Tokens used, as the models reported them (langchain's `usage_metadata`), by model."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    by_model: dict[str, ModelUsage]
+
+
+class ThreadUsage(Usage):
+    """The tokens a thread's runs used, summed."""
+
+    thread_id: UUID
+
+
+class AssistantUsage(Usage):
+    """The tokens an assistant's runs used, summed over all of them (stateless runs and runs of
+    deleted threads included)."""
+
+    assistant_id: UUID
+
+
 class Run(BaseModel):
-    """A run. `kwargs` holds what it was created with, the config the server added included."""
+    """A run. `kwargs` holds what it was created with, the config the server added included.
+    `usage` (distaff's): the tokens its models used, once it ended; null before, or when no
+    model reported usage."""
 
     run_id: UUID
     thread_id: UUID
@@ -270,6 +302,7 @@ class Run(BaseModel):
     created_at: datetime
     updated_at: datetime
     langsmith_session_name: str | None
+    usage: Usage | None
 
 
 class SelectedRun(Run):

@@ -34,6 +34,7 @@ from distaff.events import StreamEvent
 from distaff.models import Page, RunOutcome, StreamMode
 from distaff.runtime import Runtime
 from distaff.services.run_creation import Delivery
+from distaff.usage import empty
 
 router = Router(tags=["runs"], responses=ERRORS)
 #: The stateless `/runs...` routes apart from the thread's: each router passes over the paths
@@ -41,6 +42,8 @@ router = Router(tags=["runs"], responses=ERRORS)
 #: thread routes first.
 stateless_router = Router(tags=["runs"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
+#: The run's token usage on the answer of `/runs/wait` and `/join` (see `usage_header`).
+USAGE_HEADER = "X-Distaff-Usage"
 RUN_FIELDS = (
     "run_id",
     "thread_id",
@@ -52,6 +55,7 @@ RUN_FIELDS = (
     "created_at",
     "updated_at",
     "langsmith_session_name",
+    "usage",
 )
 
 
@@ -87,11 +91,39 @@ async def _create(
         )
     # /wait: both forms point at the thread's join URL, as the reference does.
     join = run_location(tid, run_id)
-    return json_stream_response(
-        wait_body(reader, _outcome_body(rt, tid), heartbeat=heartbeat),
-        reader,
-        {"Location": f"{join}/join", "Content-Location": join},
+    return _wait_response(
+        rt, request, reader, tid, {"Location": f"{join}/join", "Content-Location": join}
     )
+
+
+def _wait_response(
+    rt: Runtime, request: Request, reader: Reader, thread_id: str, headers: dict[str, str]
+) -> Response:
+    """The answer of `/wait` and `/join`. Its head goes out at once, as the reference sends
+    it, and newlines follow while the run goes on; with `Prefer: usage` the head waits for the
+    run's end instead (no newlines meanwhile) and carries `X-Distaff-Usage`."""
+    body = _outcome_body(rt, thread_id)
+    if not _prefers_usage(request):
+        heartbeat = rt.settings.heartbeat_seconds
+        return json_stream_response(wait_body(reader, body, heartbeat=heartbeat), reader, headers)
+    return json_stream_response(
+        wait_body(reader, body, heartbeat=None),
+        reader,
+        headers,
+        lambda: usage_header(reader.subscription.outcome),
+    )
+
+
+def _prefers_usage(request: Request) -> bool:
+    prefer = request.headers.get("prefer")
+    return prefer is not None and "usage" in {p.strip().lower() for p in prefer.split(",")}
+
+
+def usage_header(outcome: RunOutcome | None) -> dict[str, str]:
+    """`X-Distaff-Usage`: the tokens the run's models used (`distaff.usage` JSON, zeros when
+    none reported any)."""
+    usage = outcome.usage if outcome is not None and outcome.usage is not None else empty()
+    return {USAGE_HEADER: json.dumps(usage, separators=(",", ":"))}
 
 
 def _canceller(rt: Runtime, thread_id: str, run_id: str) -> Callable[[], Awaitable[Any]]:
@@ -166,6 +198,7 @@ async def join_run(
     thread_id: IdPath,
     run_id: IdPath,
     rt: Rt,
+    request: Request,
     cancel_on_disconnect: Annotated[bool, Query()] = False,
 ) -> Response:
     sub, run = await rt.runs.subscribe(thread_id, run_id, events=False)
@@ -173,11 +206,8 @@ async def join_run(
     location = run_location(tid, run["run_id"])
     on_disconnect = _canceller(rt, tid, run["run_id"]) if cancel_on_disconnect else None
     reader = Reader(sub, on_disconnect)
-    return json_stream_response(
-        wait_body(reader, _outcome_body(rt, tid), heartbeat=rt.settings.heartbeat_seconds),
-        reader,
-        {"Location": f"{location}/join", "Content-Location": location},
-    )
+    headers = {"Location": f"{location}/join", "Content-Location": location}
+    return _wait_response(rt, request, reader, tid, headers)
 
 
 def _parse_modes(raw: list[str] | None) -> list[str] | None:

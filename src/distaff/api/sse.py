@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from starlette.responses import Response
@@ -128,9 +128,10 @@ async def wait_body(
     reader: Reader,
     body: Callable[[RunOutcome | None], Awaitable[Any]],
     *,
-    heartbeat: float,
+    heartbeat: float | None,
 ) -> AsyncIterator[bytes]:
-    """Wait for the run's end, sending a newline every `heartbeat` seconds, then the JSON body."""
+    """Wait for the run's end, sending a newline every `heartbeat` seconds (None: never), then
+    the JSON body."""
     while True:
         try:
             event = await reader.subscription.next(heartbeat)
@@ -161,6 +162,7 @@ class ReaderResponse(Response):
         headers: dict[str, str],
         on_close: Callable[[], Awaitable[Any]],
         on_abort: Callable[[], Awaitable[Any]] | None = None,
+        late_headers: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.body_iterator = body
         self.status_code = 200
@@ -169,6 +171,8 @@ class ReaderResponse(Response):
         self.init_headers(headers)
         self._on_close = on_close
         self._on_abort = on_abort
+        #: Headers known once the body's first bytes are: the head waits for them.
+        self._late_headers = late_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
@@ -184,10 +188,27 @@ class ReaderResponse(Response):
                 left = True
                 task.cancel()
 
-        start = {"type": "http.response.start", "status": self.status_code}
-        await send({**start, "headers": self.raw_headers})
+        started = False
+
+        async def start(first: bytes | None = None) -> None:
+            nonlocal started
+            headers = self.raw_headers
+            if self._late_headers is not None:
+                late = self._late_headers().items()
+                headers = [*headers, *((k.encode(), v.encode("latin-1")) for k, v in late)]
+            started = True
+            await send(
+                {"type": "http.response.start", "status": self.status_code, "headers": headers}
+            )
+            if first:
+                await send({"type": "http.response.body", "body": first, "more_body": True})
+
         watcher = asyncio.create_task(watch())
         try:
+            if self._late_headers is None:
+                await start()
+            else:
+                await start(await anext(aiter(self.body_iterator), b""))
             async for chunk in self.body_iterator:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -196,6 +217,8 @@ class ReaderResponse(Response):
                 await self._abort()
                 raise
             task.uncancel()
+            if not started:  # left before the head: counted as answered, not as a 500
+                await send({"type": "http.response.start", "status": self.status_code})
         except BaseException:
             await self._abort()
             raise
@@ -211,14 +234,18 @@ class ReaderResponse(Response):
 
 
 def _reader_response(
-    body: AsyncIterator[bytes], reader: Reader, media_type: str, headers: dict[str, str]
+    body: AsyncIterator[bytes],
+    reader: Reader,
+    media_type: str,
+    headers: dict[str, str],
+    late_headers: Callable[[], Mapping[str, str]] | None = None,
 ) -> ReaderResponse:
     # A failed or cancelled body frees the subscription but is no disconnect: a run that
     # cancels on disconnect goes on.
     async def free() -> None:
         reader.subscription.close()
 
-    return ReaderResponse(body, media_type, headers, reader.close, free)
+    return ReaderResponse(body, media_type, headers, reader.close, free, late_headers)
 
 
 def sse_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -237,6 +264,11 @@ def sse_response(
 
 
 def json_stream_response(
-    body: AsyncIterator[bytes], reader: Reader, headers: dict[str, str]
+    body: AsyncIterator[bytes],
+    reader: Reader,
+    headers: dict[str, str],
+    late_headers: Callable[[], Mapping[str, str]] | None = None,
 ) -> ReaderResponse:
-    return _reader_response(body, reader, "application/json", headers)
+    """A wait's answer: newlines while the run goes on, then the JSON. With `late_headers`, the
+    head waits for the body's first bytes (the run's end, or the first heartbeat)."""
+    return _reader_response(body, reader, "application/json", headers, late_headers)

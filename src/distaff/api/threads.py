@@ -15,6 +15,7 @@ from distaff.api.response_schemas import (
     StateUpdated,
     ThreadState,
     ThreadStorage,
+    ThreadUsage,
 )
 from distaff.api.response_schemas import Thread as ThreadSchema
 from distaff.api.responses import JSON, page_response, runtime
@@ -142,6 +143,12 @@ async def get_storage(thread_id: IdPath, rt: Rt) -> Response:
     """Bytes the thread occupies in the checkpointer: checkpoints, channel values by channel,
     pending writes (serialised sizes; not comparable across backends)."""
     return JSON(await rt.threads.storage(thread_id))
+
+
+@router.get("/{thread_id}/usage", responses={200: {"model": ThreadUsage}})
+async def get_usage(thread_id: IdPath, rt: Rt) -> Response:
+    """The tokens the thread's runs used, summed, by model (distaff's)."""
+    return JSON(await rt.threads.usage(thread_id))
 
 
 @router.get("/{thread_id}/state", responses={200: {"model": ThreadState}})

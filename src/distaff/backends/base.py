@@ -150,13 +150,22 @@ class RunRepo(Protocol):
         *,
         delete_thread: bool = False,
         events: Mapping[str, Sequence[LoggedEnvelope]] | None = None,
+        usage: Json | None = None,
     ) -> ThreadStatus | None:
         """End a run: set its status (None deletes it, for rollback) and recompute its thread's
         status and state fields (kept as they were when `snapshot` is None) in the same
         transaction, or delete the thread with its runs (a stateless run's temporary thread).
         `events` (its stream's last events) are appended to the event log in that transaction
-        too. Returns the new thread status; None when the run was not ended here (gone, or
-        no longer this process's), its events then not stored."""
+        too, and `usage` (`distaff.usage`) is stored on the run and added to its assistant's
+        totals. Returns the new thread status; None when the run was not ended here (gone, or
+        no longer this process's), its events and usage then not stored."""
+
+    async def thread_usage(self, thread_id: str) -> Json:
+        """The summed usage of the thread's runs (`distaff.usage`)."""
+
+    async def assistant_usage(self, assistant_id: str) -> Json:
+        """The assistant's usage totals, over every run it had, stateless and deleted ones
+        included (`distaff.usage`)."""
 
     async def heartbeat(self, run_ids: Sequence[str]) -> dict[str, CancelAction | None]:
         """Renew this process's claim on running runs. Returns those it still holds, each with

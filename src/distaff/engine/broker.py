@@ -101,8 +101,9 @@ class Subscription:
                 return
             yield item
 
-    async def next(self, timeout: float) -> StreamEvent | None:
-        """The next event, or None when the run ended; raises TimeoutError after `timeout`."""
+    async def next(self, timeout: float | None) -> StreamEvent | None:
+        """The next event, or None when the run ended; raises TimeoutError after `timeout`
+        (None: waits as long as it takes)."""
         try:
             item = self._queue.get_nowait()
         except asyncio.QueueEmpty:
@@ -297,7 +298,10 @@ class Broker:
                 # for the run and find it still running. `settle` delivers it.
                 body = loads(item.data)
                 channel.logged_outcome = RunOutcome(
-                    body["status"], values=body["values"], error=body["error"]
+                    body["status"],
+                    values=body["values"],
+                    error=body["error"],
+                    usage=body.get("usage"),  # absent from a process of an earlier version
                 )
                 continue
             if item.resumable:

@@ -97,7 +97,12 @@ class Cluster:
             return
         if run_id not in self._logged and not self._exported_by(run_id, thread_id):
             return
-        body = {"status": outcome.status, "values": outcome.values, "error": outcome.error}
+        body = {
+            "status": outcome.status,
+            "values": outcome.values,
+            "error": outcome.error,
+            "usage": outcome.usage,
+        }
         self._relay.send(
             run_id, thread_id, StreamEvent(END_EVENT, dumps(body), self._broker.new_id())
         )

@@ -21,6 +21,7 @@ from distaff.engine.peers import Peers
 from distaff.engine.protocol.hub import EventHub, Tape
 from distaff.engine.protocol.projection import Terminal
 from distaff.engine.run_config import coerce_context, resume_point, run_config, run_context
+from distaff.engine.usage import UsageRecorder, UsageTally
 from distaff.engine.webhooks import Webhooks
 from distaff.errors import LeaseLost, Unavailable
 from distaff.graphs import CompiledGraph, GraphRegistry
@@ -149,6 +150,8 @@ class Executor:
         self._webhooks = webhooks
         self._settings = settings
         self._events = events
+        #: Tokens this process's runs used, for `/metrics`.
+        self.usage = UsageTally()
 
     async def execute(self, handle: RunHandle) -> ThreadStatus | None:
         """Execute a claimed run and record its end; returns the status its thread settled in
@@ -202,6 +205,8 @@ class Executor:
         error: Json | None = None
         last_values: Any = None
         snapshot: ThreadSnapshot | None = None
+        recorder = UsageRecorder()
+        config["callbacks"] = [*(config.get("callbacks") or ()), recorder]
         try:
             # The run's service built the context (`run_context`); filtering it again keeps a
             # run queued by an earlier version (its context unfiltered) runnable, and the
@@ -292,7 +297,8 @@ class Executor:
         # read): the thread's stored state is then left as it was; only statuses change.
         if stateless:
             snapshot = ThreadSnapshot(last_values, {}, False, error)
-        outcome = RunOutcome(status or "rollback", values=last_values, error=error)
+        usage = recorder.usage()
+        outcome = RunOutcome(status or "rollback", values=last_values, error=error, usage=usage)
         handle.status = outcome.status
         # The stream's end is stored with the run's (`Tape.end`).
         ending = await _end_tape(tapes[0], status, error, snapshot) if tapes else {}
@@ -302,10 +308,16 @@ class Executor:
         await until_stored(lambda: self._peers.end_log(run_id, outcome), f"run {run_id}: end")
         settled = await until_stored(
             lambda: self._backend.runs.finish(
-                run_id, status, snapshot, delete_thread=spec.deletes_thread, events=ending
+                run_id,
+                status,
+                snapshot,
+                delete_thread=spec.deletes_thread,
+                events=ending,
+                usage=usage,
             ),
             f"run {run_id}: recording how it ended",
         )
+        self.usage.add(run["assistant_id"], usage)
         self._broker.finish(run_id, outcome)
         for tape in tapes:
             tape.deliver()

@@ -37,6 +37,8 @@ class Worker:
     ) -> None:
         self._runs = runs
         self._executor = executor
+        #: Tokens the runs executed here used, for `/metrics`.
+        self.usage = executor.usage
         self._slots = slots
         self._poll = poll_seconds
         self._lease = lease_seconds

@@ -41,6 +41,7 @@ SYSTEM_ASSISTANTS: Filter = {"created_by": "system"}
 class AssistantService:
     def __init__(self, backend: Backend, graphs: GraphRegistry, gate: Gate = OPEN) -> None:
         self._repo = backend.assistants
+        self._runs = backend.runs
         self._graphs = graphs
         self._gate = gate
 
@@ -140,6 +141,11 @@ class AssistantService:
 
     async def get(self, assistant_id: str) -> Assistant:
         return await self._visible(assistant_id, "read")
+
+    async def usage(self, assistant_id: str) -> Json:
+        """The tokens the assistant's runs used, summed over all of them (`distaff.usage`)."""
+        aid = (await self._visible(assistant_id, "read"))["assistant_id"]
+        return {"assistant_id": aid, **await self._runs.assistant_usage(aid)}
 
     async def update(self, assistant_id: str, body: Json) -> Assistant:
         value: Json = {k: v for k, v in body.items() if v is not None}

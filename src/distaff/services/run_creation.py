@@ -213,6 +213,7 @@ class RunCreator:
             "created_at": created_at,
             "updated_at": created_at,
             "langsmith_session_name": None,
+            "usage": None,
         }
         create_thread: Thread | None = None
         if stateless or body.get("if_not_exists") == "create":

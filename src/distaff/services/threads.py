@@ -223,6 +223,12 @@ class ThreadService:
         tid = thread["thread_id"]
         return (await self._backend.checkpoints.storage(tid)).to_json(tid)
 
+    async def usage(self, thread_id: str) -> Json:
+        """The tokens the thread's runs used, summed (`distaff.usage`)."""
+        thread = await self._visible(thread_id, "read")
+        tid = thread["thread_id"]
+        return {"thread_id": tid, **await self._backend.runs.thread_usage(tid)}
+
     async def prune(self, thread_ids: list[str], strategy: str) -> int:
         pruned = 0
         for raw_id in thread_ids:

@@ -25,8 +25,9 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import DictRow
 
+from distaff import usage as usage_json
 from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats
-from distaff.backends.postgres.claims import CLAIM, DROP_OWN_THREAD, gone
+from distaff.backends.postgres.claims import CLAIM, DROP_OWN_THREAD, OWNED, gone
 from distaff.backends.postgres.database import Database, iso, json, jsonb
 from distaff.backends.postgres.events import events_cte
 from distaff.backends.postgres.leases import Leases
@@ -34,7 +35,16 @@ from distaff.backends.postgres.run_effects import apply_effect
 from distaff.backends.postgres.threads import snapshot_columns
 from distaff.backends.rules import runs as rules
 from distaff.ids import now_iso, utcnow
-from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus, is_temporary
+from distaff.models import (
+    CancelAction,
+    Json,
+    Page,
+    Run,
+    RunStatus,
+    Thread,
+    ThreadStatus,
+    is_temporary,
+)
 from distaff.state import ThreadSnapshot
 
 
@@ -50,6 +60,7 @@ def _row(row: DictRow) -> Run:
         "created_at": iso(row["created_at"]) or "",
         "updated_at": iso(row["updated_at"]) or "",
         "langsmith_session_name": None,
+        "usage": row.get("usage"),
     }
 
 
@@ -96,7 +107,15 @@ _ADD_RUN = """
 _END_RUN = """
     SELECT distaff_end_run(%(run_id)s::text, %(owner)s::text, %(status)s::text,
         %(ended)s::text, %(now)s::timestamptz, %(snapshot)s::boolean, %(values)s::jsonb,
-        %(interrupts)s::json, %(error)s::json) AS status
+        %(interrupts)s::json, %(error)s::json, %(usage)s::jsonb) AS status
+"""
+
+#: A stateless run's end with its usage: added to its assistant's totals, then its thread goes.
+_DROP_OWN_THREAD_COUNTED = f"""
+    WITH counted AS (
+        SELECT distaff_count_usage(assistant_id, %(usage)s::jsonb) FROM runs WHERE {OWNED}
+    ), dropped AS ({DROP_OWN_THREAD} RETURNING 1)
+    SELECT (SELECT count(*) FROM counted) AS counted, (SELECT count(*) FROM dropped) AS dropped
 """
 
 
@@ -218,13 +237,17 @@ class PostgresRuns:
         *,
         delete_thread: bool = False,
         events: Mapping[str, Sequence[LoggedEnvelope]] | None = None,
+        usage: Json | None = None,
     ) -> ThreadStatus | None:
         # Only while this process owns the run: a worker that lost its lease, its run taken
         # over by another process (or failed by a sweeper), must not overwrite the outcome.
         self._leases.drop(run_id)
         fence = {"run_id": run_id, "owner": self.owner}
         if delete_thread:
-            await self._db.execute(DROP_OWN_THREAD, fence)
+            if usage is None:
+                await self._db.execute(DROP_OWN_THREAD, fence)
+            else:
+                await self._db.fetchone(_DROP_OWN_THREAD_COUNTED, {**fence, "usage": jsonb(usage)})
             return None
         now = now_iso()
         has_next = snapshot is not None and snapshot.has_next
@@ -234,6 +257,7 @@ class PostgresRuns:
             "ended": rules.thread_status_after(status, has_next=has_next),
             "now": now,
             "snapshot": snapshot is not None,
+            "usage": jsonb(usage) if usage is not None else None,
             **(
                 snapshot_columns(snapshot, now)
                 if snapshot is not None
@@ -248,6 +272,18 @@ class PostgresRuns:
             params.update(event_params)
         row = await self._db.fetchone(sql, params)
         return row["status"] if row else None
+
+    async def thread_usage(self, thread_id: str) -> Json:
+        rows = await self._db.fetchall(
+            "SELECT usage FROM runs WHERE thread_id = %s AND usage IS NOT NULL", (thread_id,)
+        )
+        return usage_json.summed(row["usage"] for row in rows)
+
+    async def assistant_usage(self, assistant_id: str) -> Json:
+        rows = await self._db.fetchall(
+            "SELECT * FROM usage_totals WHERE assistant_id = %s", (assistant_id,)
+        )
+        return usage_json.summed({"by_model": {row["model"]: dict(row)}} for row in rows)
 
     async def heartbeat(self, run_ids: Sequence[str]) -> dict[str, CancelAction | None]:
         sent_at = time.monotonic()

@@ -276,6 +276,71 @@ MIGRATIONS: list[str] = [
         RETURN inflight;
     END $$;
     """,
+    # Token usage: each run's (`distaff.usage` JSON) and every assistant's running totals by
+    # model, which outlive the runs (a stateless run's goes with its thread). A run's end
+    # stores both in its one round trip: `distaff_end_run` takes the usage as a last argument
+    # with a default, so a process of the previous version, calling it with nine, still can.
+    """
+    ALTER TABLE runs ADD COLUMN usage jsonb;
+    CREATE TABLE usage_totals (
+        assistant_id text NOT NULL,
+        model text NOT NULL,
+        input_tokens bigint NOT NULL,
+        output_tokens bigint NOT NULL,
+        total_tokens bigint NOT NULL,
+        calls bigint NOT NULL,
+        runs bigint NOT NULL,
+        PRIMARY KEY (assistant_id, model)
+    );
+
+    CREATE FUNCTION distaff_count_usage(p_assistant_id text, p_usage jsonb)
+    RETURNS void LANGUAGE sql AS $$
+        INSERT INTO usage_totals AS u
+            (assistant_id, model, input_tokens, output_tokens, total_tokens, calls, runs)
+        SELECT p_assistant_id, m.key,
+               coalesce((m.value->>'input_tokens')::bigint, 0),
+               coalesce((m.value->>'output_tokens')::bigint, 0),
+               coalesce((m.value->>'total_tokens')::bigint, 0),
+               coalesce((m.value->>'calls')::bigint, 0), 1
+        FROM jsonb_each(coalesce(p_usage->'by_model', '{}'::jsonb)) AS m
+        ON CONFLICT (assistant_id, model) DO UPDATE SET
+            input_tokens = u.input_tokens + excluded.input_tokens,
+            output_tokens = u.output_tokens + excluded.output_tokens,
+            total_tokens = u.total_tokens + excluded.total_tokens,
+            calls = u.calls + excluded.calls,
+            runs = u.runs + 1
+    $$;
+
+    DROP FUNCTION distaff_end_run(text, text, text, text, timestamptz, boolean, jsonb, json,
+                                  json);
+    CREATE FUNCTION distaff_end_run(
+        p_run_id text, p_owner text, p_status text, p_ended text, p_now timestamptz,
+        p_snapshot boolean, p_values jsonb, p_interrupts json, p_error json,
+        p_usage jsonb DEFAULT NULL
+    ) RETURNS text LANGUAGE plpgsql AS $$
+    DECLARE
+        thread text;
+        assistant text;
+    BEGIN
+        IF p_status IS NULL THEN
+            DELETE FROM runs WHERE run_id = p_run_id AND owner = p_owner AND status = 'running'
+            RETURNING thread_id, assistant_id INTO thread, assistant;
+        ELSE
+            UPDATE runs SET status = p_status, updated_at = p_now, cancel_action = NULL,
+                            owner = NULL, lease_until = NULL, usage = p_usage
+            WHERE run_id = p_run_id AND owner = p_owner AND status = 'running'
+            RETURNING thread_id, assistant_id INTO thread, assistant;
+        END IF;
+        IF thread IS NULL THEN
+            RETURN NULL;
+        END IF;
+        IF p_usage IS NOT NULL THEN  -- spent, however the run ended
+            PERFORM distaff_count_usage(assistant, p_usage);
+        END IF;
+        RETURN distaff_settle_thread(thread, p_ended, p_now, p_snapshot, p_values,
+                                     p_interrupts, p_error);
+    END $$;
+    """,
 ]
 
 

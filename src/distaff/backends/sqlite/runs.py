@@ -8,13 +8,23 @@ import statistics
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from distaff import usage as usage_json
 from distaff.backends.base import CancelTarget, Claim, LoggedEnvelope, QueueStats
 from distaff.backends.rules import runs as rules
 from distaff.backends.sqlite.database import Database, dump, load
 from distaff.backends.sqlite.events import event_rows, insert_events
 from distaff.backends.sqlite.threads import get_thread, insert_thread, write_snapshot
 from distaff.ids import now_iso, utcnow
-from distaff.models import CancelAction, Page, Run, RunStatus, Thread, ThreadStatus, is_temporary
+from distaff.models import (
+    CancelAction,
+    Json,
+    Page,
+    Run,
+    RunStatus,
+    Thread,
+    ThreadStatus,
+    is_temporary,
+)
 from distaff.state import ThreadSnapshot
 
 #: How each `rules.runs.Effect` changes the run (`drop_thread` goes through `_drop_thread`).
@@ -40,7 +50,32 @@ def _row(row: sqlite3.Row) -> Run:
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "langsmith_session_name": None,
+        "usage": load(row["usage"]) if row["usage"] is not None else None,
     }
+
+
+_COUNT_USAGE = """
+    INSERT INTO usage_totals AS u
+        (assistant_id, model, input_tokens, output_tokens, total_tokens, calls, runs)
+    VALUES (?, ?, ?, ?, ?, ?, 1)
+    ON CONFLICT (assistant_id, model) DO UPDATE SET
+        input_tokens = u.input_tokens + excluded.input_tokens,
+        output_tokens = u.output_tokens + excluded.output_tokens,
+        total_tokens = u.total_tokens + excluded.total_tokens,
+        calls = u.calls + excluded.calls,
+        runs = u.runs + 1
+"""
+
+
+def _count_usage(conn: sqlite3.Connection, assistant_id: str, usage: Json) -> None:
+    """Add a run's usage to its assistant's totals."""
+    conn.executemany(
+        _COUNT_USAGE,
+        [
+            (assistant_id, model, *(int(figures.get(key, 0)) for key in usage_json.FIELDS))
+            for model, figures in usage.get("by_model", {}).items()
+        ],
+    )
 
 
 def _active_ids(conn: sqlite3.Connection, thread_id: str, exclude: str | None = None) -> list[str]:
@@ -229,14 +264,20 @@ class SqliteRuns:
         *,
         delete_thread: bool = False,
         events: Mapping[str, Sequence[LoggedEnvelope]] | None = None,
+        usage: Json | None = None,
     ) -> ThreadStatus | None:
         rows = event_rows(events or {})
+        usage_text = dump(usage) if usage is not None else None
 
         def job(conn: sqlite3.Connection) -> ThreadStatus | None:
-            row = conn.execute("SELECT thread_id FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            row = conn.execute(
+                "SELECT thread_id, assistant_id FROM runs WHERE run_id=?", (run_id,)
+            ).fetchone()
             if row is None:
                 return None  # deleted meanwhile, with its thread
             thread_id, now = row["thread_id"], now_iso()
+            if usage is not None:  # spent, however the run ended
+                _count_usage(conn, row["assistant_id"], usage)
             if delete_thread:
                 _drop_thread(conn, thread_id)
                 return None
@@ -245,8 +286,9 @@ class SqliteRuns:
                 conn.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
             else:
                 conn.execute(
-                    "UPDATE runs SET status=?, updated_at=?, cancel_action=NULL WHERE run_id=?",
-                    (status, now, run_id),
+                    "UPDATE runs SET status=?, updated_at=?, cancel_action=NULL, usage=?"
+                    " WHERE run_id=?",
+                    (status, now, usage_text, run_id),
                 )
             if snapshot is not None:
                 write_snapshot(conn, thread_id, snapshot, now)
@@ -255,6 +297,22 @@ class SqliteRuns:
             return _settle_thread(conn, thread_id, ended, now)
 
         return await self._db.write(job)
+
+    async def thread_usage(self, thread_id: str) -> Json:
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT usage FROM runs WHERE thread_id=? AND usage IS NOT NULL", (thread_id,)
+            ).fetchall()
+        )
+        return usage_json.summed(load(row["usage"]) for row in rows)
+
+    async def assistant_usage(self, assistant_id: str) -> Json:
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT * FROM usage_totals WHERE assistant_id=?", (assistant_id,)
+            ).fetchall()
+        )
+        return usage_json.summed({"by_model": {row["model"]: dict(row)}} for row in rows)
 
     async def heartbeat(self, run_ids: Sequence[str]) -> dict[str, CancelAction | None]:
         # One process per database: no leases to renew, only cancels to report.

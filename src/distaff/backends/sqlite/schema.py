@@ -96,6 +96,21 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (thread_id, seq)
     ) WITHOUT ROWID
     """,
+    # Token usage: each run's (`distaff.usage` JSON) and every assistant's running totals by
+    # model, which outlive the runs (a stateless run's goes with its thread).
+    """
+    ALTER TABLE runs ADD COLUMN usage TEXT;
+    CREATE TABLE usage_totals (
+        assistant_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        total_tokens INTEGER NOT NULL,
+        calls INTEGER NOT NULL,
+        runs INTEGER NOT NULL,
+        PRIMARY KEY (assistant_id, model)
+    ) WITHOUT ROWID
+    """,
 ]
 
 
