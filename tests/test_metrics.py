@@ -25,7 +25,7 @@ async def test_json_counts_requests_by_route_template(http: httpx.AsyncClient) -
     await http.get(f"/threads/{thread['thread_id']}")
     await http.get("/threads/00000000-0000-4000-8000-000000000000")
     after = (await http.get("/metrics", params={"format": "json"})).json()
-    assert set(after) == {"queue", "api", "workers", "tokens"}
+    assert set(after) == {"queue", "api", "workers", "tokens", "storage"}
     assert _count(after, "POST", "/threads", 200) == _count(before, "POST", "/threads", 200) + 1
     assert (
         _count(after, "GET", "/threads/{thread_id}", 200)

@@ -67,3 +67,13 @@ def isoformat(moment: datetime) -> str:
 
 def now_iso() -> str:
     return isoformat(utcnow())
+
+
+def checkpoint_id_at(seconds: float) -> str:
+    """The lowest uuid6 (langgraph's checkpoint IDs) of the moment `seconds` after the epoch:
+    every checkpoint ID made before that moment sorts below it, every later one above."""
+    # uuid6: 60 bits of 100-ns intervals since 1582-10-15, the top 48 first, then the
+    # version, the low 12; then the variant, with clock sequence and node at their lowest.
+    stamp = int(seconds * 10_000_000) + 0x01B21DD213814000
+    value = ((stamp >> 12) << 80) | (0x6 << 76) | ((stamp & 0x0FFF) << 64) | (0x8 << 60)
+    return str(uuid.UUID(int=value))

@@ -33,6 +33,7 @@ from distaff.graphs import GraphRegistry
 from distaff.services.assistants import AssistantService
 from distaff.services.crons import CronService
 from distaff.services.protocol import ProtocolService
+from distaff.services.retention import RetentionService
 from distaff.services.run_creation import RunCreator
 from distaff.services.runs import RunService
 from distaff.services.store import StoreService
@@ -102,6 +103,7 @@ class Runtime:
     store: StoreService
     crons: CronService
     protocol: ProtocolService
+    retention: RetentionService
     auth: Gate
 
     @classmethod
@@ -172,6 +174,7 @@ class Runtime:
                 store=StoreService(backend.store, gate),
                 crons=CronService(backend, assistants, run_creator, webhooks, gate),
                 protocol=ProtocolService(backend, run_creator, runs, threads, events, gate),
+                retention=RetentionService(backend, settings, assistants, gate),
                 auth=gate,
             )
             await assistants.ensure_system_assistants()
@@ -184,6 +187,11 @@ class Runtime:
                 ("expired threads", settings.ttl_sweep_seconds, runtime.threads.sweep_expired),
                 ("expired store items", settings.store_sweep_seconds, backend.sweep_store),
                 ("due crons", settings.cron_tick_seconds, runtime.crons.fire_due),
+                (
+                    "checkpoints (retention)",
+                    settings.retention_sweep_seconds,
+                    runtime.retention.sweep,
+                ),
             ]
             if relay is not None:
                 retention = settings.resumable_stream_ttl_seconds

@@ -142,6 +142,14 @@ class Settings(BaseSettings):
     #: answered, give each unanswered call a tool message saying it was cancelled, so the
     #: thread's next turn is one model providers accept (a `messages` channel, the root graph).
     heal_tool_calls: bool = True
+    #: Checkpoint retention for threads without their own policy: keep this many newest
+    #: checkpoints of each thread's main line (None: all).
+    checkpoint_keep_last: int | None = Field(default=None, ge=1)
+    #: ... and none older than this many seconds (None: no age limit). The latest checkpoint
+    #: of a thread (its state, a pending interrupt) always stays.
+    checkpoint_max_age_seconds: float | None = Field(default=None, gt=0)
+    #: How often retention is applied and storage measured (a pass over every thread).
+    retention_sweep_seconds: float = Field(default=300.0, gt=0)
     #: Thread TTL for threads created without one, in minutes (`checkpointer.ttl.default_ttl`).
     thread_ttl_minutes: float | None = Field(default=None, gt=0)
     #: What an expired thread loses: everything (`delete`) or all but its latest checkpoint.

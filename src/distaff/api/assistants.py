@@ -12,6 +12,7 @@ from distaff.api.response_schemas import (
     Assistant,
     AssistantGraph,
     AssistantSchemas,
+    AssistantStorage,
     AssistantUsage,
     AssistantVersion,
     SelectedAssistant,
@@ -90,6 +91,12 @@ async def delete_assistant(
                 await rt.threads.delete(thread["thread_id"])
     await rt.assistants.delete(assistant_id)
     return Response(status_code=204)
+
+
+@router.get("/{assistant_id}/storage", responses={200: {"model": AssistantStorage}})
+async def get_storage(assistant_id: IdPath, rt: Rt) -> Response:
+    """Bytes the assistant's threads occupy in the checkpointer, measured now (distaff's)."""
+    return JSON(await rt.retention.assistant_storage(assistant_id))
 
 
 @router.get("/{assistant_id}/usage", responses={200: {"model": AssistantUsage}})

@@ -18,7 +18,7 @@ from prometheus_client import (
     platform_collector,
     process_collector,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import BaseModel
 from starlette.responses import Response
@@ -27,9 +27,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from distaff.api.response_schemas import ERRORS
 from distaff.api.responses import JSON, runtime
 from distaff.api.routing import Router
+from distaff.backends.base import StoredBytes
 from distaff.engine.usage import UsageTally
 from distaff.errors import InvalidInput
 from distaff.runtime import Runtime
+from distaff.services.retention import RetentionService
 
 router = Router(tags=["system"], responses=ERRORS)
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -66,6 +68,8 @@ class Metrics:
 
         self.tokens = _TokenCounters()
         self.registry.register(self.tokens)
+        self.storage = _StorageGauges()
+        self.registry.register(self.storage)
 
     def observe(self, method: str, path: str, status: int, seconds: float) -> None:
         self.requests.labels(method, path, str(status)).inc()
@@ -119,6 +123,37 @@ class _TokenCounters(Collector):
             {"assistant_id": assistant_id, "model": model, **figures}
             for (assistant_id, model), figures in self._rows()
         ]
+
+
+class _StorageGauges(Collector):
+    """`distaff_storage_bytes{assistant_id, kind}` (checkpoints, blobs, writes) as of the last
+    retention pass, and `distaff_retention_deleted_checkpoints_total`."""
+
+    def __init__(self) -> None:
+        self.retention: RetentionService | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        stored = GaugeMetricFamily(
+            "distaff_storage_bytes",
+            "Bytes the threads of each assistant occupy in the checkpointer (last sweep)",
+            labels=("assistant_id", "kind"),
+        )
+        deleted = CounterMetricFamily(
+            "distaff_retention_deleted_checkpoints",
+            "Checkpoints retention deleted in this process",
+        )
+        for assistant_id, size in self._rows():
+            for kind in ("checkpoint", "blob", "write"):
+                stored.add_metric((assistant_id, kind), getattr(size, f"{kind}_bytes"))
+        deleted.add_metric((), self.retention.deleted if self.retention else 0)
+        yield stored
+        yield deleted
+
+    def _rows(self) -> list[tuple[str, StoredBytes]]:
+        return sorted(self.retention.storage_by_assistant.items()) if self.retention else []
+
+    def json(self) -> list[dict[str, Any]]:
+        return [{"assistant_id": aid, **size.to_json()} for aid, size in self._rows()]
 
 
 class MetricsMiddleware:
@@ -187,6 +222,18 @@ class TokenCount(BaseModel):
     calls: int
 
 
+class StorageBytes(BaseModel):
+    """Bytes the threads of one assistant occupy ("" for threads no run stamped), as of the
+    last retention pass."""
+
+    assistant_id: str
+    checkpoints: int
+    checkpoint_bytes: int
+    blob_bytes: int
+    write_bytes: int
+    total_bytes: int
+
+
 class MetricsReport(BaseModel):
     """`/metrics?format=json`: the queue, the requests served, the worker's slots, the tokens
     of the runs this process executed (distaff's)."""
@@ -195,6 +242,7 @@ class MetricsReport(BaseModel):
     api: RequestStats
     workers: WorkerStats
     tokens: list[TokenCount]
+    storage: list[StorageBytes]
 
 
 #: Prometheus text by default, JSON with `?format=json`.
@@ -216,6 +264,7 @@ async def metrics(
     worker = rt.worker
     slots, active = (worker.slots, worker.active) if worker is not None else (0, 0)
     registry.tokens.tally = worker.usage if worker is not None else None
+    registry.storage.retention = rt.retention
     gauges = registry.gauges
     gauges["workers_max"].set(slots)
     gauges["workers_active"].set(active)
@@ -239,5 +288,6 @@ async def metrics(
             "api": {"http_requests_total": registry.request_counts()},
             "workers": {"max": slots, "active": active, "available": slots - active},
             "tokens": registry.tokens.json(),
+            "storage": registry.storage.json(),
         }
     )

@@ -207,6 +207,32 @@ class ThreadStorage(BaseModel):
     pending_writes: Bytes
 
 
+class Retention(BaseModel):
+    keep_last: int | None
+    max_age_seconds: float | None
+
+
+class ThreadRetention(BaseModel):
+    """A thread's checkpoint retention: its own policy (null: none) and the one applied (its
+    own, else the deployment's; null: everything is kept)."""
+
+    thread_id: UUID
+    policy: Retention | None
+    effective: Retention | None
+
+
+class AssistantStorage(BaseModel):
+    """Bytes the assistant's threads occupy, raw as stored: checkpoints, channel values stored
+    apart from them (0 on SQLite, which keeps them inside), pending writes."""
+
+    assistant_id: UUID
+    checkpoints: int
+    checkpoint_bytes: int
+    blob_bytes: int
+    write_bytes: int
+    total_bytes: int
+
+
 class Checkpoint(BaseModel):
     """Where a checkpoint is."""
 

@@ -119,6 +119,15 @@ class ThreadCreate(Body):
     supersteps: list[dict[str, Any]] | None = None
 
 
+class RetentionPolicy(Body):
+    """A thread's own checkpoint retention (distaff's): it replaces the deployment's."""
+
+    #: Keep this many newest checkpoints of the thread's main line (null: all).
+    keep_last: int | None = Field(default=None, ge=1, le=MAX_SAFE_INT)
+    #: And none older than this (null: no age limit). The latest always stays.
+    max_age_seconds: float | None = Field(default=None, gt=0)
+
+
 class ThreadPatch(Body):
     metadata: dict[str, Any] | None = None
     ttl: ThreadTTL | None = None

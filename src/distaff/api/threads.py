@@ -13,6 +13,7 @@ from distaff.api.response_schemas import (
     Pruned,
     SelectedThread,
     StateUpdated,
+    ThreadRetention,
     ThreadState,
     ThreadStorage,
     ThreadUsage,
@@ -23,6 +24,7 @@ from distaff.api.routing import Router
 from distaff.api.schemas import (
     HistoryRequest,
     IdPath,
+    RetentionPolicy,
     StateAtCheckpoint,
     StateUpdate,
     ThreadCount,
@@ -143,6 +145,25 @@ async def get_storage(thread_id: IdPath, rt: Rt) -> Response:
     """Bytes the thread occupies in the checkpointer: checkpoints, channel values by channel,
     pending writes (serialised sizes; not comparable across backends)."""
     return JSON(await rt.threads.storage(thread_id))
+
+
+@router.get("/{thread_id}/retention", responses={200: {"model": ThreadRetention}})
+async def get_retention(thread_id: IdPath, rt: Rt) -> Response:
+    """The thread's checkpoint retention: its own policy and the one applied (distaff's)."""
+    return JSON(await rt.retention.get(thread_id))
+
+
+@router.put("/{thread_id}/retention", responses={200: {"model": ThreadRetention}})
+async def put_retention(thread_id: IdPath, body: RetentionPolicy, rt: Rt) -> Response:
+    """Give the thread a retention policy of its own, in place of the deployment's; the
+    sweeper applies it on its next pass (distaff's)."""
+    return JSON(await rt.retention.put(thread_id, body.model_dump()))
+
+
+@router.delete("/{thread_id}/retention", responses={200: {"model": ThreadRetention}})
+async def delete_retention(thread_id: IdPath, rt: Rt) -> Response:
+    """Back to the deployment's retention (distaff's)."""
+    return JSON(await rt.retention.put(thread_id, None))
 
 
 @router.get("/{thread_id}/usage", responses={200: {"model": ThreadUsage}})

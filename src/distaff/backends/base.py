@@ -83,6 +83,25 @@ class ThreadRepo(Protocol):
     async def set_state(self, thread_id: str, snapshot: ThreadSnapshot) -> None:
         """Refresh the denormalised `values`/`interrupts` after a state change outside runs."""
 
+    async def set_retention(self, thread_id: str, policy: Json | None) -> bool:
+        """The thread's own checkpoint retention (`{keep_last, max_age_seconds}`), None for the
+        deployment's; False if there is no such thread."""
+
+    async def retention_of(self, thread_id: str) -> Json | None:
+        """The thread's own retention policy, if it has one."""
+
+    async def retention_page(self, after: str, limit: int) -> list[ThreadRetention]:
+        """Threads in ID order after `after`, with what retention needs to know of them."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRetention:
+    thread_id: str
+    #: The assistant its runs were stamped with (for storage by assistant), if any.
+    assistant_id: str | None
+    #: Its own policy; None means the deployment's.
+    policy: Json | None
+
 
 @dataclass(frozen=True, slots=True)
 class CancelTarget:
@@ -267,6 +286,44 @@ class CheckpointAdmin(Protocol):
 
     async def keep_latest(self, thread_id: str) -> None: ...
 
+    async def retain(self, thread_id: str, keep_last: int | None, older_than: str | None) -> int:
+        """Delete the thread's checkpoints (and their writes, and values no checkpoint left
+        refers to) older than the `keep_last`-th newest of its main line (the root namespace's
+        latest checkpoint and its parents) and older than the checkpoint ID `older_than`,
+        whichever cuts more; the newest checkpoint of each namespace always stays, and with it
+        the latest state and any pending interrupt. Returns how many checkpoints went."""
+
+    async def sizes(self, thread_ids: Sequence[str]) -> dict[str, StoredBytes]:
+        """The raw bytes each thread's checkpoints, separately stored channel values and
+        pending writes occupy (no decoding: cheap enough for a sweep over every thread)."""
+
+
+@dataclass(slots=True)
+class StoredBytes:
+    """Bytes stored for one thread (or summed over many). `blob_bytes` is 0 where the saver
+    keeps channel values inside the checkpoints (SQLite), counted in `checkpoint_bytes`."""
+
+    checkpoints: int = 0
+    checkpoint_bytes: int = 0
+    blob_bytes: int = 0
+    write_bytes: int = 0
+
+    def add(self, other: StoredBytes) -> None:
+        self.checkpoints += other.checkpoints
+        self.checkpoint_bytes += other.checkpoint_bytes
+        self.blob_bytes += other.blob_bytes
+        self.write_bytes += other.write_bytes
+
+    def to_json(self) -> Json:
+        total = self.checkpoint_bytes + self.blob_bytes + self.write_bytes
+        return {
+            "checkpoints": self.checkpoints,
+            "checkpoint_bytes": self.checkpoint_bytes,
+            "blob_bytes": self.blob_bytes,
+            "write_bytes": self.write_bytes,
+            "total_bytes": total,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class LoggedEnvelope:
@@ -332,3 +389,8 @@ class Backend(Protocol):
 
     async def sweep_store(self) -> int:
         """Delete expired store items; returns how many."""
+
+    async def reclaim_space(self) -> int:
+        """Give the database file's free pages back to the file system after large deletes, a
+        little at a time (SQLite's incremental vacuum); returns the pages freed. A no-op where
+        the database does it itself (PostgreSQL's autovacuum) or there is no file."""

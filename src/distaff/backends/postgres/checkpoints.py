@@ -10,13 +10,15 @@ run saving a checkpoint writes its blobs first, in their own statement.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from psycopg.rows import DictRow
 
-from distaff.backends.base import ThreadStorage
+from distaff.backends.base import StoredBytes, ThreadStorage
 from distaff.backends.postgres.database import Connection, Database
+from distaff.backends.rules.checkpoints import retention_cut
 
 # Both end in a SELECT of the (namespace, channel, version) that the deleted checkpoints
 # referenced. A checkpoint's writes go by its deleted ID, not by "every checkpoint but the
@@ -78,6 +80,46 @@ DELETE FROM checkpoint_blobs b USING _garbage g
 WHERE b.thread_id = %(thread_id)s AND b.checkpoint_ns = g.checkpoint_ns
 AND b.channel = g.channel AND b.version = g.version
 """
+
+
+# The `keep_last`-th checkpoint of the main line: the root namespace's latest, then parents.
+_NTH_OF_MAIN_LINE = """
+WITH RECURSIVE line(checkpoint_id, parent_checkpoint_id, depth) AS (
+    SELECT checkpoint_id, parent_checkpoint_id, 1 FROM checkpoints
+    WHERE thread_id = %(thread_id)s AND checkpoint_ns = '' AND checkpoint_id = (
+        SELECT max(checkpoint_id) FROM checkpoints
+        WHERE thread_id = %(thread_id)s AND checkpoint_ns = ''
+    )
+    UNION ALL
+    SELECT c.checkpoint_id, c.parent_checkpoint_id, line.depth + 1
+    FROM checkpoints c JOIN line ON c.thread_id = %(thread_id)s AND c.checkpoint_ns = ''
+        AND c.checkpoint_id = line.parent_checkpoint_id
+    WHERE line.depth < %(keep_last)s
+)
+SELECT checkpoint_id FROM line WHERE depth = %(keep_last)s
+"""
+# Older than the cut, but never the newest of a namespace; one statement, one snapshot.
+_DELETE_OLDER = (
+    """
+WITH _latest AS (
+    SELECT DISTINCT ON (checkpoint_ns) checkpoint_ns, checkpoint_id FROM checkpoints
+    WHERE thread_id = %(thread_id)s ORDER BY checkpoint_ns, checkpoint_id DESC
+), _deleted AS (
+    DELETE FROM checkpoints c
+    WHERE c.thread_id = %(thread_id)s AND c.checkpoint_id < %(cut)s AND NOT EXISTS (
+        SELECT 1 FROM _latest l
+        WHERE l.checkpoint_ns = c.checkpoint_ns AND l.checkpoint_id = c.checkpoint_id
+    )
+    RETURNING c.checkpoint_ns, c.checkpoint_id, c.checkpoint -> 'channel_versions' AS versions
+)"""
+    + _FREED
+)
+_COUNT = "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s"
+
+
+async def _count(conn: Connection, thread_id: str) -> int:
+    row = await (await conn.execute(_COUNT, (thread_id,))).fetchone()
+    return int(row["n"]) if row is not None else 0
 
 
 async def _delete_blobs(conn: Connection, thread_id: str, freed: list[DictRow]) -> None:
@@ -162,3 +204,49 @@ class PostgresCheckpointAdmin:
         async with self._db.transaction() as conn:
             cur = await conn.execute(_DELETE_ALL_BUT_LATEST, {"thread_id": thread_id})
             await _delete_blobs(conn, thread_id, await cur.fetchall())
+
+    async def retain(self, thread_id: str, keep_last: int | None, older_than: str | None) -> int:
+        async with self._db.transaction() as conn:
+            nth = None
+            if keep_last is not None:
+                cur = await conn.execute(
+                    _NTH_OF_MAIN_LINE, {"thread_id": thread_id, "keep_last": keep_last}
+                )
+                row = await cur.fetchone()
+                nth = row["checkpoint_id"] if row is not None else None
+            cut = retention_cut(nth, older_than)
+            if cut is None:
+                return 0
+            before = await _count(conn, thread_id)
+            cur = await conn.execute(_DELETE_OLDER, {"thread_id": thread_id, "cut": cut})
+            await _delete_blobs(conn, thread_id, await cur.fetchall())
+            return max(0, before - await _count(conn, thread_id))
+
+    async def sizes(self, thread_ids: Sequence[str]) -> dict[str, StoredBytes]:
+        if not thread_ids:
+            return {}
+        ids = list(thread_ids)
+        out: dict[str, StoredBytes] = {}
+        async with self._db.transaction() as conn:  # one snapshot for the three figures
+            cur = await conn.execute(
+                "SELECT thread_id, count(*) AS n, sum(pg_column_size(checkpoint)"
+                " + pg_column_size(metadata)) AS bytes FROM checkpoints"
+                " WHERE thread_id = ANY(%s) GROUP BY thread_id",
+                (ids,),
+            )
+            for row in await cur.fetchall():
+                out[row["thread_id"]] = StoredBytes(int(row["n"]), int(row["bytes"] or 0))
+            for table, attribute in _VALUE_TABLES:
+                cur = await conn.execute(
+                    f"SELECT thread_id, sum(octet_length(blob)) AS bytes FROM {table}"
+                    " WHERE thread_id = ANY(%s) GROUP BY thread_id",
+                    (ids,),
+                )
+                for row in await cur.fetchall():
+                    size = out.setdefault(row["thread_id"], StoredBytes())
+                    setattr(size, attribute, int(row["bytes"] or 0))
+        return out
+
+
+#: The tables `sizes` sums besides checkpoints, and where each goes.
+_VALUE_TABLES = (("checkpoint_blobs", "blob_bytes"), ("checkpoint_writes", "write_bytes"))

@@ -341,6 +341,9 @@ MIGRATIONS: list[str] = [
                                      p_interrupts, p_error);
     END $$;
     """,
+    # A thread's own checkpoint retention (`{keep_last, max_age_seconds}`); NULL: the
+    # deployment's.
+    "ALTER TABLE threads ADD COLUMN retention jsonb",
 ]
 
 

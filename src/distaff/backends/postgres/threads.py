@@ -7,6 +7,7 @@ from typing import Any
 
 from psycopg.rows import DictRow
 
+from distaff.backends.base import ThreadRetention
 from distaff.backends.postgres.database import Connection, Database, iso, json, jsonb
 from distaff.backends.postgres.filters import where_clause
 from distaff.backends.rules import filters, sorting
@@ -119,6 +120,27 @@ class PostgresThreads:
         if row is None:
             raise rules.not_found(thread_id)
         return thread_row(row)
+
+    async def set_retention(self, thread_id: str, policy: Json | None) -> bool:
+        row = await self._db.fetchone(
+            "UPDATE threads SET retention = %s WHERE thread_id = %s RETURNING thread_id",
+            (None if policy is None else jsonb(policy), thread_id),
+        )
+        return row is not None
+
+    async def retention_of(self, thread_id: str) -> Json | None:
+        row = await self._db.fetchone(
+            "SELECT retention FROM threads WHERE thread_id = %s", (thread_id,)
+        )
+        return row["retention"] if row is not None else None
+
+    async def retention_page(self, after: str, limit: int) -> list[ThreadRetention]:
+        rows = await self._db.fetchall(
+            "SELECT thread_id, metadata ->> 'assistant_id' AS assistant_id, retention"
+            " FROM threads WHERE thread_id > %s ORDER BY thread_id LIMIT %s",
+            (after, limit),
+        )
+        return [ThreadRetention(r["thread_id"], r["assistant_id"], r["retention"]) for r in rows]
 
     async def delete(self, thread_id: str) -> bool:
         # Its runs go by the foreign key's cascade; its crons with it, in the same statement

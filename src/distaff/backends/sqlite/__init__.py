@@ -76,6 +76,9 @@ class SqliteBackend:
     async def sweep_store(self) -> int:
         return await self.store.asweep()
 
+    async def reclaim_space(self) -> int:
+        return await self.db.reclaim()
+
     async def check(self) -> None:
         await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
 

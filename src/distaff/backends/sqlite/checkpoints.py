@@ -4,16 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from distaff.backends.base import ThreadStorage
+from distaff.backends.base import StoredBytes, ThreadStorage
+from distaff.backends.rules.checkpoints import retention_cut
 from distaff.backends.sqlite.database import Database
 
 _RUN_CHECKPOINTS = (
     "SELECT checkpoint_ns, checkpoint_id FROM checkpoints"
     " WHERE thread_id=? AND json_extract(CAST(metadata AS TEXT), '$.run_id') = ?"
+)
+
+
+# The `keep_last`-th checkpoint of the main line: the root namespace's latest, then parents.
+_NTH_OF_MAIN_LINE = """
+WITH RECURSIVE line(checkpoint_id, parent_checkpoint_id, depth) AS (
+    SELECT checkpoint_id, parent_checkpoint_id, 1 FROM checkpoints
+    WHERE thread_id = :thread_id AND checkpoint_ns = '' AND checkpoint_id = (
+        SELECT max(checkpoint_id) FROM checkpoints
+        WHERE thread_id = :thread_id AND checkpoint_ns = ''
+    )
+    UNION ALL
+    SELECT c.checkpoint_id, c.parent_checkpoint_id, line.depth + 1
+    FROM checkpoints c JOIN line ON c.thread_id = :thread_id AND c.checkpoint_ns = ''
+        AND c.checkpoint_id = line.parent_checkpoint_id
+    WHERE line.depth < :keep_last
+)
+SELECT checkpoint_id FROM line WHERE depth = :keep_last
+"""
+# Older than the cut, but never the newest of a namespace (IDs are uuid6, ordered by time).
+_OLDER = (
+    "thread_id = :thread_id AND checkpoint_id < :cut AND checkpoint_id NOT IN ("
+    " SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id = :thread_id"
+    " GROUP BY checkpoint_ns)"
 )
 
 
@@ -110,3 +136,43 @@ class SqliteCheckpointAdmin:
             )
 
         await self._db.write(job)
+
+    async def retain(self, thread_id: str, keep_last: int | None, older_than: str | None) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            nth = None
+            if keep_last is not None:
+                row = conn.execute(
+                    _NTH_OF_MAIN_LINE, {"thread_id": thread_id, "keep_last": keep_last}
+                ).fetchone()
+                nth = row[0] if row is not None else None
+            cut = retention_cut(nth, older_than)
+            if cut is None:
+                return 0
+            params = {"thread_id": thread_id, "cut": cut}
+            conn.execute(f"DELETE FROM writes WHERE {_OLDER}", params)
+            return conn.execute(f"DELETE FROM checkpoints WHERE {_OLDER}", params).rowcount
+
+        return await self._db.write(job)
+
+    async def sizes(self, thread_ids: Sequence[str]) -> dict[str, StoredBytes]:
+        if not thread_ids:
+            return {}
+        marks = ",".join("?" * len(thread_ids))
+
+        def job(conn: sqlite3.Connection) -> dict[str, StoredBytes]:
+            out: dict[str, StoredBytes] = {}
+            for tid, n, size in conn.execute(
+                "SELECT thread_id, count(*), sum(length(checkpoint) + coalesce(length(metadata),"
+                f" 0)) FROM checkpoints WHERE thread_id IN ({marks}) GROUP BY thread_id",
+                tuple(thread_ids),
+            ):
+                out[tid] = StoredBytes(checkpoints=n, checkpoint_bytes=size or 0)
+            for tid, size in conn.execute(
+                "SELECT thread_id, sum(length(value)) FROM writes"
+                f" WHERE thread_id IN ({marks}) GROUP BY thread_id",
+                tuple(thread_ids),
+            ):
+                out.setdefault(tid, StoredBytes()).write_bytes = size or 0
+            return out
+
+        return await self._db.read(job)

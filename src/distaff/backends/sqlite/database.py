@@ -161,6 +161,10 @@ class Database:
     def _open(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
+        # Free pages can go back to the file system a few at a time (`reclaim`), not only by a
+        # VACUUM that rewrites the whole file under a lock. It takes effect for a new file only
+        # (before its first table); a file created without it keeps its free pages for reuse.
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives a process crash; only an OS crash can lose the
         # last transactions. That is the contract of every durable default here.
@@ -231,6 +235,28 @@ class Database:
             return result
 
         return await self._submit(job)
+
+    async def reclaim(self, pages_per_step: int = 256) -> int:
+        """Return the file's free pages to the file system, `pages_per_step` at a time, each
+        step a short job of its own so requests go on in between; the pages freed."""
+        conn = self._require()
+
+        def step() -> int:
+            if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:  # not INCREMENTAL
+                return 0
+            free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+            if free:
+                # Through executescript: the pragma frees one page per step of its statement,
+                # and `execute` steps it once. It is a transaction of its own (autocommit).
+                conn.executescript(f"PRAGMA incremental_vacuum({pages_per_step})")
+            return free - int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+
+        freed = 0
+        while (done := await self._queue(step)) > 0:  # on the database thread, not the loop
+            freed += done
+            if done < pages_per_step:
+                break
+        return freed
 
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` as one job on the calling thread, once the connection is free, from

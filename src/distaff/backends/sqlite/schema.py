@@ -111,6 +111,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (assistant_id, model)
     ) WITHOUT ROWID
     """,
+    # A thread's own checkpoint retention (`{keep_last, max_age_seconds}`); NULL: the
+    # deployment's.
+    "ALTER TABLE threads ADD COLUMN retention TEXT",
 ]
 
 

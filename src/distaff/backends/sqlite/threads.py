@@ -7,6 +7,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from distaff.backends.base import ThreadRetention
 from distaff.backends.rules import filters, sorting
 from distaff.backends.rules import threads as rules
 from distaff.backends.sqlite.database import Database, dump, load
@@ -110,6 +111,42 @@ class SqliteThreads:
             return updated
 
         return await self._db.write(job)
+
+    async def set_retention(self, thread_id: str, policy: Json | None) -> bool:
+        value = None if policy is None else dump(policy)
+        return await self._db.write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE threads SET retention=? WHERE thread_id=?", (value, thread_id)
+                ).rowcount
+                > 0
+            )
+        )
+
+    async def retention_of(self, thread_id: str) -> Json | None:
+        row = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT retention FROM threads WHERE thread_id=?", (thread_id,)
+            ).fetchone()
+        )
+        return None if row is None or row[0] is None else load(row[0])
+
+    async def retention_page(self, after: str, limit: int) -> list[ThreadRetention]:
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT thread_id, json_extract(metadata, '$.assistant_id') AS assistant_id,"
+                " retention FROM threads WHERE thread_id > ? ORDER BY thread_id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        )
+        return [
+            ThreadRetention(
+                r["thread_id"],
+                r["assistant_id"],
+                None if r["retention"] is None else load(r["retention"]),
+            )
+            for r in rows
+        ]
 
     async def delete(self, thread_id: str) -> bool:
         def job(conn: sqlite3.Connection) -> bool:
