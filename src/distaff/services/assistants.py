@@ -4,6 +4,7 @@ introspection (drawing, JSON schemas, subgraphs)."""
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -13,6 +14,7 @@ from distaff.errors import Conflict, InvalidInput, NotFound
 from distaff.graphs import CompiledGraph, GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, now_iso, system_assistant_id, uuid7
 from distaff.models import Assistant, AssistantQuery, AssistantVersion, Json, Page
+from distaff.serde import dumps, loads
 
 
 def require_uuid(assistant_id: str) -> str:
@@ -283,7 +285,26 @@ def _config_schema(graph: Any) -> Json:
     return schema
 
 
+#: Schemas by graph object: a static graph is one object for the process, and pydantic takes
+#: about 60 ms to make a message graph's schemas (an MCP `tools/list` of 100 assistants of
+#: one graph took 6 s). A factory's graph is a new object per call, so never a stale hit.
+_SCHEMAS: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
+
+
 def graph_schemas(graph: Any) -> Json:
+    """The graph's input, output, state, config and context JSON schemas (a fresh copy: the
+    callers may change theirs)."""
+    try:
+        cached = _SCHEMAS.get(graph)
+    except TypeError:  # not weakly referable or not hashable: nothing is cached
+        return _graph_schemas(graph)
+    if cached is None:
+        cached = _SCHEMAS[graph] = dumps(_graph_schemas(graph))
+    result: Json = loads(cached)
+    return result
+
+
+def _graph_schemas(graph: Any) -> Json:
     builder = getattr(graph, "builder", None)
     state_schema = None
     if builder is not None and getattr(builder, "state_schema", None) is not None:
