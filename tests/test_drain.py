@@ -1,6 +1,7 @@
 """Zero-loss deploys: on SIGTERM a running run stops at its graph's next step boundary (its
 checkpoint saved), goes back to the queue, and the next process resumes it at that step, so no
-node runs twice; a client waiting on another replica sees it through to its end.
+node runs twice; a client waiting or streaming (v1 and v2) on another replica sees it through to
+its end.
 
 The `steps` graph runs one node a superstep and appends each step's start to a file, which
 shows what ran twice.
@@ -24,6 +25,7 @@ from tests.backends import DURABLE
 from tests.clients import sdk, wait_status
 from tests.conftest import ARTIFACTS, database_url
 from tests.servers import MANIFEST, Server
+from tests.v2 import ends_after, read_stream, root_terminal
 
 STEPS = 12
 
@@ -121,10 +123,24 @@ async def test_a_wait_on_another_replica_sees_a_drained_run_through_on_the_next_
         return proc
 
     client = get_client(url=api.url, timeout=60)
+    http = api.http()
     try:
         first = worker()
         tid = (await client.threads.create())["thread_id"]
-        # A v1 stream and a wait, both on the API process, which executes nothing.
+        # A v2 thread stream, a v1 stream and a wait, all on the API process, which executes
+        # nothing.
+        opened = asyncio.Event()
+        followed = asyncio.create_task(
+            read_stream(
+                http,
+                tid,
+                {"channels": ["values", "lifecycle"]},
+                ends_after(1),
+                timeout=90,
+                on_open=opened.set,
+            )
+        )
+        await asyncio.wait_for(opened.wait(), 10)
         streamed = asyncio.create_task(
             _collect(client.runs.stream(tid, "steps", input=_msg(str(STEPS)), stream_mode="values"))
         )
@@ -143,7 +159,14 @@ async def test_a_wait_on_another_replica_sees_a_drained_run_through_on_the_next_
         assert values[-1]["done"] == STEPS
         assert not [e for e in events if e.event == "error"], events
         assert await wait_status(client, tid, run_id, {"success"}) == "success"
+        # The v2 stream followed the run across the drain to its one end, on the next worker.
+        v2 = (await asyncio.wait_for(followed, 60)).events
+        ends = [e["params"]["data"]["event"] for e in v2 if root_terminal(e)]
+        assert ends == ["completed"], ends
+        v2_values = [e["params"]["data"] for e in v2 if e["method"] == "values"]
+        assert v2_values[-1]["done"] == STEPS
     finally:
+        await http.aclose()
         await client.http.client.aclose()
         for proc in workers:
             proc.send_signal(signal.SIGTERM)

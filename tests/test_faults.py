@@ -52,11 +52,11 @@ def fill(disk: Path) -> Path:
     """Write a file until the filesystem has no room left."""
     filler = disk / "filler"
     chunk = b"\0" * 65536
-    with filler.open("wb") as f:
+    # Unbuffered: a write the disk refused leaves nothing behind for `close` to fail on.
+    with filler.open("wb", buffering=0) as f:
         try:
             while True:
                 f.write(chunk)
-                f.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC, exc
     return filler

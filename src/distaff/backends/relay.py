@@ -47,6 +47,10 @@ class Signals(Protocol):
     def on_watch(self, key: str, watching: bool) -> None:
         """Another process started (or stopped) reading `run:<id>` or `thread:<id>`."""
 
+    async def on_hello(self, sender: str) -> None:
+        """A process (`sender`) started listening: it has heard none of the watches sent
+        before; tell it this process's (`Relay.rewatch`)."""
+
     async def on_events(self, run_id: str, thread_id: str) -> None:
         """New events are in `run_id`'s log."""
 
@@ -77,6 +81,13 @@ class Relay(Protocol):
     async def cancel(self, run_id: str, action: CancelAction) -> None: ...
 
     async def watch(self, key: str, watching: bool) -> None: ...
+
+    async def hello(self) -> None:
+        """Say this process started listening (or listens again after losing its connection),
+        so the others tell it what they watch."""
+
+    async def rewatch(self, target: str, key: str) -> None:
+        """Tell the process `target` (a `hello` sender) that this one watches `key`."""
 
     async def prune(self, retention_seconds: float) -> int:
         """Drop the logs of runs that ended more than `retention_seconds` ago."""

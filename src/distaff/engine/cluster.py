@@ -47,6 +47,10 @@ class Cluster:
         self._exported_threads: Counter[str] = Counter()
         #: Runs some of whose events were sent (their log ends with `END_EVENT`).
         self._logged: set[str] = set()
+        #: What this process told the others it watches (`thread:`/`events:` keys, counted
+        #: as sent; runs followed elsewhere), to tell a process that starts later.
+        self._watching: Counter[str] = Counter()
+        self._followed: set[str] = set()
 
     async def start(self, worker: Worker | None) -> None:
         """Start listening to the other processes, for this process's worker (if it runs one)."""
@@ -55,10 +59,19 @@ class Cluster:
         self._broker.outbox = self
 
         async def watch(thread_id: str, watching: bool) -> None:
-            await self._relay.watch(f"events:{thread_id}", watching)
+            await self._watch(f"events:{thread_id}", watching)
 
         self._events.share(watch)
         await self._relay.start(self)
+        # The others' watches sent before this process listened would never reach it: a
+        # worker started by a deploy would not send the events of a thread a client follows.
+        await self._relay.hello()
+
+    async def _watch(self, key: str, watching: bool) -> None:
+        self._watching[key] += 1 if watching else -1
+        if self._watching[key] <= 0:
+            del self._watching[key]
+        await self._relay.watch(key, watching)
 
     async def stop(self) -> None:
         await self._relay.stop()
@@ -118,11 +131,12 @@ class Cluster:
         if self._local(run_id):
             return
         if events:
+            self._followed.add(run_id)
             await self._relay.watch(f"run:{run_id}", True)
         await self.sync(run_id, thread_id)
 
     async def follow_thread(self, thread_id: str, *, replay: bool) -> None:
-        await self._relay.watch(f"thread:{thread_id}", True)
+        await self._watch(f"thread:{thread_id}", True)
         if replay:
             for run in await self._runs.list_for_thread(thread_id, Page(THREAD_REPLAY_RUNS, 0)):
                 if not self._local(run["run_id"]):
@@ -130,7 +144,7 @@ class Cluster:
 
     async def unfollow_thread(self, thread_id: str) -> None:
         with contextlib.suppress(Exception):
-            await self._relay.watch(f"thread:{thread_id}", False)
+            await self._watch(f"thread:{thread_id}", False)
 
     async def cancel(self, run_id: str, action: CancelAction) -> None:
         """Stop a running run wherever it executes."""
@@ -173,6 +187,13 @@ class Cluster:
         elif kind == "events":
             self._events.on_watch(ident, watching)
 
+    async def on_hello(self, sender: str) -> None:
+        open_runs = set(self._broker.open_runs())
+        self._followed &= open_runs  # runs that ended need no events any more
+        keys = [*self._watching, *(f"run:{run_id}" for run_id in self._followed)]
+        for key in keys:
+            await self._relay.rewatch(sender, key)
+
     async def on_thread_events(self, thread_id: str) -> None:
         self._events.on_news(thread_id)
 
@@ -191,7 +212,10 @@ class Cluster:
         self._broker.settle(run_id, status)
 
     async def on_reconnect(self) -> None:
-        """Notifications may have been lost: look at every run mirrored here."""
+        """Notifications may have been lost: look at every run mirrored here, and hear again
+        what the others watch (a watch sent meanwhile was lost; one heard twice only sends a
+        thread's events to a process that may no longer read them)."""
+        await self._relay.hello()
         self.on_wake()
         self._events.on_lost_news()
         for run_id in self._broker.open_runs():

@@ -32,6 +32,10 @@ CHANNELS = (
     "distaff_end",
     "distaff_cancel",
     "distaff_watch",
+    # A new process's hello, and the others' watches re-sent to it alone. Channels of their
+    # own: a process of an earlier version listens to neither and is told nothing new.
+    "distaff_hello",
+    "distaff_rewatch",
     "distaff_events",
     EVENTS_CHANNEL,
 )
@@ -87,6 +91,12 @@ class PostgresRelay(RelayBase):
     async def watch(self, key: str, watching: bool) -> None:
         await self._notify("distaff_watch", f"{key} {'+' if watching else '-'}")
 
+    async def hello(self) -> None:
+        await self._notify("distaff_hello", "")
+
+    async def rewatch(self, target: str, key: str) -> None:
+        await self._notify("distaff_rewatch", f"{target} {key}")
+
     async def prune(self, retention_seconds: float) -> int:
         return await self._db.execute(
             "DELETE FROM run_events e WHERE created_at < now() - %s * interval '1 second'"
@@ -124,6 +134,9 @@ class PostgresRelay(RelayBase):
                 if channel == EVENTS_CHANNEL:
                     await signals.on_thread_events(message)
                     return
+                if channel == "distaff_hello":
+                    await signals.on_hello(sender)
+                    return
                 first, second = message.split(" ", 1)
                 if channel == "distaff_events":
                     await signals.on_events(first, second)
@@ -131,5 +144,7 @@ class PostgresRelay(RelayBase):
                     signals.on_cancel(first, "rollback" if second == "rollback" else "interrupt")
                 elif channel == "distaff_watch":
                     signals.on_watch(first, second == "+")
+                elif channel == "distaff_rewatch" and first == self._owner:
+                    signals.on_watch(second, True)
         except Exception:
             log.exception("handling %s %r failed", channel, payload)

@@ -89,6 +89,12 @@ class RedisRelay(RelayBase):
     async def watch(self, key: str, watching: bool) -> None:
         await self._inner.watch(key, watching)
 
+    async def hello(self) -> None:
+        await self._inner.hello()
+
+    async def rewatch(self, target: str, key: str) -> None:
+        await self._inner.rewatch(target, key)
+
     async def prune(self, retention_seconds: float) -> int:
         return 0  # streams expire by themselves
 
