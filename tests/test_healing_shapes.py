@@ -17,7 +17,9 @@ from typing_extensions import TypedDict
 
 from distaff.engine.healing import CANCELLED, close_dangling_tool_calls, dangling_calls
 
-CONFIG: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+# As the executor runs a graph: the run's id in the config, so its checkpoints carry it (only a
+# state the cancelled run wrote is healed).
+CONFIG: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": "", "run_id": "run-1"}}
 
 
 async def _cut_when_next(graph: Any, values: dict[str, Any], node: str) -> None:
@@ -40,7 +42,9 @@ class PlainState(TypedDict):
     messages: list[dict[str, Any]]  # no reducer: a write replaces the list
 
 
-async def test_a_plain_list_of_dict_messages_is_extended_not_replaced() -> None:
+def _asker() -> StateGraph:
+    """ask (an AI message with one tool call) -> tools (30 s: the cancel lands in it)."""
+
     def ask(state: PlainState) -> dict[str, Any]:
         call = {"name": "wait", "args": {}, "id": "c1", "type": "tool_call"}
         return {
@@ -56,7 +60,11 @@ async def test_a_plain_list_of_dict_messages_is_extended_not_replaced() -> None:
     builder.add_node("tools", tools)
     builder.add_edge(START, "ask")
     builder.add_edge("ask", "tools")
-    graph = builder.compile(checkpointer=InMemorySaver())
+    return builder
+
+
+async def test_a_plain_list_of_dict_messages_is_extended_not_replaced() -> None:
+    graph = _asker().compile(checkpointer=InMemorySaver())
     await _cut_when_next(graph, {"messages": [{"role": "user", "content": "hi"}]}, "tools")
 
     healed = await close_dangling_tool_calls(graph, "t", "run-1")
@@ -113,3 +121,12 @@ def test_only_the_shape_a_cancel_leaves_is_closed() -> None:
     answered = ToolMessage("r", tool_call_id="a")
     assert dangling_calls([HumanMessage("q"), ai, answered]) == []
     assert [c["id"] for c in dangling_calls([HumanMessage("q"), ai])] == ["a"]
+
+
+async def test_a_state_the_run_did_not_write_is_left_alone() -> None:
+    """Cancelled before its graph wrote anything: the calls the thread ends with are another
+    run's (a client may be answering them), not this one's to close."""
+    graph = _asker().compile(checkpointer=InMemorySaver())
+    await _cut_when_next(graph, {"messages": [{"role": "user", "content": "hi"}]}, "tools")
+    assert await close_dangling_tool_calls(graph, "t", "another-run") is None
+    assert (await graph.aget_state(CONFIG)).next == ("tools",)

@@ -154,6 +154,26 @@ async def test_max_age_keeps_only_the_latest_once_all_else_is_old(
     assert [m["content"] for m in latest["values"]["messages"]] == ["one", "ok", "two", "ok"]
 
 
+async def test_subgraph_checkpoints_go_too(
+    client: LangGraphClient, http: httpx.AsyncClient
+) -> None:
+    """Each subgraph call has a namespace of its own: keeping each one's newest would keep one
+    checkpoint per call forever."""
+    tid = (await client.threads.create())["thread_id"]
+    await http.put(f"/threads/{tid}/retention", json={})
+    for i in range(3):
+        await client.runs.wait(tid, "parent", input=_msg(f"turn {i}"))
+    before = (await http.get(f"/threads/{tid}/storage")).json()["checkpoints"]["count"]
+    await http.put(f"/threads/{tid}/retention", json={"keep_last": 1})
+    await _until_history(client, tid, 1)
+    deadline = time.monotonic() + 10
+    while (await http.get(f"/threads/{tid}/storage")).json()["checkpoints"]["count"] != 1:
+        assert time.monotonic() < deadline, before
+        await asyncio.sleep(0.1)
+    assert before > 9  # the root's and the subgraph's
+    assert len((await client.threads.get_state(tid))["values"]["messages"]) == 9
+
+
 async def test_storage_per_assistant_and_in_metrics(
     client: LangGraphClient, http: httpx.AsyncClient
 ) -> None:

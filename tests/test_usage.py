@@ -60,6 +60,9 @@ async def test_usage_per_run_thread_assistant_and_metrics(
     assert json.loads(answer.headers["x-distaff-usage"]) == WEATHER
     run_id = answer.headers["content-location"].rsplit("/", 1)[-1]
     assert (await client.runs.get(tid, run_id))["usage"] == WEATHER
+    # A join of the run once it ended reads the usage stored with it.
+    joined = await http.get(f"/threads/{tid}/runs/{run_id}/join", headers=PREFER)
+    assert json.loads(joined.headers["x-distaff-usage"]) == WEATHER
 
     await client.runs.wait(tid, aid, input=_msg("hi"))
     runs = await client.runs.list(tid)

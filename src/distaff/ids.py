@@ -74,6 +74,6 @@ def checkpoint_id_at(seconds: float) -> str:
     every checkpoint ID made before that moment sorts below it, every later one above."""
     # uuid6: 60 bits of 100-ns intervals since 1582-10-15, the top 48 first, then the
     # version, the low 12; then the variant, with clock sequence and node at their lowest.
-    stamp = int(seconds * 10_000_000) + 0x01B21DD213814000
+    stamp = min(max(0, int(seconds * 10_000_000) + 0x01B21DD213814000), (1 << 60) - 1)
     value = ((stamp >> 12) << 80) | (0x6 << 76) | ((stamp & 0x0FFF) << 64) | (0x8 << 60)
     return str(uuid.UUID(int=value))

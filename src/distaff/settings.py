@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     checkpoint_keep_last: int | None = Field(default=None, ge=1)
     #: ... and none older than this many seconds (None: no age limit). The latest checkpoint
     #: of a thread (its state, a pending interrupt) always stays.
-    checkpoint_max_age_seconds: float | None = Field(default=None, gt=0)
+    checkpoint_max_age_seconds: float | None = Field(default=None, gt=0, le=100 * 365 * 86_400)
     #: How often retention is applied and storage measured (a pass over every thread).
     retention_sweep_seconds: float = Field(default=300.0, gt=0)
     #: Thread TTL for threads created without one, in minutes (`checkpointer.ttl.default_ttl`).

@@ -91,13 +91,17 @@ async def _create(
         )
     # /wait: both forms point at the thread's join URL, as the reference does.
     join = run_location(tid, run_id)
-    return _wait_response(
-        rt, request, reader, tid, {"Location": f"{join}/join", "Content-Location": join}
-    )
+    headers = {"Location": f"{join}/join", "Content-Location": join}
+    return _wait_response(rt, request, reader, tid, run_id, headers)
 
 
 def _wait_response(
-    rt: Runtime, request: Request, reader: Reader, thread_id: str, headers: dict[str, str]
+    rt: Runtime,
+    request: Request,
+    reader: Reader,
+    thread_id: str,
+    run_id: str,
+    headers: dict[str, str],
 ) -> Response:
     """The answer of `/wait` and `/join`. Its head goes out at once, as the reference sends
     it, and newlines follow while the run goes on; with `Prefer: usage` the head waits for the
@@ -106,24 +110,23 @@ def _wait_response(
     if not _prefers_usage(request):
         heartbeat = rt.settings.heartbeat_seconds
         return json_stream_response(wait_body(reader, body, heartbeat=heartbeat), reader, headers)
+
+    async def usage_header() -> dict[str, str]:
+        outcome = reader.subscription.outcome
+        usage = outcome.usage if outcome is not None else None
+        if usage is None:  # ended before this reader came, or heard of from the database
+            run = await rt.backend.runs.get(run_id)
+            usage = run.get("usage") if run is not None else None
+        return {USAGE_HEADER: json.dumps(usage or empty(), separators=(",", ":"))}
+
     return json_stream_response(
-        wait_body(reader, body, heartbeat=None),
-        reader,
-        headers,
-        lambda: usage_header(reader.subscription.outcome),
+        wait_body(reader, body, heartbeat=None), reader, headers, usage_header
     )
 
 
 def _prefers_usage(request: Request) -> bool:
     prefer = request.headers.get("prefer")
     return prefer is not None and "usage" in {p.strip().lower() for p in prefer.split(",")}
-
-
-def usage_header(outcome: RunOutcome | None) -> dict[str, str]:
-    """`X-Distaff-Usage`: the tokens the run's models used (`distaff.usage` JSON, zeros when
-    none reported any)."""
-    usage = outcome.usage if outcome is not None and outcome.usage is not None else empty()
-    return {USAGE_HEADER: json.dumps(usage, separators=(",", ":"))}
 
 
 def _canceller(rt: Runtime, thread_id: str, run_id: str) -> Callable[[], Awaitable[Any]]:
@@ -207,7 +210,7 @@ async def join_run(
     on_disconnect = _canceller(rt, tid, run["run_id"]) if cancel_on_disconnect else None
     reader = Reader(sub, on_disconnect)
     headers = {"Location": f"{location}/join", "Content-Location": location}
-    return _wait_response(rt, request, reader, tid, headers)
+    return _wait_response(rt, request, reader, tid, run["run_id"], headers)
 
 
 def _parse_modes(raw: list[str] | None) -> list[str] | None:

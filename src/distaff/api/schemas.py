@@ -119,13 +119,17 @@ class ThreadCreate(Body):
     supersteps: list[dict[str, Any]] | None = None
 
 
+#: A hundred years: longer keeps everything anyway.
+MAX_AGE_SECONDS = 100 * 365 * 86_400
+
+
 class RetentionPolicy(Body):
     """A thread's own checkpoint retention (distaff's): it replaces the deployment's."""
 
     #: Keep this many newest checkpoints of the thread's main line (null: all).
     keep_last: int | None = Field(default=None, ge=1, le=MAX_SAFE_INT)
     #: And none older than this (null: no age limit). The latest always stays.
-    max_age_seconds: float | None = Field(default=None, gt=0)
+    max_age_seconds: float | None = Field(default=None, gt=0, le=MAX_AGE_SECONDS)
 
 
 class ThreadPatch(Body):

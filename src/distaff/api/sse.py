@@ -162,7 +162,7 @@ class ReaderResponse(Response):
         headers: dict[str, str],
         on_close: Callable[[], Awaitable[Any]],
         on_abort: Callable[[], Awaitable[Any]] | None = None,
-        late_headers: Callable[[], Mapping[str, str]] | None = None,
+        late_headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
     ) -> None:
         self.body_iterator = body
         self.status_code = 200
@@ -194,7 +194,7 @@ class ReaderResponse(Response):
             nonlocal started
             headers = self.raw_headers
             if self._late_headers is not None:
-                late = self._late_headers().items()
+                late = (await self._late_headers()).items()
                 headers = [*headers, *((k.encode(), v.encode("latin-1")) for k, v in late)]
             started = True
             await send(
@@ -238,7 +238,7 @@ def _reader_response(
     reader: Reader,
     media_type: str,
     headers: dict[str, str],
-    late_headers: Callable[[], Mapping[str, str]] | None = None,
+    late_headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
 ) -> ReaderResponse:
     # A failed or cancelled body frees the subscription but is no disconnect: a run that
     # cancels on disconnect goes on.
@@ -267,7 +267,7 @@ def json_stream_response(
     body: AsyncIterator[bytes],
     reader: Reader,
     headers: dict[str, str],
-    late_headers: Callable[[], Mapping[str, str]] | None = None,
+    late_headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
 ) -> ReaderResponse:
     """A wait's answer: newlines while the run goes on, then the JSON. With `late_headers`, the
     head waits for the body's first bytes (the run's end, or the first heartbeat)."""

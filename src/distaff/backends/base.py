@@ -101,6 +101,9 @@ class ThreadRetention:
     assistant_id: str | None
     #: Its own policy; None means the deployment's.
     policy: Json | None
+    #: It has pending or running runs: retention leaves it alone (a rollback must find the
+    #: state before its run, a run from an older checkpoint that checkpoint).
+    busy: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,8 +190,9 @@ class Cluster:
     async def on_hello(self, sender: str) -> None:
         open_runs = set(self._broker.open_runs())
         self._followed &= open_runs  # runs that ended need no events any more
-        keys = [*self._watching, *(f"run:{run_id}" for run_id in self._followed)]
-        for key in keys:
+        # A key as many times as it was watched here: the new process counts each.
+        keys = [k for k, n in self._watching.items() for _ in range(n)]
+        for key in [*keys, *(f"run:{run_id}" for run_id in self._followed)]:
             await self._relay.rewatch(sender, key)
 
     async def on_thread_events(self, thread_id: str) -> None:
@@ -213,8 +214,10 @@ class Cluster:
 
     async def on_reconnect(self) -> None:
         """Notifications may have been lost: look at every run mirrored here, and hear again
-        what the others watch (a watch sent meanwhile was lost; one heard twice only sends a
-        thread's events to a process that may no longer read them)."""
+        what the others watch (a watch sent meanwhile was lost)."""
+        # What the others watch is counted afresh from their answers.
+        self._exported_threads.clear()
+        self._events.forget_remote()
         await self._relay.hello()
         self.on_wake()
         self._events.on_lost_news()

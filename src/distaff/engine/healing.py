@@ -108,6 +108,10 @@ async def close_dangling_tool_calls(
     if channel is None:
         return None
     state = await graph.aget_state(config)
+    if (state.metadata or {}).get("run_id") != run_id or any(t.interrupts for t in state.tasks):
+        # Not this run's state (cancelled before its graph wrote anything: the calls may await
+        # a client, or an interrupt its answer), or paused for a human: left as it is.
+        return None
     calls = dangling_calls(_messages(state))
     cut = next(iter(state.next), None)  # the step the cancel cut: the tools
     if calls and _finished_answers(state):

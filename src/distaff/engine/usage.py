@@ -49,6 +49,10 @@ class UsageRecorder(BaseCallbackHandler):
     def ignore_custom_event(self) -> bool:
         return True
 
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        """Nothing to do; defined so that langchain does not fall back to `on_llm_start`,
+        which renders the whole conversation as a string for every model call."""
+
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
         fallback = (response.llm_output or {}).get("model_name")
         for generations in response.generations:

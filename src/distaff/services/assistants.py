@@ -10,7 +10,7 @@ from typing import Any
 
 from distaff.auth import OPEN, Filter, Gate, matches, owned
 from distaff.backends.base import Backend
-from distaff.errors import Conflict, InvalidInput, NotFound
+from distaff.errors import Conflict, InvalidInput, NotFound, Refused
 from distaff.graphs import CompiledGraph, GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, now_iso, system_assistant_id, uuid7
 from distaff.models import Assistant, AssistantQuery, AssistantVersion, Json, Page
@@ -147,6 +147,10 @@ class AssistantService:
     async def usage(self, assistant_id: str) -> Json:
         """The tokens the assistant's runs used, summed over all of them (`distaff.usage`)."""
         aid = (await self._visible(assistant_id, "read"))["assistant_id"]
+        if await self._gate.authorize("threads", "search", {}):
+            raise Refused(
+                "The assistant's usage sums every user's runs; not for a user limited to some"
+            )
         return {"assistant_id": aid, **await self._runs.assistant_usage(aid)}
 
     async def update(self, assistant_id: str, body: Json) -> Assistant:

@@ -2,11 +2,11 @@
 
 A thread gains a checkpoint per superstep, forever. A retention policy, `{keep_last,
 max_age_seconds}`, set for the deployment (settings) or for one thread (its own replaces the
-deployment's), is applied by the sweeper: each pass walks every thread, deletes what its policy
-lets go (the backend's `retain`: never a namespace's newest checkpoint, so never the latest
-state or a pending interrupt), measures what is left, and sums it by assistant for `/metrics`.
-After a pass that deleted anything, SQLite gives the freed pages back to the file system a few
-at a time.
+deployment's), is applied by the sweeper: each pass walks every thread without active runs,
+deletes what its policy lets go (the backend's `retain`: never the root's latest checkpoint nor
+a paused subgraph's, so never the latest state or a pending interrupt), measures what is left,
+and sums it by assistant for `/metrics`. After a pass that deleted anything, SQLite gives the
+freed pages back to the file system a few at a time.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 
 from distaff.auth import OPEN, Gate
 from distaff.backends.base import Backend, StoredBytes, ThreadRetention
-from distaff.errors import NotFound
+from distaff.errors import NotFound, Refused
 from distaff.ids import checkpoint_id_at
 from distaff.models import Json
 from distaff.services.assistants import AssistantService
@@ -26,6 +26,16 @@ from distaff.services.threads import visible_thread
 from distaff.settings import Settings
 
 log = logging.getLogger("distaff.sweeper")
+
+
+async def every_thread_visible(gate: Gate, what: str) -> None:
+    """Sums over an assistant's threads cover every user's: refused to a principal whom an
+    auth handler limits to some threads."""
+    if await gate.authorize("threads", "search", {}):
+        raise Refused(
+            f"The assistant's {what} sums every user's threads; not for a user limited to some"
+        )
+
 
 #: Threads read (and measured) per statement during a pass.
 PAGE = 200
@@ -77,6 +87,7 @@ class RetentionService:
     async def assistant_storage(self, assistant_id: str) -> Json:
         """Bytes the assistant's threads occupy now (a walk over every thread)."""
         aid = (await self._assistants.get(assistant_id))["assistant_id"]
+        await every_thread_visible(self._gate, "storage")
         total = StoredBytes()
         async for page in self._pages():
             mine = [t.thread_id for t in page if t.assistant_id == aid]
@@ -93,7 +104,10 @@ class RetentionService:
         admin = self._backend.checkpoints
         async for page in self._pages():
             for thread in page:
-                deleted += await self._retain(thread)
+                try:
+                    deleted += await self._retain(thread)
+                except Exception:  # one thread's failure does not stop the pass
+                    log.exception("retention of thread %s failed", thread.thread_id)
             sizes = await admin.sizes([t.thread_id for t in page])
             for thread in page:
                 if thread.thread_id in sizes:
@@ -110,7 +124,7 @@ class RetentionService:
 
     async def _retain(self, thread: ThreadRetention) -> int:
         policy = thread.policy if thread.policy is not None else self.default
-        if not policy:
+        if not policy or thread.busy:
             return 0
         keep_last = policy.get("keep_last")
         max_age = policy.get("max_age_seconds")

@@ -77,12 +77,14 @@ class MemoryCheckpointAdmin:
         cut = retention_cut(nth, older_than)
         if cut is None:
             return 0
+        if not root:
+            return 0
+        # As on SQLite: older than the cut and than the root's latest (a paused subgraph's
+        # checkpoints come after it).
+        cut = min(cut, max(root))
         deleted = 0
         for ns, checkpoints in list(namespaces.items()):
-            if not checkpoints:
-                continue
-            latest = max(checkpoints)
-            for checkpoint_id in [c for c in checkpoints if c < cut and c != latest]:
+            for checkpoint_id in [c for c in checkpoints if c < cut]:
                 del checkpoints[checkpoint_id]
                 s.writes.pop((thread_id, ns, checkpoint_id), None)
                 deleted += 1

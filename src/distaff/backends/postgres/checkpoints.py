@@ -98,17 +98,15 @@ WITH RECURSIVE line(checkpoint_id, parent_checkpoint_id, depth) AS (
 )
 SELECT checkpoint_id FROM line WHERE depth = %(keep_last)s
 """
-# Older than the cut, but never the newest of a namespace; one statement, one snapshot.
+# Older than the cut and than the root's latest checkpoint (so never that one, nor a paused
+# subgraph's, written after it: see the SQLite backend); one statement, one snapshot.
 _DELETE_OLDER = (
     """
-WITH _latest AS (
-    SELECT DISTINCT ON (checkpoint_ns) checkpoint_ns, checkpoint_id FROM checkpoints
-    WHERE thread_id = %(thread_id)s ORDER BY checkpoint_ns, checkpoint_id DESC
-), _deleted AS (
+WITH _deleted AS (
     DELETE FROM checkpoints c
-    WHERE c.thread_id = %(thread_id)s AND c.checkpoint_id < %(cut)s AND NOT EXISTS (
-        SELECT 1 FROM _latest l
-        WHERE l.checkpoint_ns = c.checkpoint_ns AND l.checkpoint_id = c.checkpoint_id
+    WHERE c.thread_id = %(thread_id)s AND c.checkpoint_id < %(cut)s AND c.checkpoint_id < (
+        SELECT max(checkpoint_id) FROM checkpoints
+        WHERE thread_id = %(thread_id)s AND checkpoint_ns = ''
     )
     RETURNING c.checkpoint_ns, c.checkpoint_id, c.checkpoint -> 'channel_versions' AS versions
 )"""

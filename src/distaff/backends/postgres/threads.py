@@ -12,6 +12,7 @@ from distaff.backends.postgres.database import Connection, Database, iso, json, 
 from distaff.backends.postgres.filters import where_clause
 from distaff.backends.rules import filters, sorting
 from distaff.backends.rules import threads as rules
+from distaff.backends.rules.checkpoints import stamped_assistant
 from distaff.ids import now_iso
 from distaff.models import Json, Page, Thread, ThreadQuery
 from distaff.state import ThreadSnapshot
@@ -136,11 +137,19 @@ class PostgresThreads:
 
     async def retention_page(self, after: str, limit: int) -> list[ThreadRetention]:
         rows = await self._db.fetchall(
-            "SELECT thread_id, metadata ->> 'assistant_id' AS assistant_id, retention"
+            "SELECT thread_id, metadata ->> 'assistant_id' AS assistant_id, retention, status"
             " FROM threads WHERE thread_id > %s ORDER BY thread_id LIMIT %s",
             (after, limit),
         )
-        return [ThreadRetention(r["thread_id"], r["assistant_id"], r["retention"]) for r in rows]
+        return [
+            ThreadRetention(
+                r["thread_id"],
+                stamped_assistant(r["assistant_id"]),
+                r["retention"],
+                r["status"] == "busy",
+            )
+            for r in rows
+        ]
 
     async def delete(self, thread_id: str) -> bool:
         # Its runs go by the foreign key's cascade; its crons with it, in the same statement

@@ -35,12 +35,15 @@ WITH RECURSIVE line(checkpoint_id, parent_checkpoint_id, depth) AS (
 )
 SELECT checkpoint_id FROM line WHERE depth = :keep_last
 """
-# Older than the cut, but never the newest of a namespace (IDs are uuid6, ordered by time).
-_OLDER = (
-    "thread_id = :thread_id AND checkpoint_id < :cut AND checkpoint_id NOT IN ("
-    " SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id = :thread_id"
-    " GROUP BY checkpoint_ns)"
+# Older than the cut, never the root's newest. A subgraph call has a namespace of its own (its
+# task's), so its checkpoints go once older than the cut and than the root's latest checkpoint:
+# a subgraph paused in an interrupt wrote its checkpoints during the root's pending step, after
+# the root's latest. (IDs are uuid6, ordered by time.)
+_ROOT_LATEST = (
+    "(SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id = :thread_id"
+    " AND checkpoint_ns = '')"
 )
+_OLDER = f"thread_id = :thread_id AND checkpoint_id < :cut AND checkpoint_id < {_ROOT_LATEST}"
 
 
 class SqliteCheckpointAdmin:

@@ -10,6 +10,7 @@ from typing import Any
 from distaff.backends.base import ThreadRetention
 from distaff.backends.rules import filters, sorting
 from distaff.backends.rules import threads as rules
+from distaff.backends.rules.checkpoints import stamped_assistant
 from distaff.backends.sqlite.database import Database, dump, load
 from distaff.backends.sqlite.filters import where_clause
 from distaff.ids import now_iso, utcnow
@@ -135,15 +136,16 @@ class SqliteThreads:
         rows = await self._db.read(
             lambda conn: conn.execute(
                 "SELECT thread_id, json_extract(metadata, '$.assistant_id') AS assistant_id,"
-                " retention FROM threads WHERE thread_id > ? ORDER BY thread_id LIMIT ?",
+                " retention, status FROM threads WHERE thread_id > ? ORDER BY thread_id LIMIT ?",
                 (after, limit),
             ).fetchall()
         )
         return [
             ThreadRetention(
                 r["thread_id"],
-                r["assistant_id"],
+                stamped_assistant(r["assistant_id"]),
                 None if r["retention"] is None else load(r["retention"]),
+                r["status"] == "busy",
             )
             for r in rows
         ]

@@ -227,6 +227,12 @@ class EventHub(LogWriter):
             for reader in thread.readers:
                 reader.pull()
 
+    def forget_remote(self) -> None:
+        """Count no reader elsewhere (before asking the other processes again)."""
+        for thread_id, thread in list(self._threads.items()):
+            thread.remote = 0
+            self._forget_if_idle(thread_id)
+
     def on_watch(self, thread_id: str, watching: bool) -> None:
         thread = self._thread(thread_id)
         thread.remote = max(0, thread.remote + (1 if watching else -1))
