@@ -101,30 +101,6 @@ async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-#: The slowest modules (CI, 2026-12-03: 230, 145, 130, 115, 90 and 90 s), handed to the
-#: workers first. xdist's `loadfile` deals modules out in collection order, so a long one dealt
-#: last runs alone at the end while the other workers idle (v2_durability, collected near the
-#: end, made the run about 40 s longer than its share).
-SLOW_FIRST = (
-    "tests/test_durability.py",
-    "tests/test_v2_durability.py",
-    "tests/test_cli.py",
-    "tests/test_streaming.py",
-    "tests/test_runs.py",
-    "tests/test_studio.py",
-    "tests/test_crons.py",
-    "tests/test_replicas.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {module: i for i, module in enumerate(SLOW_FIRST)}
-    order = {id(item): n for n, item in enumerate(items)}
-    items.sort(
-        key=lambda item: (rank.get(item.nodeid.split("::", 1)[0], len(rank)), order[id(item)])
-    )
-
-
 # Where the suite's time goes, by module (setup, call and teardown together): the slowest are
 # printed after the run, so the time budget can be kept with figures rather than guesses.
 _MODULE_SECONDS: dict[str, float] = {}
