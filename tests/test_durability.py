@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -303,22 +304,26 @@ async def test_a_scheduled_run_still_starts_after_a_restart(
     durable_url: str, log_path: Path
 ) -> None:
     """`after_seconds` is stored with the run, not kept in a timer: a restart in between does
-    not lose it, and it does not start early. 8 s: the stop and the next start must fit in
-    it, also on a loaded machine (two test workers on two cores)."""
+    not lose it, and it does not start early: it ends after it was due; and if the next start
+    came within the 8 s (it does unless the machine is very
+    loaded), the run is still pending then."""
     with running(durable_url, log_path) as first:
         async with sdk(first) as client:
             tid = (await client.threads.create())["thread_id"]
             run = await client.runs.create(tid, "trivial", input=_msg("later"), after_seconds=8)
-            scheduled = run["created_at"]
+            due = time.monotonic() + 8
             first.stop()
     with running(durable_url, log_path) as second:
         async with sdk(second) as client:
-            assert (await client.runs.get(tid, run["run_id"]))["status"] == "pending"
-            await wait_status(client, tid, run["run_id"], {"success"}, timeout=15)
+            status = (await client.runs.get(tid, run["run_id"]))["status"]
+            if time.monotonic() < due - 1:
+                assert status == "pending"
+            await wait_status(client, tid, run["run_id"], {"success"}, timeout=20)
             thread = await client.threads.get(tid)
             assert _contents(thread["values"]) == ["later", "ok"]
+            # A scheduled run's `created_at` is when it is due (as in the reference).
             finished = (await client.runs.get(tid, run["run_id"]))["updated_at"]
-            assert finished >= scheduled
+            assert finished >= run["created_at"]
 
 
 # --- one process per SQLite file -----------------------------------------------------------
