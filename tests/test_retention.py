@@ -227,3 +227,22 @@ async def test_sqlite_gives_freed_pages_back(
 def _pragma(path: Path, name: str) -> int:
     with sqlite3.connect(path) as conn:
         return int(conn.execute(f"PRAGMA {name}").fetchone()[0])
+
+
+async def test_a_bad_policy_is_a_422_and_a_missing_thread_a_404(
+    client: LangGraphClient, http: httpx.AsyncClient
+) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    for body in (
+        {"keep_last": 0},
+        {"max_age_seconds": -1},
+        {"max_age_seconds": 1e300},
+        {"keep": 3},
+    ):
+        answer = await http.put(f"/threads/{tid}/retention", json=body)
+        assert answer.status_code == 422 and "detail" in answer.json(), (body, answer.text)
+    assert (await http.get(f"/threads/{tid}/retention")).json()["policy"] is None  # unchanged
+    missing = await http.put(
+        "/threads/00000000-0000-4000-8000-000000000000/retention", json={"keep_last": 2}
+    )
+    assert missing.status_code == 404 and "detail" in missing.json()

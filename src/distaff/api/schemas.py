@@ -126,6 +126,9 @@ MAX_AGE_SECONDS = 100 * 365 * 86_400
 class RetentionPolicy(Body):
     """A thread's own checkpoint retention (distaff's): it replaces the deployment's."""
 
+    # A misspelt key would otherwise read as "keep everything": distaff's own body, so strict.
+    model_config = ConfigDict(extra="forbid")
+
     #: Keep this many newest checkpoints of the thread's main line (null: all).
     keep_last: int | None = Field(default=None, ge=1, le=MAX_SAFE_INT)
     #: And none older than this (null: no age limit). The latest always stays.
