@@ -116,7 +116,7 @@ class _TokenCounters(Collector):
         yield calls
 
     def _rows(self) -> list[tuple[tuple[str, str], dict[str, int]]]:
-        return sorted(self.tally.by_assistant_model.items()) if self.tally else []
+        return self.tally.rows() if self.tally else []
 
     def json(self) -> list[dict[str, Any]]:
         return [

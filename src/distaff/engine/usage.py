@@ -77,16 +77,21 @@ class UsageRecorder(BaseCallbackHandler):
 
 
 class UsageTally:
-    """Tokens counted by the runs this process executed, by (assistant, model), since it
-    started: Prometheus counters, summed across replicas by whoever scrapes them."""
+    """Tokens counted by the runs this process executed, by assistant (each a `distaff.usage`
+    sum, by model), since it started: Prometheus counters, summed across replicas by whoever
+    scrapes them."""
 
     def __init__(self) -> None:
-        self.by_assistant_model: dict[tuple[str, str], dict[str, int]] = {}
+        self.by_assistant: dict[str, Json] = {}
 
     def add(self, assistant_id: str, usage: Json | None) -> None:
-        for model, figures in ((usage or {}).get("by_model") or {}).items():
-            entry = self.by_assistant_model.setdefault(
-                (assistant_id, model), dict.fromkeys(usage_json.FIELDS, 0)
-            )
-            for key in usage_json.FIELDS:
-                entry[key] += int(figures.get(key, 0))
+        if usage is not None:
+            usage_json.add(self.by_assistant.setdefault(assistant_id, usage_json.empty()), usage)
+
+    def rows(self) -> list[tuple[tuple[str, str], dict[str, int]]]:
+        """`((assistant_id, model), figures)`, sorted."""
+        return sorted(
+            ((assistant_id, model), figures)
+            for assistant_id, total in self.by_assistant.items()
+            for model, figures in total["by_model"].items()
+        )
