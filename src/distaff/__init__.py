@@ -7,9 +7,17 @@ from distaff.version import __version__
 
 if TYPE_CHECKING:
     from distaff.app import create_app, from_langgraph_json
+    from distaff.backends.registry import BackendOptions, register_backend
 
 
-__all__ = ["Settings", "__version__", "create_app", "from_langgraph_json"]
+__all__ = [
+    "BackendOptions",
+    "Settings",
+    "__version__",
+    "create_app",
+    "from_langgraph_json",
+    "register_backend",
+]
 
 
 def __getattr__(name: str) -> object:
@@ -18,4 +26,8 @@ def __getattr__(name: str) -> object:
         from distaff import app
 
         return getattr(app, name)
+    if name in ("register_backend", "BackendOptions"):
+        from distaff.backends import registry
+
+        return getattr(registry, name)
     raise AttributeError(name)

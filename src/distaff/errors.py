@@ -4,6 +4,7 @@
     ├── NotFound          -> 404
     ├── Conflict          -> 409
     ├── InvalidInput      -> 422   (a well-formed request that names something impossible)
+    │   └── Unsupported   -> 422   (something this deployment's persistence cannot do)
     ├── BadRequest        -> 400   (a request the contract refuses, e.g. resume without a thread)
     ├── Unavailable       -> 503   (the database cannot be reached)
     ├── Refused           -> 401, 403 or the status an auth handler chose
@@ -38,6 +39,10 @@ class Conflict(DistaffError):
 
 class InvalidInput(DistaffError):
     """Invalid input"""
+
+
+class Unsupported(InvalidInput):
+    """This deployment's persistence cannot do that"""
 
 
 class BadRequest(DistaffError):

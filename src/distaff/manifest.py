@@ -62,8 +62,9 @@ class Manifest:
     ui: UiSpec | None = None
 
     def settings_overrides(self) -> dict[str, Any]:
-        """Settings the manifest decides (`checkpointer.ttl`, `store.ttl`, `store.index`,
-        `webhooks`, `auth`, `http`), by `Settings` field name."""
+        """Settings the manifest decides (`checkpointer.ttl`, `.path`, `.serde`, `store.ttl`,
+        `.index`, `.path`, `encryption`, `webhooks`, `auth`, `http`), by `Settings` field
+        name."""
         ttl = (self.raw.get("checkpointer") or {}).get("ttl") or {}
         overrides: dict[str, Any] = {}
         if ttl.get("default_ttl") is not None:
@@ -81,6 +82,15 @@ class Manifest:
             overrides["store_sweep_seconds"] = float(store_ttl["sweep_interval_minutes"]) * 60
         if isinstance(index := (self.raw.get("store") or {}).get("index"), dict):
             overrides["store_index"] = {**index, "embed": self._resolve(index.get("embed"))}
+        checkpointer = self.raw.get("checkpointer") or {}
+        if checkpointer.get("path"):
+            overrides["checkpointer_path"] = self._resolve(checkpointer["path"])
+        if isinstance(checkpointer.get("serde"), dict):
+            overrides["checkpointer_serde"] = checkpointer["serde"]
+        if (self.raw.get("store") or {}).get("path"):
+            overrides["store_path"] = self._resolve(self.raw["store"]["path"])
+        if isinstance(encryption := self.raw.get("encryption"), dict) and encryption.get("path"):
+            overrides["encryption_path"] = self._resolve(encryption["path"])
         if isinstance(auth := self.raw.get("auth"), dict) and auth.get("path"):
             overrides["auth"] = {**auth, "path": self._resolve(auth["path"])}
         if isinstance(http := self.raw.get("http"), dict):

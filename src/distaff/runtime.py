@@ -12,13 +12,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from langgraph.store.base import TTLConfig
-
 from distaff.auth import OPEN, SYSTEM, Authorizer, Gate, load_auth, set_principal
 from distaff.backends.base import Backend
-from distaff.backends.registry import open_backend
 from distaff.backends.relay import Relay
-from distaff.embeddings import index_config
 from distaff.engine.broker import Broker
 from distaff.engine.cluster import Cluster
 from distaff.engine.control import RunControl
@@ -30,6 +26,7 @@ from distaff.engine.webhooks import Webhooks
 from distaff.engine.worker import Worker
 from distaff.errors import ConfigError
 from distaff.graphs import GraphRegistry
+from distaff.persistence import open_persistence
 from distaff.services.assistants import AssistantService
 from distaff.services.crons import CronService
 from distaff.services.protocol import ProtocolService
@@ -110,18 +107,7 @@ class Runtime:
     @contextlib.asynccontextmanager
     async def open(cls, settings: Settings, graphs: GraphRegistry) -> AsyncIterator[Runtime]:
         async with contextlib.AsyncExitStack() as stack:
-            store_ttl: TTLConfig = {"refresh_on_read": settings.store_refresh_on_read}
-            if settings.store_ttl_minutes is not None:
-                store_ttl["default_ttl"] = settings.store_ttl_minutes
-            store_index = index_config(settings.store_index) if settings.store_index else None
-            backend = await stack.enter_async_context(
-                open_backend(
-                    settings.database_url,
-                    store_ttl=store_ttl,
-                    store_index=store_index,
-                    lease_seconds=settings.lease_seconds,
-                )
-            )
+            backend = await stack.enter_async_context(open_persistence(settings))
             stack.push_async_callback(graphs.aclose)
             await graphs.start(backend.checkpointer, backend.store)
             gate = _gate(settings)

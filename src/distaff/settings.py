@@ -47,6 +47,21 @@ class StoreIndexSettings(BaseModel):
     fields: list[str] | None = None
 
 
+class SerdeSettings(BaseModel):
+    """Which stored types langgraph's checkpoint serializer may revive (`checkpointer.serde` in
+    `langgraph.json`). A type outside the lists comes back as plain data, never constructed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: `[["module", "Class"], ...]` revived from the JSON form, or `true` for any.
+    allowed_json_modules: list[list[str]] | Literal[True] | None = None
+    #: The same for msgpack: a list adds to langgraph's safe types; `true` (the default)
+    #: revives any type (with a warning for unlisted ones); `null` only the safe types.
+    allowed_msgpack_modules: list[list[str]] | Literal[True] | None = True
+    #: Pickle what msgpack cannot encode (and unpickle it on read).
+    pickle_fallback: bool = False
+
+
 class AuthCacheSettings(BaseModel):
     """Remember who a caller is, by the headers that identify it, instead of authenticating
     every request (`auth.cache` in `langgraph.json`)."""
@@ -185,6 +200,17 @@ class Settings(BaseSettings):
     #: in bytes; a larger one gets 431 and the connection is closed. An app you serve
     #: yourself keeps its server's limit (see `distaff/http_protocol.py`).
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: A custom checkpointer for every graph instead of the backend's own (`checkpointer.path`):
+    #: `path/to/file.py:attr` or `module:attr` naming a `BaseCheckpointSaver`, or a sync or
+    #: async function returning one, or an (async) context manager yielding one.
+    checkpointer_path: str | None = None
+    #: A custom long-term store instead of the backend's own (`store.path`), named the same way
+    #: (a `BaseStore`).
+    store_path: str | None = None
+    #: What langgraph's checkpoint serializer may revive (`checkpointer.serde`).
+    checkpointer_serde: SerdeSettings | None = None
+    #: At-rest encryption (`encryption.path`): a `langgraph_sdk.Encryption` object.
+    encryption_path: str | None = None
     auth: AuthSettings | None = None
     http: HttpSettings = Field(default_factory=HttpSettings)
     #: Browser pages allowed when `http.cors` is unset and there is no custom auth: `local`

@@ -1,6 +1,7 @@
 """One backend per test, opened in-process as `runtime.py` opens it (`registry.open_backend`),
-for each name in `BACKENDS` (a test for several processes on one database takes
-`@pytest.mark.parametrize("harness", SHARED, indirect=True)`).
+for each name in `CONTRACT` (`BACKENDS`, or the plug-in `DISTAFF_CONTRACT_URL` names); a test
+for several processes on one database takes
+`@pytest.mark.parametrize("harness", SHARED, indirect=True)`.
 
 Memory and SQLite get a fresh database per test (an in-memory one, a file in the test's
 tmp_path). PostgreSQL gets one migrated database for the session, its tables truncated before
@@ -19,7 +20,7 @@ import pytest
 
 from distaff.backends.base import Backend
 from distaff.backends.registry import open_backend
-from tests.backends import BACKENDS
+from tests.backends import CONTRACT, CONTRACT_URL
 from tests.backends.harness import STORE_TTL, Harness
 from tests.postgres import Cluster
 
@@ -54,10 +55,15 @@ def contract_pg(pg_cluster: Cluster) -> PostgresDatabase:
     return PostgresDatabase(pg_cluster.database())
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=CONTRACT)
 async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
     name: str = request.param
-    if name == "memory":
+    if CONTRACT_URL is not None and name != "plugin":
+        pytest.skip("the contract runs on the plug-in backend alone (DISTAFF_CONTRACT_URL)")
+    if name == "plugin":
+        assert CONTRACT_URL is not None
+        url = CONTRACT_URL.replace("{tmp}", str(tmp_path))
+    elif name == "memory":
         url = "memory://"
     elif name == "sqlite":
         url = f"sqlite:///{tmp_path / 'db.sqlite'}"

@@ -16,6 +16,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 
 from distaff.backends.relay import Relay
+from distaff.errors import Unsupported
 from distaff.models import (
     Assistant,
     AssistantQuery,
@@ -278,6 +279,12 @@ class ThreadStorage:
 class CheckpointAdmin(Protocol):
     """Checkpoint maintenance the langgraph savers leave unimplemented."""
 
+    def cannot(self, operation: str) -> str | None:
+        """Why this admin cannot do `operation` (a method name of this protocol), or None if
+        it can; distaff asks before it accepts a request that would need it (a rollback, a
+        retention policy) so the request is refused with the reason instead of failing half
+        way. distaff's own backends can do everything."""
+
     async def storage(self, thread_id: str) -> ThreadStorage:
         """What the thread's checkpoints, channel values and pending writes occupy."""
 
@@ -299,6 +306,12 @@ class CheckpointAdmin(Protocol):
     async def sizes(self, thread_ids: Sequence[str]) -> dict[str, StoredBytes]:
         """The raw bytes each thread's checkpoints, separately stored channel values and
         pending writes occupy (no decoding: cheap enough for a sweep over every thread)."""
+
+
+def require(admin: CheckpointAdmin, operation: str) -> None:
+    """Raise `Unsupported` (422, with the reason) if the admin cannot do `operation`."""
+    if (reason := admin.cannot(operation)) is not None:
+        raise Unsupported(reason)
 
 
 @dataclass(slots=True)

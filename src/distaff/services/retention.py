@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 
 from distaff.auth import OPEN, Gate
-from distaff.backends.base import Backend, StoredBytes, ThreadRetention
+from distaff.backends.base import Backend, StoredBytes, ThreadRetention, require
 from distaff.errors import NotFound, Refused
 from distaff.ids import checkpoint_id_at
 from distaff.models import Json
@@ -72,6 +72,8 @@ class RetentionService:
     async def put(self, thread_id: str, policy: Json | None) -> Json:
         thread = await visible_thread(self._backend.threads, self._gate, thread_id, "update")
         tid = thread["thread_id"]
+        if policy and any(v is not None for v in policy.values()):  # `{}` keeps everything
+            require(self._backend.checkpoints, "retain")
         if not await self._backend.threads.set_retention(tid, policy):
             raise NotFound(f"Thread {thread_id} not found")
         return await self._answer(tid)
@@ -124,7 +126,7 @@ class RetentionService:
 
     async def _retain(self, thread: ThreadRetention) -> int:
         policy = thread.policy if thread.policy is not None else self.default
-        if not policy or thread.busy:
+        if not policy or thread.busy or self._backend.checkpoints.cannot("retain"):
             return 0
         keep_last = policy.get("keep_last")
         max_age = policy.get("max_age_seconds")

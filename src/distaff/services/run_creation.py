@@ -19,7 +19,7 @@ from typing import Any, Literal
 import langgraph.version
 
 from distaff.auth import OPEN, Gate, matches, owned
-from distaff.backends.base import Backend
+from distaff.backends.base import Backend, require
 from distaff.engine.broker import Broker, Subscription
 from distaff.engine.control import RunControl
 from distaff.engine.run_config import run_context
@@ -238,6 +238,8 @@ class RunCreator:
             if delivery != "background"
             else None
         )
+        if strategy == "rollback":  # before anything is stored
+            require(self._backend.checkpoints, "delete_for_run")
         try:
             inflight = await self._runs.insert(
                 run,

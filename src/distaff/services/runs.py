@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from distaff.auth import OPEN, Gate, matches
-from distaff.backends.base import Backend
+from distaff.backends.base import Backend, require
 from distaff.engine.broker import Broker, Subscription
 from distaff.engine.control import RunControl
 from distaff.engine.peers import Peers
@@ -152,6 +152,8 @@ class RunService:
 
     async def cancel_one(self, thread_id: str, run_id: str, action: str) -> Run:
         run = await self._visible_run(thread_id, run_id, "update", {"action": action})
+        if action == "rollback":
+            require(self._backend.checkpoints, "delete_for_run")
         targets = await self._control.cancel(
             "rollback" if action == "rollback" else "interrupt", run_ids=[run["run_id"]]
         )
@@ -163,6 +165,8 @@ class RunService:
         self, *, thread_id: str | None, run_ids: list[str] | None, status: str | None, action: str
     ) -> None:
         cancel_action: CancelAction = "rollback" if action == "rollback" else "interrupt"
+        if cancel_action == "rollback":
+            require(self._backend.checkpoints, "delete_for_run")
         tid = _uuid_or_404(thread_id) if thread_id else None
         rids = [_uuid_or_404(r) for r in run_ids] if run_ids is not None else None
         wanted = None if status == "all" else status

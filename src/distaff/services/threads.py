@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
 from distaff.auth import OPEN, Gate, matches, owned
-from distaff.backends.base import Backend, ThreadRepo
+from distaff.backends.base import Backend, ThreadRepo, require
 from distaff.engine.broker import Broker
 from distaff.engine.control import RunControl
 from distaff.errors import BadRequest, Conflict, InvalidInput, NotFound
@@ -19,6 +20,8 @@ from distaff.graphs import Access, CompiledGraph, GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, now_iso, uuid7
 from distaff.models import Json, Page, Thread, ThreadQuery
 from distaff.state import EMPTY_STATE, snapshot_from, snapshot_of, state_json, thread_config
+
+log = logging.getLogger("distaff")
 
 
 def thread_id_or_404(thread_id: str) -> str:
@@ -154,6 +157,7 @@ class ThreadService:
         await self._delete(thread["thread_id"], thread_id)
 
     async def _delete(self, tid: str, asked_as: str) -> None:
+        require(self._backend.checkpoints, "delete_thread")  # before the thread goes
         cancelled = await self._control.cancel_and_wait("interrupt", thread_id=tid)
         # A stateless run's thread goes with the run when it is cancelled: then it is deleted
         # as asked, not missing.
@@ -230,6 +234,9 @@ class ThreadService:
         return {"thread_id": tid, **await self._backend.runs.thread_usage(tid)}
 
     async def prune(self, thread_ids: list[str], strategy: str) -> int:
+        require(
+            self._backend.checkpoints, "delete_thread" if strategy == "delete" else "keep_latest"
+        )
         pruned = 0
         for raw_id in thread_ids:
             try:
@@ -250,7 +257,12 @@ class ThreadService:
         expired = await self._repo.expired(limit)
         for thread_id, strategy in expired:
             if strategy == "keep_latest":
-                await self._backend.checkpoints.keep_latest(thread_id)
+                if (reason := self._backend.checkpoints.cannot("keep_latest")) is not None:
+                    log.warning(
+                        "thread %s: TTL strategy keep_latest skipped: %s", thread_id, reason
+                    )
+                else:
+                    await self._backend.checkpoints.keep_latest(thread_id)
                 await self._repo.touch(thread_id)
             else:
                 with contextlib.suppress(NotFound):  # deleted meanwhile: nothing left to do

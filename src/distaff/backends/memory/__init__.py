@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.store.base import IndexConfig, TTLConfig
 
 from distaff.backends.memory.checkpoints import MemoryCheckpointAdmin
@@ -20,12 +21,15 @@ from distaff.backends.sqlite.database import Database
 
 @contextlib.asynccontextmanager
 async def open_memory(
-    store_ttl: TTLConfig | None = None, store_index: IndexConfig | None = None
+    store_ttl: TTLConfig | None = None,
+    store_index: IndexConfig | None = None,
+    *,
+    serde: SerializerProtocol | None = None,
 ) -> AsyncIterator[SqliteBackend]:
     db = Database(":memory:")
     try:
         await db.open()
-        saver = InMemorySaver()
+        saver = InMemorySaver(serde=serde)
         yield await SqliteBackend.assemble(
             db,
             saver,

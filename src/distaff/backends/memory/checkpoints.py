@@ -15,6 +15,9 @@ class MemoryCheckpointAdmin:
     def __init__(self, saver: InMemorySaver) -> None:
         self._saver = saver
 
+    def cannot(self, operation: str) -> str | None:
+        return None  # all of it, on its own tables
+
     async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         s = self._saver
         for ns, checkpoints in list(s.storage.get(source_thread_id, {}).items()):

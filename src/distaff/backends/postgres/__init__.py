@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import cast
 
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.store.base import IndexConfig, TTLConfig
 from langgraph.store.postgres.base import PostgresIndexConfig
 
@@ -81,6 +82,7 @@ async def open_postgres(
     store_index: IndexConfig | None = None,
     *,
     lease_seconds: float = 20.0,
+    serde: SerializerProtocol | None = None,
 ) -> AsyncIterator[PostgresBackend]:
     owner = owner_id()
     db = Database(url, sender=owner)
@@ -89,7 +91,7 @@ async def open_postgres(
         if store_index is not None:
             await _require_pgvector(db)
         leases = Leases(lease_seconds)
-        saver = FencedSaver(conn=db.pool)
+        saver = FencedSaver(conn=db.pool, serde=serde)
         saver.leases = leases
         index = cast(PostgresIndexConfig | None, store_index)
         store = DistaffPostgresStore(conn=db.pool, index=index, ttl=store_ttl)

@@ -138,6 +138,9 @@ class PostgresCheckpointAdmin:
         self._db = db
         self._saver = saver
 
+    def cannot(self, operation: str) -> str | None:
+        return None  # all of it, on its own tables
+
     async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         params = (target_thread_id, source_thread_id)
         async with self._db.transaction() as conn:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.store.base import IndexConfig, TTLConfig
 
 from distaff.backends.base import CheckpointAdmin
@@ -117,7 +118,11 @@ def sole_process(file: Path) -> Iterator[None]:
 
 @contextlib.asynccontextmanager
 async def open_sqlite(
-    path: str, store_ttl: TTLConfig | None = None, store_index: IndexConfig | None = None
+    path: str,
+    store_ttl: TTLConfig | None = None,
+    store_index: IndexConfig | None = None,
+    *,
+    serde: SerializerProtocol | None = None,
 ) -> AsyncIterator[SqliteBackend]:
     file = Path(path)
     file.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +131,7 @@ async def open_sqlite(
         db = Database(str(file))
         stack.push_async_callback(db.close)  # registered first: a half-open db still closes
         await db.open()
-        saver = DatabaseSaver(db, db.connection)
+        saver = DatabaseSaver(db, db.connection, serde)
         await saver.asetup()
         yield await SqliteBackend.assemble(
             db,

@@ -51,6 +51,9 @@ class SqliteCheckpointAdmin:
         self._db = db
         self._saver = saver
 
+    def cannot(self, operation: str) -> str | None:
+        return None  # all of it, on its own tables
+
     async def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(

@@ -21,14 +21,17 @@ from langgraph.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
 )
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from distaff.backends.sqlite.database import Database
 
 
 class DatabaseSaver(SqliteSaver):
-    def __init__(self, db: Database, conn: sqlite3.Connection) -> None:
-        super().__init__(conn)
+    def __init__(
+        self, db: Database, conn: sqlite3.Connection, serde: SerializerProtocol | None = None
+    ) -> None:
+        super().__init__(conn, serde=serde)
         self._db = db
 
     async def asetup(self) -> None:
