@@ -1,7 +1,7 @@
 """The backend registry is open: a scheme added with `distaff.register_backend`, or by an
 installed package's `distaff.backends` entry point, opens like the built-in ones, serves a
 real server, and the repository contract suite can be pointed at it
-(`DISTAFF_CONTRACT_URL`). The plug-in here is tests/backend_plugin/plugsqlite.py; the
+(`CONTRACT_DATABASE_URL`). The plug-in here is tests/backend_plugin/plugsqlite.py; the
 distribution metadata that declares its entry point is written per test, as `pip install`
 would write it."""
 
@@ -120,7 +120,7 @@ def test_the_contract_suite_passes_on_the_plug_in(tmp_path: Path) -> None:
     env = {
         **os.environ,
         **_env(site, PLUGSQLITE_OPENED=str(opened)),
-        "DISTAFF_CONTRACT_URL": "plugsqlite:///{tmp}/db.sqlite",
+        "CONTRACT_DATABASE_URL": "plugsqlite:///{tmp}/db.sqlite",
     }
     env.pop("PYTEST_XDIST_WORKER", None)
     done = subprocess.run(

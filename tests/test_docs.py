@@ -151,8 +151,8 @@ def type_text(annotation: Any) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if annotation is Any:
         return "any"
-    if origin is Literal:
-        return " or ".join(f'"{a}"' for a in args)
+    if origin is Literal:  # JSON's spelling: "text", true
+        return " or ".join(str(a).lower() if isinstance(a, bool) else f'"{a}"' for a in args)
     if nested_model(annotation) is not None:
         return "object"
     if annotation is Path:
@@ -169,9 +169,11 @@ def field_type(info: FieldInfo) -> str:
     optional = typing.get_origin(annotation) in (typing.Union, types.UnionType) and (
         type(None) in members
     )
-    if optional:
-        (annotation,) = [m for m in members if m is not type(None)]
-    text = type_text(annotation)
+    # Several members besides None are written one after the other: `list[str]` or `true`.
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        text = " or ".join(type_text(m) for m in members if m is not type(None))
+    else:
+        text = type_text(annotation)
     for bound in info.metadata:
         if isinstance(bound, annotated_types.Gt):
             text += f" > {number(bound.gt)}"

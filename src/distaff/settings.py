@@ -201,16 +201,17 @@ class Settings(BaseSettings):
     #: yourself keeps its server's limit (see `distaff/http_protocol.py`).
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     #: A custom checkpointer for every graph instead of the backend's own (`checkpointer.path`):
-    #: `path/to/file.py:attr` or `module:attr` naming a `BaseCheckpointSaver`, or a sync or
-    #: async function returning one, or an (async) context manager yielding one.
-    checkpointer_path: str | None = None
-    #: A custom long-term store instead of the backend's own (`store.path`), named the same way
+    #: `path/to/file.py:attr` or `module:attr` naming a `BaseCheckpointSaver`, a sync or async
+    #: function returning one, or an (async) context manager yielding one; or that object.
+    checkpointer_path: Any = None
+    #: A custom long-term store instead of the backend's own (`store.path`), given the same way
     #: (a `BaseStore`).
-    store_path: str | None = None
+    store_path: Any = None
     #: What langgraph's checkpoint serializer may revive (`checkpointer.serde`).
     checkpointer_serde: SerdeSettings | None = None
-    #: At-rest encryption (`encryption.path`): a `langgraph_sdk.Encryption` object.
-    encryption_path: str | None = None
+    #: At-rest encryption (`encryption.path`): a `langgraph_sdk.Encryption` object, or where it
+    #: is (`path/to/file.py:attr`, `module:attr`).
+    encryption_path: Any = None
     auth: AuthSettings | None = None
     http: HttpSettings = Field(default_factory=HttpSettings)
     #: Browser pages allowed when `http.cors` is unset and there is no custom auth: `local`

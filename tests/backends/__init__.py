@@ -21,9 +21,9 @@ SERVERS: tuple[str, ...] = (*BACKENDS, "redis")
 SHARED_SERVERS: tuple[str, ...] = ("postgres", "redis")
 
 #: A backend a plug-in registers (`distaff.register_backend` or a `distaff.backends` entry
-#: point), to prove it: `DISTAFF_CONTRACT_URL='mydb://...' pytest tests/backends` runs the
+#: point), to prove it: `CONTRACT_DATABASE_URL='mydb://...' pytest tests/backends` runs the
 #: contract on it alone, as a durable one-process backend (`{tmp}` in the URL becomes each
 #: test's temporary folder).
-CONTRACT_URL: str | None = os.environ.get("DISTAFF_CONTRACT_URL") or None
+CONTRACT_URL: str | None = os.environ.get("CONTRACT_DATABASE_URL") or None
 #: The backends the contract suite runs on.
 CONTRACT: tuple[str, ...] = ("plugin",) if CONTRACT_URL else BACKENDS

@@ -1,5 +1,5 @@
 """One backend per test, opened in-process as `runtime.py` opens it (`registry.open_backend`),
-for each name in `CONTRACT` (`BACKENDS`, or the plug-in `DISTAFF_CONTRACT_URL` names); a test
+for each name in `CONTRACT` (`BACKENDS`, or the plug-in `CONTRACT_DATABASE_URL` names); a test
 for several processes on one database takes
 `@pytest.mark.parametrize("harness", SHARED, indirect=True)`.
 
@@ -59,7 +59,7 @@ def contract_pg(pg_cluster: Cluster) -> PostgresDatabase:
 async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
     name: str = request.param
     if CONTRACT_URL is not None and name != "plugin":
-        pytest.skip("the contract runs on the plug-in backend alone (DISTAFF_CONTRACT_URL)")
+        pytest.skip("the contract runs on the plug-in backend alone (CONTRACT_DATABASE_URL)")
     if name == "plugin":
         assert CONTRACT_URL is not None
         url = CONTRACT_URL.replace("{tmp}", str(tmp_path))
