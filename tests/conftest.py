@@ -7,12 +7,16 @@ with Redis as the stream broker (`redis`).
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import httpx._transports.default
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
@@ -21,6 +25,31 @@ from tests.backends import SERVERS
 from tests.postgres import Cluster
 from tests.redis import RedisServer
 from tests.servers import Server
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+def _create_ssl_context(
+    verify: ssl.SSLContext | str | bool = True, cert: object = None, trust_env: bool = True
+) -> ssl.SSLContext:
+    """httpx's, with the default context built once: every client and SDK client the tests
+    make (one or more per test) otherwise loads the CA bundle again, ~30 ms of CPU each, for
+    loopback http that never uses it."""
+    if verify is True and cert is None and trust_env:
+        return _default_ssl_context()
+    return httpx.create_ssl_context(verify, cert, trust_env)  # type: ignore[arg-type]
+
+
+httpx._transports.default.create_ssl_context = _create_ssl_context  # type: ignore[assignment]
+
+# The servers and CLI processes the tests start import all of distaff (and the test graphs)
+# each time; with PYTHONDONTWRITEBYTECODE set they compile it from source every time (~0.15 s
+# of CPU a start). They cache their bytecode instead, out of the source tree, in the venv.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", str(Path(sys.prefix) / "pycache"))
 
 # Server logs, one folder per xdist worker: the session servers of both workers share names.
 ARTIFACTS = (

@@ -73,17 +73,18 @@ class Proc:
 
     def wait_ok(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"exited with {self.process.returncode}\n{self.stdout}\n{self.stderr}"
-                )
-            try:
-                if httpx.get(f"{self.url}/ok", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        with httpx.Client(timeout=1) as poll:  # one client for all the polls (see servers.py)
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise AssertionError(
+                        f"exited with {self.process.returncode}\n{self.stdout}\n{self.stderr}"
+                    )
+                try:
+                    if poll.get(f"{self.url}/ok").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
         raise AssertionError(f"no /ok in {timeout}s\n{self.stdout}\n{self.stderr}")
 
     def stop(self) -> None:
@@ -409,8 +410,16 @@ def test_provider_embed_without_langchain(tmp_path: Path) -> None:
 def test_public_api() -> None:
     import distaff
 
-    assert distaff.__all__ == ["Settings", "__version__", "create_app", "from_langgraph_json"]
+    assert distaff.__all__ == [
+        "BackendOptions",
+        "Settings",
+        "__version__",
+        "create_app",
+        "from_langgraph_json",
+        "register_backend",
+    ]
     assert callable(distaff.create_app)
+    assert callable(distaff.register_backend)
     assert callable(distaff.from_langgraph_json)
     assert isinstance(distaff.__version__, str)
     from distaff.app import create_app, from_langgraph_json
