@@ -47,7 +47,6 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     site = _install(tmp_path / "site")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
-    monkeypatch.setattr(registry, "_entry_points_read", False)
     yield site
     registry._OPENERS.pop("plugsqlite", None)
 
@@ -68,6 +67,23 @@ async def test_an_entry_point_adds_a_scheme(
         await backend.check()
     assert opened.read_text().splitlines() == [url]
     assert (tmp_path / "db.sqlite").is_file()
+
+
+async def test_a_broken_plug_in_only_matters_to_its_scheme(installed: Path, tmp_path: Path) -> None:
+    broken = installed / "distaff_broken-0.1.dist-info"
+    broken.mkdir()
+    (broken / "METADATA").write_text("Metadata-Version: 2.1\nName: distaff-broken\nVersion: 0.1\n")
+    (broken / "entry_points.txt").write_text(
+        "[distaff.backends]\nbrokendb = no_such_module_anywhere:open_it\n"
+    )
+    assert {"plugsqlite", "brokendb"} <= set(registry.registered_schemes())
+    async with registry.open_backend(f"plugsqlite:///{tmp_path / 'db.sqlite'}") as backend:
+        await backend.check()
+    with pytest.raises(
+        ConfigError, match=r"brokendb:// \(no_such_module_anywhere:open_it\) failed"
+    ):
+        async with registry.open_backend("brokendb://x"):
+            pass
 
 
 async def test_register_backend_in_code(tmp_path: Path) -> None:

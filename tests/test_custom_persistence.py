@@ -7,6 +7,8 @@ end; what the saver's public interface cannot do is refused with a 422 that says
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,8 +18,12 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph_sdk.client import LangGraphClient
 
+from distaff import persistence
+from distaff.settings import SerdeSettings
 from tests.clients import sdk
 from tests.conftest import ARTIFACTS, database_url
 from tests.servers import Server
@@ -215,3 +221,72 @@ def test_a_deployment_setting_the_saver_cannot_honour_stops_the_start(tmp_path: 
         srv.start()
     said = log.read_text()
     assert "checkpoint_keep_last" in said and "retention needs distaff's own" in said
+
+
+def _shapes() -> dict[str, Any]:
+    """Every shape `checkpointer.path` may name, each giving an `InMemorySaver`."""
+
+    def sync_factory() -> InMemorySaver:
+        return InMemorySaver()
+
+    async def async_factory() -> InMemorySaver:
+        return InMemorySaver()
+
+    @contextlib.contextmanager
+    def sync_manager() -> Iterator[InMemorySaver]:
+        yield InMemorySaver()
+
+    @contextlib.asynccontextmanager
+    async def async_manager() -> AsyncIterator[InMemorySaver]:
+        yield InMemorySaver()
+
+    async def factory_of_a_manager() -> Any:
+        return async_manager()
+
+    return {
+        "instance": InMemorySaver(),
+        "class": InMemorySaver,  # its instances are context managers too: called, not entered
+        "sync factory": sync_factory,
+        "async factory": async_factory,
+        "sync context manager": sync_manager(),
+        "async context manager": async_manager(),
+        "async factory of a context manager": factory_of_a_manager,
+    }
+
+
+@pytest.mark.parametrize("shape", list(_shapes()))
+async def test_every_shape_the_manifest_may_name_gives_a_saver(shape: str) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        saver = await persistence._settle(_shapes()[shape], stack, "checkpointer.path")
+        assert isinstance(saver, InMemorySaver), shape
+
+
+@dataclasses.dataclass
+class _Boxed:
+    label: str
+
+
+class _Xor:
+    """A `CipherProtocol` (pycryptodome, for langgraph's AES one, is not installed)."""
+
+    def encrypt(self, plaintext: bytes) -> tuple[str, bytes]:
+        return "xor", bytes(b ^ 0x5A for b in plaintext)
+
+    def decrypt(self, ciphername: str, ciphertext: bytes) -> bytes:
+        return bytes(b ^ 0x5A for b in ciphertext)
+
+
+def test_serde_allow_lists_keep_a_custom_savers_encryption() -> None:
+    serde = SerdeSettings(allowed_msgpack_modules=None)
+    cipher = _Xor()
+    saver = InMemorySaver(serde=EncryptedSerializer(cipher))
+    persistence._apply_serde(saver, serde)
+    assert isinstance(saver.serde, EncryptedSerializer) and saver.serde.cipher is cipher
+    typ, _ = saver.serde.dumps_typed({"a": 1})
+    assert typ.endswith("+xor")  # still encrypted
+    assert saver.serde.loads_typed(saver.serde.dumps_typed({"a": 1})) == {"a": 1}
+    # Both now block a class outside the (empty) allow-list: it comes back as a dict.
+    plain = InMemorySaver()
+    persistence._apply_serde(plain, serde)
+    for which in (plain.serde, saver.serde):
+        assert which.loads_typed(which.dumps_typed(_Boxed("x"))) == {"label": "x"}

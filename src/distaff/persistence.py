@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.store.base import BaseStore, TTLConfig
 from langgraph_sdk import Encryption
@@ -29,6 +31,8 @@ from distaff.errors import ConfigError
 from distaff.imports import import_reference
 from distaff.settings import SerdeSettings, Settings
 
+log = logging.getLogger("distaff")
+
 
 def checkpoint_serializer(serde: SerdeSettings | None) -> JsonPlusSerializer | None:
     """langgraph's serializer with the manifest's allow-lists; None leaves the saver's own."""
@@ -38,10 +42,14 @@ def checkpoint_serializer(serde: SerdeSettings | None) -> JsonPlusSerializer | N
     def modules(value: list[list[str]] | Literal[True] | None) -> Any:
         return value if value is None or value is True else [tuple(path) for path in value]
 
+    given: dict[str, Any] = {}
+    # Unset, langgraph's own default decides (it honours LANGGRAPH_STRICT_MSGPACK).
+    if "allowed_msgpack_modules" in serde.model_fields_set:
+        given["allowed_msgpack_modules"] = modules(serde.allowed_msgpack_modules)
     return JsonPlusSerializer(
         pickle_fallback=serde.pickle_fallback,
         allowed_json_modules=modules(serde.allowed_json_modules),
-        allowed_msgpack_modules=modules(serde.allowed_msgpack_modules),
+        **given,
     )
 
 
@@ -53,11 +61,13 @@ async def _settle(target: Any, stack: contextlib.AsyncExitStack, what: str) -> A
     for _ in range(2):  # a factory may return a context manager, nothing deeper
         if isinstance(target, BaseCheckpointSaver | BaseStore):
             return target
-        # Before `callable`: `contextlib`'s context managers are callable too (as decorators).
-        if hasattr(target, "__aenter__"):
-            return await stack.enter_async_context(target)
-        if hasattr(target, "__enter__"):
-            return stack.enter_context(target)
+        # Before `callable`: `contextlib`'s context managers are callable too (as decorators);
+        # and a class is a factory even when its instances are context managers.
+        if not inspect.isclass(target):
+            if hasattr(type(target), "__aenter__"):
+                return await stack.enter_async_context(target)
+            if hasattr(type(target), "__enter__"):
+                return stack.enter_context(target)
         if not callable(target):
             return target
         if any(
@@ -83,14 +93,33 @@ async def _custom_saver(
             f" context manager of one), got {type(saver).__name__}"
         )
     if settings.checkpointer_serde is not None:
-        # The allow-lists decide what the custom saver revives too.
-        saver.serde = checkpoint_serializer(settings.checkpointer_serde) or saver.serde
+        _apply_serde(saver, settings.checkpointer_serde)
     setup = getattr(saver, "asetup", None) or getattr(saver, "setup", None)
     if callable(setup):  # the langgraph savers create their tables here
         done = setup()
         if inspect.isawaitable(done):
             await done
     return saver
+
+
+def _apply_serde(saver: BaseCheckpointSaver[Any], serde: SerdeSettings) -> None:
+    """The allow-lists decide what a custom saver revives too, without dropping what its own
+    serializer does (an `EncryptedSerializer` keeps its cipher: only the one inside it, which
+    revives the values, is replaced)."""
+    allowed = checkpoint_serializer(serde)
+    assert allowed is not None
+    if type(saver.serde) is JsonPlusSerializer:
+        saver.serde = allowed
+    elif isinstance(saver.serde, EncryptedSerializer) and type(saver.serde.serde) is (
+        JsonPlusSerializer
+    ):
+        saver.serde = EncryptedSerializer(saver.serde.cipher, allowed)
+    else:
+        log.warning(
+            "checkpointer.serde not applied: the custom checkpointer's serializer (%s) is its"
+            " own, not langgraph's JsonPlusSerializer",
+            type(saver.serde).__name__,
+        )
 
 
 async def _custom_store(settings: Settings, stack: contextlib.AsyncExitStack) -> BaseStore | None:

@@ -55,8 +55,9 @@ class SerdeSettings(BaseModel):
 
     #: `[["module", "Class"], ...]` revived from the JSON form, or `true` for any.
     allowed_json_modules: list[list[str]] | Literal[True] | None = None
-    #: The same for msgpack: a list adds to langgraph's safe types; `true` (the default)
-    #: revives any type (with a warning for unlisted ones); `null` only the safe types.
+    #: The same for msgpack: a list adds to langgraph's safe types; `true` (langgraph's
+    #: default unless LANGGRAPH_STRICT_MSGPACK is set) revives any type, with a warning for
+    #: unlisted ones; `null` only the safe types.
     allowed_msgpack_modules: list[list[str]] | Literal[True] | None = True
     #: Pickle what msgpack cannot encode (and unpickle it on read).
     pickle_fallback: bool = False

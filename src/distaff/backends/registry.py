@@ -8,16 +8,16 @@ app starts or through an entry point in the `distaff.backends` group, named for 
     [project.entry-points."distaff.backends"]
     mydb = "my_package.backend:open_mydb"
 
-Entry points are read the first time a scheme is not found, so an installed plug-in needs no
-code to be called. Built-in backends are imported lazily, so a missing optional driver only
-matters to those who choose that backend.
+An entry point is loaded the first time its scheme is asked for, so an installed plug-in needs
+no code to be called, and a broken one only matters to whoever uses its scheme. Built-in
+backends are imported lazily, so a missing optional driver only matters to those who choose
+that backend.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -29,8 +29,6 @@ from distaff.backends.base import Backend
 from distaff.errors import ConfigError
 
 ENTRY_POINT_GROUP = "distaff.backends"
-
-log = logging.getLogger("distaff")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +60,6 @@ class BackendOptions:
 Opener = Callable[[BackendOptions], AbstractAsyncContextManager[Backend]]
 
 _OPENERS: dict[str, Opener] = {}
-_entry_points_read = False
 
 
 def scheme_of(database_url: str) -> str:
@@ -81,37 +78,42 @@ def register_backend(scheme: str, opener: Opener, *, replace: bool = False) -> N
     _OPENERS[scheme] = opener
 
 
+def _entry_points(scheme: str | None = None) -> list[importlib.metadata.EntryPoint]:
+    found = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    return [e for e in found if scheme is None or e.name.lower() == scheme]
+
+
 def registered_schemes() -> list[str]:
-    _read_entry_points()
-    return sorted(_OPENERS)
+    """Every scheme a `database_url` may use: registered ones and installed plug-ins'."""
+    return sorted(set(_OPENERS) | {e.name.lower() for e in _entry_points()})
 
 
-def _read_entry_points() -> None:
-    global _entry_points_read
-    if _entry_points_read:
-        return
-    _entry_points_read = True
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if entry.name.lower() in _OPENERS:
-            continue  # one registered in code wins over an installed default
+def _load_plugin(scheme: str) -> None:
+    """Register the installed plug-in for `scheme`, if there is one. Only the plug-in asked
+    for is imported: a broken one for another scheme never matters here."""
+    entries = {e.value: e for e in _entry_points(scheme)}.values()
+    if len(entries) > 1:
+        claims = ", ".join(f"{e.value} ({e.dist.name if e.dist else '?'})" for e in entries)
+        raise ConfigError(f"{scheme}:// is claimed by several installed backends: {claims}")
+    for entry in entries:
         try:
             opener = entry.load()
         except Exception as exc:
-            # Said, not fatal: a broken plug-in for another scheme must not stop this one.
-            log.warning(
-                "distaff: backend plug-in %s (%s) failed to load: %s", entry.name, entry.value, exc
-            )
-            continue
+            raise ConfigError(
+                f"the backend plug-in for {scheme}:// ({entry.value}) failed to load:"
+                f" {type(exc).__name__}: {exc}"
+            ) from exc
         if not callable(opener):
-            log.warning("distaff: backend plug-in %s is not callable", entry.name)
-            continue
-        register_backend(entry.name, opener)
+            raise ConfigError(
+                f"the backend plug-in for {scheme}:// ({entry.value}) is not callable"
+            )
+        register_backend(scheme, opener)
 
 
 def opener_for(database_url: str) -> Opener:
     scheme = scheme_of(database_url)
     if scheme not in _OPENERS:
-        _read_entry_points()
+        _load_plugin(scheme)
     try:
         return _OPENERS[scheme]
     except KeyError:

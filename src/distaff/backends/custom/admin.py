@@ -123,14 +123,14 @@ class SaverCheckpointAdmin:
         return usage
 
     async def sizes(self, thread_ids: Sequence[str]) -> dict[str, StoredBytes]:
+        """Checkpoint counts only: the sweep calls this for every thread, and with no access to
+        the saver's tables bytes would mean decoding and re-encoding all that is stored, each
+        pass. `storage` (one thread, on request) measures the bytes."""
         sizes = {}
         for thread_id in thread_ids:
-            usage = await self.storage(thread_id)
-            if usage.checkpoints:
-                sizes[thread_id] = StoredBytes(
-                    checkpoints=usage.checkpoints,
-                    checkpoint_bytes=usage.checkpoint_bytes,
-                    blob_bytes=sum(b for _, b in usage.channels.values()),
-                    write_bytes=usage.write_bytes,
-                )
+            n = 0
+            async for _ in self._saver.alist({"configurable": {"thread_id": thread_id}}):
+                n += 1
+            if n:
+                sizes[thread_id] = StoredBytes(checkpoints=n)
         return sizes
