@@ -4,7 +4,10 @@ command, in thread and run metadata, in a store value and in a cron's payload is
 ciphertext, in the SQLite file (and its WAL) and in every PostgreSQL table, while every API read
 gives it back in plain: state, history, runs, threads, joins, a v1 stream, a v2 replay, the store
 and crons. A JSON encryptor that drops a key is refused with a clear error, and a search by an
-encrypted metadata value finds nothing while one by a plain value does.
+encrypted metadata value finds nothing while one by a plain value does. A resumable stream's
+events are logged sealed (PostgreSQL's `run_events`, Redis Streams), a refused thread seed leaves
+no thread, a sync node's `subgraph.invoke` uses the encrypted checkpointer, and opening never
+decrypts into what an inner store keeps.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import psycopg
@@ -23,15 +26,23 @@ import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
+from langgraph.store.memory import InMemoryStore
 from langgraph_sdk import Encryption, EncryptionContext
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.encryption.types import DecryptResult
 from typing_extensions import TypedDict
 
 from distaff.backends.encrypted.cipher import Cipher, EncryptionError
+from distaff.backends.encrypted.repos import (
+    EncryptedAssistants,
+    EncryptedRuns,
+    EncryptedThreads,
+    seal_thread,
+)
 from distaff.backends.encrypted.saver import EncryptedSaver
+from distaff.backends.encrypted.store import EncryptedStore
 from tests.clients import sdk, wait_status
-from tests.conftest import ARTIFACTS, database_url
+from tests.conftest import ARTIFACTS, backend_env, database_url
 from tests.servers import Server
 from tests.v2 import replay, start
 
@@ -331,7 +342,109 @@ async def test_a_custom_saver_and_store_receive_only_ciphertext(
             assert kept is not None and PREFIX in kept
 
 
+async def test_a_refused_seed_leaves_no_thread(http: httpx.AsyncClient) -> None:
+    """Supersteps naming a node the graph lacks are refused, and the thread made for them is
+    deleted again: the encrypted repo hands back the caller's thread when it inserted it."""
+    tid = str(uuid.uuid4())
+    body = {
+        "thread_id": tid,
+        "metadata": {"graph_id": "agent"},
+        "supersteps": [{"updates": [{"values": {"messages": []}, "as_node": "no_such_node"}]}],
+    }
+    r = await http.post("/threads", json=body)
+    assert r.status_code == 400, r.text
+    assert (await http.get(f"/threads/{tid}")).status_code == 404
+
+
+async def test_a_sync_node_invoking_a_subgraph_uses_the_encrypted_saver(client: Any) -> None:
+    """The subgraph inherits the run's checkpointer and calls its sync methods from the node's
+    worker thread: they run on the server's loop, through the async handlers."""
+    tid = (await client.threads.create())["thread_id"]
+    out = await client.runs.wait(tid, "nested", input={"notes": ["start"]})
+    assert out == {"notes": ["start", "from outer", "from inner"]}, out
+    state = await client.threads.get_state(tid)
+    assert state["values"] == {"notes": ["start", "from outer", "from inner"]}
+    (run,) = await client.runs.list(tid)
+    assert run["status"] == "success"
+
+
+def _redis_entries(url: str) -> list[bytes]:
+    """Every field of every entry of every stream in Redis."""
+    import redis
+
+    found: list[bytes] = []
+    r = redis.Redis.from_url(url)
+    try:
+        for key in r.scan_iter("*"):
+            if r.type(key) != b"stream":
+                continue
+            for _, fields in r.xrange(key):  # type: ignore[union-attr]
+                found.extend(fields.values())
+    finally:
+        r.close()
+    return found
+
+
+@pytest.mark.parametrize("backend", ["postgres", "redis"])
+async def test_a_resumable_streams_events_are_logged_sealed(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The events of a `stream_resumable` run, kept for rejoins and other processes, are stored
+    with their data sealed (PostgreSQL's `run_events`; Redis Streams with `redis_url`), while the
+    stream and a join of it from the stream endpoint give the client plain events."""
+    url = database_url(backend, tmp_path, request)
+    env = backend_env(backend, request)
+    secret = f"s3cret-resumable-{uuid.uuid4().hex[:8]}"
+    log = ARTIFACTS / f"server-encryption-resumable-{backend}.log"
+    with Server(url, env=env, manifest=MANIFEST, log_path=log) as srv:
+        async with sdk(srv) as client:
+            tid = (await client.threads.create())["thread_id"]
+            live = [
+                c
+                async for c in client.runs.stream(
+                    tid,
+                    "agent",
+                    input=_msg(secret),
+                    stream_mode="values",
+                    stream_resumable=True,
+                )
+            ]
+            assert any(c.event == "values" and secret in _contents(c.data) for c in live), live
+            run_id = live[0].data["run_id"]
+            await wait_status(client, tid, run_id, {"success"})
+            joined = [c async for c in client.runs.join_stream(tid, run_id, last_event_id="0")]
+            assert [(c.event, c.data) for c in joined] == [(c.event, c.data) for c in live]
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT event, data FROM run_events").fetchall()
+    logged = [bytes(data) for _, data in rows]
+    if backend == "redis":
+        assert logged == []  # Redis carries the events; the database only the notifications
+        logged = _redis_entries(env["DISTAFF_REDIS_URL"])
+    assert logged, "no events were logged"
+    leaked = [data for data in logged if secret.encode() in data]
+    assert leaked == []
+    assert any(BLOB_PREFIX in data for data in logged), logged[:5]
+    stored = stored_text(url)
+    assert stored is not None and hidden(secret, stored)
+
+
 # --- the wrappers alone, on langgraph's in-memory saver ----------------------------------------
+
+
+async def test_opening_a_store_item_leaves_the_inner_stores_sealed() -> None:
+    """langgraph's InMemoryStore hands out the items it keeps: opened into copies, they stay
+    sealed there."""
+    inner = InMemoryStore()
+    store = EncryptedStore(inner, Cipher(_encryption(blobs=False, json_handlers=True)))
+    await store.aput(("vault",), "k", {"secret": "store-secret"})
+    item = await store.aget(("vault",), "k")
+    assert item is not None and item.value == {"secret": "store-secret"}
+    (hit,) = await store.asearch(("vault",))
+    assert hit.value == {"secret": "store-secret"}
+    kept = await inner.aget(("vault",), "k")
+    assert kept is not None and "store-secret" not in json.dumps(kept.value)
+    assert kept.value["secret"].startswith(PREFIX)
 
 
 def _encryption(*, blobs: bool, json_handlers: bool, rotate: bool = False) -> Encryption:
@@ -426,3 +539,69 @@ async def test_a_json_encryptor_changing_the_keys_is_an_error() -> None:
 
     with pytest.raises(EncryptionError, match=r"must keep the keys of run\.metadata"):
         await Cipher(encryption).seal_json("run", "metadata", {"a": 1})
+
+
+class _Keeper:
+    """An inner repo that hands out the very records it keeps, as an in-memory one may."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, Any] = {}
+
+    async def create(self, record: Any, *, do_nothing: bool) -> Any:
+        key = record.get("thread_id") or record["assistant_id"]
+        if key in self.kept:
+            return self.kept[key]
+        self.kept[key] = record
+        return record
+
+    async def get(self, key: str, thread_id: str | None = None) -> Any:
+        return self.kept.get(key)
+
+
+async def test_the_repos_open_into_copies() -> None:
+    """A record opened for the caller is a copy: the inner repo's stays sealed."""
+    cipher = Cipher(_encryption(blobs=False, json_handlers=True))
+    keeper = _Keeper()
+    keeper.kept["t"] = await seal_thread(
+        cipher, {"thread_id": "t", "metadata": {"secret": "thread-secret"}, "values": {"v": 1}}
+    )
+    got = await EncryptedThreads(cast(Any, keeper), cipher).get("t")
+    assert got is not None and got["metadata"] == {"secret": "thread-secret"}
+    assert got["values"] == {"v": 1}
+    assert keeper.kept["t"]["metadata"]["secret"].startswith(PREFIX)
+    assert keeper.kept["t"]["values"]["v"].startswith(PREFIX)
+
+    assistants = EncryptedAssistants(cast(Any, keeper), cipher)
+    keeper.kept["a"] = await assistants._seal({"assistant_id": "a", "metadata": {"s": "a-secret"}})
+    found = await assistants.get("a")
+    assert found is not None and found["metadata"] == {"s": "a-secret"}
+    assert keeper.kept["a"]["metadata"]["s"].startswith(PREFIX)
+
+    runs = EncryptedRuns(cast(Any, keeper), cipher, cast(Any, None))
+    keeper.kept["r"] = await runs._seal(
+        cast(Any, {"run_id": "r", "metadata": {"secret": "run-secret"}, "kwargs": {"input": 1}})
+    )
+    run = await runs.get("r")
+    assert run is not None and run["metadata"] == {"secret": "run-secret"}
+    assert run["kwargs"] == {"input": 1}
+    assert keeper.kept["r"]["metadata"]["secret"].startswith(PREFIX)
+    assert keeper.kept["r"]["kwargs"]["input"].startswith(PREFIX)
+
+
+async def test_create_hands_back_the_callers_record_when_it_was_inserted() -> None:
+    """The services tell a record they made from one already there by identity: `create` gives
+    the caller's own object back when the inner repo inserted it, an opened copy otherwise."""
+    cipher = Cipher(_encryption(blobs=False, json_handlers=True))
+    keeper = _Keeper()
+    threads = EncryptedThreads(cast(Any, keeper), cipher)
+    thread: Any = {"thread_id": "t", "metadata": {"secret": "thread-secret"}, "values": None}
+    assert await threads.create(thread, do_nothing=True) is thread
+    again = await threads.create(dict(thread), do_nothing=True)
+    assert again is not thread and again["metadata"] == {"secret": "thread-secret"}
+    assert keeper.kept["t"]["metadata"]["secret"].startswith(PREFIX)
+
+    assistants = EncryptedAssistants(cast(Any, keeper), cipher)
+    assistant: Any = {"assistant_id": "a", "config": {}, "metadata": {"secret": "a-secret"}}
+    assert await assistants.create(assistant, do_nothing=True) is assistant
+    existing = await assistants.create(dict(assistant), do_nothing=True)
+    assert existing is not assistant and existing["metadata"] == {"secret": "a-secret"}

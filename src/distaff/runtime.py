@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from distaff.auth import OPEN, SYSTEM, Authorizer, Gate, load_auth, set_principal
 from distaff.backends.base import Backend
+from distaff.backends.encrypted import EncryptedBackend
 from distaff.backends.relay import Relay
 from distaff.engine.broker import Broker
 from distaff.engine.cluster import Cluster
@@ -47,6 +48,14 @@ def _default_ttl(settings: Settings) -> dict[str, object] | None:
 
 
 def _relay(backend: Backend, settings: Settings) -> Relay | None:
+    """`_event_relay`, with the events it logs sealed when the backend encrypts at rest."""
+    relay = _event_relay(backend, settings)
+    if relay is not None and isinstance(backend, EncryptedBackend):
+        return backend.wrap_relay(relay)
+    return relay
+
+
+def _event_relay(backend: Backend, settings: Settings) -> Relay | None:
     """The backend's relay, with Redis carrying the stream events when `redis_url` is set."""
     if settings.redis_url is None:
         return backend.relay

@@ -28,3 +28,30 @@ _filer = StateGraph(FileState)
 _filer.add_node("file_it", file_it)
 _filer.add_edge(START, "file_it")
 filer = _filer.compile()
+
+
+# A sync node invoking a compiled subgraph with `.invoke`: the subgraph inherits the run's
+# checkpointer (the encrypted one) and calls its sync methods from the node's worker thread.
+class NestState(TypedDict, total=False):
+    notes: list[str]
+
+
+def _inner_step(state: NestState) -> dict[str, Any]:
+    return {"notes": [*state.get("notes", []), "from inner"]}
+
+
+_inner = StateGraph(NestState)
+_inner.add_node("inner_step", _inner_step)
+_inner.add_edge(START, "inner_step")
+_inner_graph = _inner.compile()
+
+
+def call_inner(state: NestState) -> dict[str, Any]:
+    out = _inner_graph.invoke({"notes": [*state.get("notes", []), "from outer"]})
+    return {"notes": out["notes"]}
+
+
+_nested = StateGraph(NestState)
+_nested.add_node("call_inner", call_inner)
+_nested.add_edge(START, "call_inner")
+nested = _nested.compile()

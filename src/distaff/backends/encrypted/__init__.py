@@ -4,8 +4,10 @@
 store) so that the deployment's `langgraph_sdk.Encryption` handlers seal data before the backend
 writes it and open it after the backend reads it: checkpoints and pending writes
 (`saver.py`), store values (`store.py`), the repositories' JSON fields and the v2 event log
-(`repos.py`). Checkpoint maintenance (`checkpoints`) is the inner backend's: it copies, prunes and
-measures stored bytes without decoding them, so sealed values need no key there.
+(`repos.py`), and the stream events a relay logs for resumable streams and other processes
+(`relay.py`, through `wrap_relay`). Checkpoint maintenance (`checkpoints`) is the inner
+backend's: it copies, prunes and measures stored bytes without decoding them, so sealed values
+need no key there.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from langgraph_sdk import Encryption
 
 from distaff.backends.base import Backend, CheckpointAdmin
 from distaff.backends.encrypted.cipher import Cipher, EncryptionError
+from distaff.backends.encrypted.relay import EncryptedRelay
 from distaff.backends.encrypted.repos import (
     EncryptedAssistants,
     EncryptedCrons,
@@ -35,6 +38,7 @@ __all__ = ["EncryptedBackend", "EncryptionError", "encrypted_backend"]
 class EncryptedBackend:
     def __init__(self, inner: Backend, encryption: Encryption) -> None:
         cipher = Cipher(encryption)
+        self._cipher = cipher
         self._inner = inner
         self._assistants = EncryptedAssistants(inner.assistants, cipher)
         self._threads = EncryptedThreads(inner.threads, cipher)
@@ -82,7 +86,13 @@ class EncryptedBackend:
 
     @property
     def relay(self) -> Relay | None:
+        # The database's own, as it is: what carries the events (it, or Redis over it) is
+        # chosen at start-up and sealed there, by `wrap_relay`.
         return self._inner.relay
+
+    def wrap_relay(self, relay: Relay) -> Relay:
+        """`relay` with the event data it logs sealed, and opened when read back."""
+        return EncryptedRelay(relay, self._cipher)
 
     async def check(self) -> None:
         await self._inner.check()

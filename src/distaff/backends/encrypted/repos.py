@@ -62,6 +62,8 @@ async def _seal_fields(cipher: Cipher, model: str, record: Any, fields: Sequence
 
 
 async def _open_fields(cipher: Cipher, model: str, record: Any, fields: Sequence[str]) -> Any:
+    # Opened into a copy: an inner repo may hand out the objects it keeps.
+    record = dict(record)
     for field in fields:
         if isinstance(record.get(field), dict):
             record[field] = await cipher.open_json(model, field, record[field])
@@ -82,7 +84,10 @@ class EncryptedAssistants:
         await self._inner.ensure([await self._seal(a) for a in assistants])
 
     async def create(self, assistant: Assistant, *, do_nothing: bool) -> Assistant:
-        made = await self._inner.create(await self._seal(assistant), do_nothing=do_nothing)
+        sealed = await self._seal(assistant)
+        made = await self._inner.create(sealed, do_nothing=do_nothing)
+        if made is sealed:  # inserted: the caller's own object, as the services tell by identity
+            return assistant
         return await self._open(made)  # type: ignore[no-any-return]
 
     async def get(self, assistant_id: str) -> Assistant | None:
@@ -134,7 +139,9 @@ async def seal_thread(cipher: Cipher, thread: Thread) -> Thread:
     return out  # type: ignore[no-any-return]
 
 
-async def open_thread(cipher: Cipher, thread: Thread) -> Thread:
+async def open_thread(cipher: Cipher, stored: Thread) -> Thread:
+    # Opened into a copy: an inner repo may hand out the objects it keeps.
+    thread: Any = dict(stored)
     if isinstance(thread.get("metadata"), dict):
         thread["metadata"] = await cipher.open_json("thread", "metadata", thread["metadata"])
     if "values" in thread:
@@ -143,7 +150,7 @@ async def open_thread(cipher: Cipher, thread: Thread) -> Thread:
         thread["interrupts"] = await cipher.open_json("thread", "interrupts", thread["interrupts"])
     if isinstance(thread.get("error"), dict):
         thread["error"] = await cipher.open_json("thread", "error", thread["error"])
-    return thread
+    return thread  # type: ignore[no-any-return]
 
 
 class EncryptedThreads:
@@ -151,9 +158,10 @@ class EncryptedThreads:
         self._inner, self._cipher = inner, cipher
 
     async def create(self, thread: Thread, *, do_nothing: bool) -> Thread:
-        made = await self._inner.create(
-            await seal_thread(self._cipher, thread), do_nothing=do_nothing
-        )
+        sealed = await seal_thread(self._cipher, thread)
+        made = await self._inner.create(sealed, do_nothing=do_nothing)
+        if made is sealed:  # inserted: the caller's own object, as the services tell by identity
+            return thread
         return await open_thread(self._cipher, made)
 
     async def get(self, thread_id: str) -> Thread | None:
@@ -248,13 +256,15 @@ class EncryptedRuns:
             "kwargs": {**kwargs, **sealed},
         }
 
-    async def _open(self, run: Run) -> Run:
+    async def _open(self, stored: Run) -> Run:
+        # Opened into a copy: an inner repo may hand out the objects it keeps.
+        run: Any = dict(stored)
         kwargs = run["kwargs"]
         secret = {k: kwargs[k] for k in RUN_KWARGS if k in kwargs}
         run["kwargs"] = {**kwargs, **await self._cipher.open_json("run", "kwargs", secret)}
         if isinstance(run.get("metadata"), dict):
             run["metadata"] = await self._cipher.open_json("run", "metadata", run["metadata"])
-        return run
+        return run  # type: ignore[no-any-return]
 
     async def insert(
         self,

@@ -12,8 +12,9 @@ database or filter history by (`RESERVED_METADATA`), which stay plain.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
-from typing import Any
+import asyncio
+from collections.abc import AsyncIterator, Collection, Coroutine, Iterator, Sequence
+from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -48,16 +49,33 @@ RESERVED_METADATA = frozenset(
 )
 
 _SYNC = (
-    "the encrypted checkpointer has async methods only (the encryption handlers are async);"
-    " use the graph's async API (ainvoke, astream, aget_state)"
+    "the encrypted checkpointer cannot be called synchronously on the server's event loop (the"
+    " encryption handlers are async): use the graph's async API there (ainvoke, astream,"
+    " aget_state)"
 )
+
+T = TypeVar("T")
 
 
 class EncryptedSaver(BaseCheckpointSaver[Any]):
-    def __init__(self, inner: BaseCheckpointSaver[Any], cipher: Cipher) -> None:
+    def __init__(
+        self,
+        inner: BaseCheckpointSaver[Any],
+        cipher: Cipher,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         super().__init__(serde=inner.serde)
         self.inner = inner
         self._cipher = cipher
+        # Opened on the server's loop: a sync graph node (run on a worker thread) calling a
+        # subgraph's `invoke` uses the sync methods, whose calls are run there, where the async
+        # handlers can be awaited.
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+        self._loop = loop
 
     @property
     def config_specs(self) -> list[Any]:
@@ -66,7 +84,7 @@ class EncryptedSaver(BaseCheckpointSaver[Any]):
     def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> EncryptedSaver:
         # The allow-list is the inner serde's business: it is the one that revives values.
         inner = self.inner.with_allowlist(extra_allowlist)
-        return self if inner is self.inner else EncryptedSaver(inner, self._cipher)
+        return self if inner is self.inner else EncryptedSaver(inner, self._cipher, self._loop)
 
     def get_next_version(self, current: Any, channel: None) -> Any:
         return self.inner.get_next_version(current, channel)
@@ -189,10 +207,21 @@ class EncryptedSaver(BaseCheckpointSaver[Any]):
     # `aget_delta_channel_history` is left to the base class: it walks `aget_tuple`, which
     # decrypts (the inner savers' faster overrides would return sealed values).
 
-    # -- the synchronous interface: refused, it cannot call async handlers ----------------------
+    # -- the synchronous interface: run on the server's loop, from another thread -------------
+
+    def _sync(self, call: Coroutine[Any, Any, T]) -> T:
+        loop = self._loop
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if loop is None or on_loop or not loop.is_running():
+            call.close()
+            raise NotImplementedError(_SYNC)
+        return asyncio.run_coroutine_threadsafe(call, loop).result()
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        raise NotImplementedError(_SYNC)
+        return self._sync(self.aget_tuple(config))
 
     def list(
         self,
@@ -202,7 +231,11 @@ class EncryptedSaver(BaseCheckpointSaver[Any]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        raise NotImplementedError(_SYNC)
+        async def collect() -> list[CheckpointTuple]:
+            found = self.alist(config, filter=filter, before=before, limit=limit)
+            return [item async for item in found]
+
+        return iter(self._sync(collect()))
 
     def put(
         self,
@@ -211,7 +244,7 @@ class EncryptedSaver(BaseCheckpointSaver[Any]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        raise NotImplementedError(_SYNC)
+        return self._sync(self.aput(config, checkpoint, metadata, new_versions))
 
     def put_writes(
         self,
@@ -220,7 +253,7 @@ class EncryptedSaver(BaseCheckpointSaver[Any]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        raise NotImplementedError(_SYNC)
+        self._sync(self.aput_writes(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
         self.inner.delete_thread(thread_id)

@@ -10,6 +10,7 @@ nothing useful: the documented price of encrypting a field.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -54,9 +55,14 @@ class EncryptedStore(BaseStore):
 
     async def _open(self, result: Any) -> Any:
         if isinstance(result, Item):
-            result.value = await self._cipher.open_json("store", "value", result.value)
-        elif isinstance(result, list):  # a search's items (list_namespaces: tuples, left be)
-            for item in result:
-                if isinstance(item, Item):
-                    item.value = await self._cipher.open_json("store", "value", item.value)
+            return await self._open_item(result)
+        if isinstance(result, list):  # a search's items (list_namespaces: tuples, left be)
+            return [await self._open_item(i) if isinstance(i, Item) else i for i in result]
         return result
+
+    async def _open_item(self, item: Item) -> Item:
+        # Opened into a copy (an Item or SearchItem, as it came): an inner store may hand out
+        # the items it keeps (langgraph's InMemoryStore does), which must stay sealed.
+        opened = copy.copy(item)
+        opened.value = await self._cipher.open_json("store", "value", item.value)
+        return opened
