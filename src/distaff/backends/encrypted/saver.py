@@ -26,6 +26,7 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 
+from distaff.backends.encrypted.bridge import run_on
 from distaff.backends.encrypted.cipher import Cipher, EncryptionError
 
 #: The key of the stand-in a sealed value is stored as (a plain value never has it).
@@ -210,15 +211,7 @@ class EncryptedSaver(BaseCheckpointSaver[Any]):
     # -- the synchronous interface: run on the server's loop, from another thread -------------
 
     def _sync(self, call: Coroutine[Any, Any, T]) -> T:
-        loop = self._loop
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if loop is None or on_loop or not loop.is_running():
-            call.close()
-            raise NotImplementedError(_SYNC)
-        return asyncio.run_coroutine_threadsafe(call, loop).result()
+        return run_on(self._loop, call, _SYNC)
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self._sync(self.aget_tuple(config))

@@ -16,6 +16,7 @@ from typing import Any
 
 from langgraph.store.base import BaseStore, Item, Op, PutOp, Result
 
+from distaff.backends.encrypted.bridge import run_on
 from distaff.backends.encrypted.cipher import Cipher
 
 _SYNC = (
@@ -35,13 +36,7 @@ class EncryptedStore(BaseStore):
         self._loop = asyncio.get_running_loop()
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        try:
-            on_loop = asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop or not self._loop.is_running():
-            raise NotImplementedError(_SYNC)
-        return asyncio.run_coroutine_threadsafe(self.abatch(list(ops)), self._loop).result()
+        return run_on(self._loop, self.abatch(list(ops)), _SYNC)
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         sealed: list[Op] = []
