@@ -277,6 +277,34 @@ async def test_deleting_a_thread_stops_its_run_on_the_other_replica(
         await back.threads.get_state(tid)
 
 
+async def test_a_run_uses_the_assistant_as_another_replica_last_changed_it(
+    front: LangGraphClient, back: LangGraphClient
+) -> None:
+    """`front` keeps the assistants its runs were made from; a change made through `back` is
+    still what its next run uses (the insert checks the copy), and a deleted one is gone."""
+    a = await back.assistants.create("configured", context={"tone": "first"})
+
+    async def tone(thread_id: str | None) -> Any:
+        result = await front.runs.wait(thread_id, a["assistant_id"], input={})
+        return result["seen"]["context"]["tone"]
+
+    thread = await front.threads.create()
+    assert await tone(None) == "first"
+    assert await tone(thread["thread_id"]) == "first"
+    await back.assistants.update(a["assistant_id"], context={"tone": "second"})
+    assert await tone(None) == "second"
+    assert await tone(thread["thread_id"]) == "second"
+    await back.assistants.update(a["assistant_id"], context={"tone": "third"})
+    assert await tone(thread["thread_id"]) == "third"
+    assert await tone(None) == "third"
+    await back.assistants.delete(a["assistant_id"])
+    gone = await front.http.client.post(
+        "/runs/wait", json={"assistant_id": a["assistant_id"], "input": {}}
+    )
+    assert gone.status_code == 404, gone.text
+    assert (await front.runs.list(thread["thread_id"]))[0]["status"] == "success"
+
+
 def test_every_replica_reports_the_same_data(replicas: tuple[Server, Server]) -> None:
     front, back = (httpx.Client(base_url=s.url) for s in replicas)
     with front, back:

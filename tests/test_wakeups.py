@@ -10,6 +10,7 @@ across processes on PostgreSQL a run created in a process that executes nothing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -115,6 +116,29 @@ async def test_a_run_that_interrupts_the_running_one_starts(client: LangGraphCli
     )
     assert await ended(client, tid, first["run_id"]) == "interrupted"
     assert await ended(client, tid, second["run_id"]) == "success"
+
+
+async def test_runs_taken_at_insert_and_claimed_never_outnumber_the_slots(
+    client: LangGraphClient,
+) -> None:
+    """Runs created while others end: some are taken as they go in (a slot was free), the rest
+    claimed as slots free; with one slot, no two ever execute at once. Each run's checkpoints
+    bound when it executed (its input's, its result's)."""
+    threads = [(await client.threads.create())["thread_id"] for _ in range(16)]
+
+    async def create(i: int, tid: str) -> str:
+        await asyncio.sleep(0.03 * i)  # arriving while earlier runs end and the worker claims
+        return str((await client.runs.create(tid, "slow", input=_msg("1")))["run_id"])
+
+    run_ids = await asyncio.gather(*(create(i, tid) for i, tid in enumerate(threads)))
+    spans = []
+    for tid, rid in zip(threads, run_ids, strict=True):
+        assert await ended(client, tid, rid) == "success"
+        stamps = sorted(c["created_at"] for c in await client.threads.get_history(tid))
+        spans.append((stamps[0], stamps[-1]))
+    spans.sort()
+    overlapping = [(a, b) for a, b in itertools.pairwise(spans) if b[0] < a[1]]
+    assert overlapping == [], overlapping
 
 
 # --- across processes -----------------------------------------------------------------------

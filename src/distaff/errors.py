@@ -91,3 +91,9 @@ class LeaseLost(Exception):
 
     Not a `DistaffError`: no client ever sees it. The executor stops the run here and leaves
     its record, result and stream to the run's new owner."""
+
+
+class StaleAssistant(Exception):
+    """A run was made from a cached assistant that has changed since (`RunRepo.insert`'s
+    `assistant_as_of`); nothing was inserted. Not a `DistaffError`: the run's creator reads the
+    assistant again and makes the run anew."""

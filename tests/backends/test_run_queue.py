@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from distaff.backends.base import Backend
-from distaff.errors import Conflict, NotFound
+from distaff.errors import Conflict, NotFound, StaleAssistant
 from distaff.models import Json, MultitaskStrategy, Page
-from tests.backends.records import new_id, run, snapshot, thread
+from tests.backends.records import assistant, new_id, run, snapshot, thread
 
 
 async def _thread(backend: Backend, metadata: Json | None = None) -> str:
@@ -202,3 +202,97 @@ async def test_stats_count_the_queue(backend: Backend) -> None:
     # The run behind the running one is blocked; the free thread's has waited 10 s.
     assert stats.pending_unblocked_wait_max is not None
     assert 10 <= stats.pending_unblocked_wait_max < 15
+
+
+# -- taken at insert (a run created where a worker slot was kept for it) --------------------
+
+
+async def test_a_run_taken_at_insert_is_running_claimed_by_this_process(backend: Backend) -> None:
+    tid = await _thread(backend)
+    r = run(tid)
+    assert await backend.runs.insert(r, create_thread=None, reject_if_busy=False, take=True) == []
+    got = await backend.runs.get(r["run_id"])
+    assert got is not None and got["status"] == "running"
+    assert (await backend.runs.claim(10)).runs == []  # no worker need look for it
+    # Held as a claimed run is: its heartbeat renews it, a requeue counts its one attempt, and
+    # its end (fenced by owner on a shared database) is recorded.
+    assert await backend.runs.heartbeat([r["run_id"]]) == {r["run_id"]: None}
+    await backend.runs.requeue(r["run_id"])
+    assert [(x["run_id"], a) for x, a in (await backend.runs.claim(1)).runs] == [(r["run_id"], 2)]
+    assert await backend.runs.finish(r["run_id"], "success", snapshot({})) == "idle"
+
+
+async def test_a_run_taken_with_its_new_thread_ends_with_it(backend: Backend) -> None:
+    t = thread()
+    r = run(t["thread_id"], kwargs={"temporary": True})
+    assert await backend.runs.insert(r, create_thread=t, reject_if_busy=False, take=True) == []
+    got = await backend.runs.get(r["run_id"])
+    assert got is not None and got["status"] == "running"
+    await backend.runs.finish(r["run_id"], "success", None, delete_thread=True)
+    assert await backend.threads.get(t["thread_id"]) is None
+
+
+async def test_a_run_behind_an_active_one_is_not_taken(backend: Backend) -> None:
+    tid = await _thread(backend)
+    first, second = run(tid, created=-2), run(tid, created=-1)
+    await backend.runs.insert(first, create_thread=None, reject_if_busy=False)
+    active = await backend.runs.insert(second, create_thread=None, reject_if_busy=False, take=True)
+    assert active == [first["run_id"]]
+    got = await backend.runs.get(second["run_id"])
+    assert got is not None and got["status"] == "pending"
+    # The queue keeps its order: the first, then (once it ended) the second, attempt 1.
+    assert [x["run_id"] for x, _ in (await backend.runs.claim(10)).runs] == [first["run_id"]]
+    await backend.runs.finish(first["run_id"], "success", snapshot({}))
+    assert [(x["run_id"], a) for x, a in (await backend.runs.claim(10)).runs] == [
+        (second["run_id"], 1)
+    ]
+
+
+# -- runs made from a cached assistant -------------------------------------------------------
+
+
+async def test_a_run_made_from_the_assistant_as_stored_goes_in(backend: Backend) -> None:
+    a = await backend.assistants.create(assistant(), do_nothing=False)
+    as_of = (a["version"], a["updated_at"])
+    tid = await _thread(backend)
+    on_thread = run(tid, assistant_id=a["assistant_id"])
+    await backend.runs.insert(
+        on_thread, create_thread=None, reject_if_busy=False, assistant_as_of=as_of
+    )
+    t = thread()
+    with_thread = run(t["thread_id"], assistant_id=a["assistant_id"])
+    await backend.runs.insert(
+        with_thread, create_thread=t, reject_if_busy=False, assistant_as_of=as_of
+    )
+    for r in (on_thread, with_thread):
+        assert await backend.runs.get(r["run_id"]) is not None
+
+
+async def test_a_run_made_from_a_changed_or_deleted_assistant_is_refused(backend: Backend) -> None:
+    a = await backend.assistants.create(assistant(), do_nothing=False)
+    as_of = (a["version"], a["updated_at"])
+    await backend.assistants.update(a["assistant_id"], {"metadata": {"changed": True}})
+    tid = await _thread(backend)
+    t = thread()
+    for r, new_thread in (
+        (run(tid, assistant_id=a["assistant_id"]), None),
+        (run(t["thread_id"], assistant_id=a["assistant_id"]), t),
+    ):
+        with pytest.raises(StaleAssistant):
+            await backend.runs.insert(
+                r, create_thread=new_thread, reject_if_busy=False, assistant_as_of=as_of
+            )
+        assert await backend.runs.get(r["run_id"]) is None
+    assert await backend.threads.get(t["thread_id"]) is None  # nothing went in
+    busy = await backend.threads.get(tid)
+    assert busy is not None and busy["status"] == "idle"
+    current = await backend.assistants.get(a["assistant_id"])
+    assert current is not None
+    await backend.assistants.delete(a["assistant_id"])
+    with pytest.raises(StaleAssistant):
+        await backend.runs.insert(
+            run(tid, assistant_id=a["assistant_id"]),
+            create_thread=None,
+            reject_if_busy=False,
+            assistant_as_of=(current["version"], current["updated_at"]),
+        )

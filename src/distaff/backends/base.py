@@ -143,6 +143,8 @@ class RunRepo(Protocol):
         create_thread: Thread | None,
         reject_if_busy: bool,
         read_here: bool = False,
+        take: bool = False,
+        assistant_as_of: tuple[int, str] | None = None,
     ) -> list[str]:
         """Insert a pending run and mark its thread busy, atomically.
 
@@ -151,6 +153,15 @@ class RunRepo(Protocol):
         `read_here` records that this process streams or waits for the run, so another process
         that claims it sends its events here. Returns the ids of the runs that were already
         active on the thread.
+
+        `take` (the run is due now and this process's worker has a slot kept for it): if the
+        thread has no active run, the run goes in claimed by this process, running, as
+        `claim` would leave it with attempt 1, and no worker need look for it. An empty return
+        then means it was taken; with runs already active it goes in pending, as without.
+
+        `assistant_as_of` (the run was made from a cached assistant): its `version` and
+        `updated_at` then. If the stored assistant differs (or is gone), nothing is inserted
+        and `StaleAssistant` is raised, checked in the same atomic step as the insert.
         """
 
     async def get(self, run_id: str, thread_id: str | None = None) -> Run | None: ...

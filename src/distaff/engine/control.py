@@ -9,7 +9,7 @@ from distaff.backends.base import Backend, CancelTarget
 from distaff.engine.broker import Broker
 from distaff.engine.peers import Peers
 from distaff.engine.worker import Worker
-from distaff.models import CancelAction, RunOutcome
+from distaff.models import CancelAction, Run, RunOutcome
 
 
 class RunControl:
@@ -24,6 +24,20 @@ class RunControl:
     def wake(self) -> None:
         if self._worker is not None:
             self._worker.wake()
+
+    def reserve(self) -> bool:
+        """Keep a slot of this process's worker for a run about to be inserted (see
+        `Worker.reserve`); False if there is no worker here or no free slot."""
+        return self._worker is not None and self._worker.reserve()
+
+    def taken(self, run: Run, taken: bool) -> None:
+        """After an insert that `reserve` kept a slot for: the run starts here if the
+        database recorded it taken; else the slot goes back and the queue looks as usual."""
+        assert self._worker is not None
+        if taken:
+            self._worker.adopt(run)
+        else:
+            self._worker.release()
 
     async def cancel(
         self,

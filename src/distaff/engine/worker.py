@@ -19,7 +19,7 @@ from langgraph.errors import GraphDrained
 from distaff.backends.base import RunRepo
 from distaff.engine.executor import Executor, RunHandle, until_stored
 from distaff.errors import LeaseLost, Unavailable
-from distaff.models import CancelAction
+from distaff.models import CancelAction, Run
 from distaff.observability.runs import ObservedRun
 
 log = logging.getLogger("distaff.worker")
@@ -49,6 +49,10 @@ class Worker:
         self._early_cancels: dict[str, CancelAction] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        #: Slots kept for runs being inserted here to be taken at insert (`reserve`).
+        self._reserved = 0
+        #: Slots a claim on its way may fill.
+        self._claiming = 0
 
     @property
     def slots(self) -> int:
@@ -63,6 +67,33 @@ class Worker:
 
     def executes(self, run_id: str) -> bool:
         return run_id in self._active
+
+    # -- runs taken at insert ------------------------------------------------------------------
+    # A run created here while a slot is free goes into the database claimed by this process
+    # (`RunRepo.insert(take=True)`) and starts at once: no wake-up, no claim statement, no turn
+    # of the worker's loop. The slot is kept while the insert is on its way, so the loop
+    # cannot give it to a claim meanwhile.
+
+    def reserve(self) -> bool:
+        """Keep a slot for a run about to be inserted; False if none is free (or stopping)."""
+        if self._stopping or self._loop_task is None:
+            return False
+        if len(self._active) + self._reserved + self._claiming >= self._slots:
+            return False
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        """The kept slot was not used (the run went in pending, or not at all)."""
+        self._reserved -= 1
+        self._wake.set()  # a claim may have found the worker full meanwhile
+
+    def adopt(self, run: Run) -> None:
+        """Execute a run the database recorded as taken by this process at insert (attempt 1),
+        in the slot `reserve` kept for it."""
+        self._reserved -= 1
+        handle = RunHandle({**run, "status": "running"}, 1)
+        self._start(handle)
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run_loop(), name="distaff-worker")
@@ -82,6 +113,11 @@ class Worker:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+        # Inserts that kept a slot are on their way (one statement each): their runs, if taken,
+        # are drained like the rest.
+        deadline = asyncio.get_running_loop().time() + grace_seconds
+        while self._reserved > 0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.005)
         drained = sum(handle.drain() for handle in self._active.values())
         if drained:
             log.info("draining %d run(s) (up to %.1f s)", drained, grace_seconds)
@@ -122,26 +158,31 @@ class Worker:
                 await asyncio.sleep(self._poll)
 
     async def _step(self) -> None:
-        free = self._slots - len(self._active)
+        free = self._slots - len(self._active) - self._reserved
         if free <= 0:
             # Wake-ups while full are answered when a slot frees (which wakes again).
             self._wake.clear()
             await self._wait(None)
             return
         self._wake.clear()
-        claim = await self._runs.claim(free)
+        self._claiming = free
+        try:
+            claim = await self._runs.claim(free)
+        finally:
+            self._claiming = 0
         for run, attempt in claim.runs:
-            handle = RunHandle(run, attempt, exported=run["run_id"] in claim.read_elsewhere)
-            handle.action = self._early_cancels.pop(run["run_id"], None)
-            handle.task = asyncio.create_task(
-                self._execute(handle), name=f"distaff-run-{run['run_id']}"
-            )
-            self._active[run["run_id"]] = handle
-        if not claim.runs:
+            self._start(RunHandle(run, attempt, exported=run["run_id"] in claim.read_elsewhere))
+        if not claim.runs and not self._reserved:
             self._early_cancels.clear()
         if len(claim.runs) < free:
             # Everything claimable was taken: nothing to do until a wake-up or the next due run.
             await self._wait(claim.next_due_in)
+
+    def _start(self, handle: RunHandle) -> None:
+        run_id = handle.run["run_id"]
+        handle.action = self._early_cancels.pop(run_id, None)
+        handle.task = asyncio.create_task(self._execute(handle), name=f"distaff-run-{run_id}")
+        self._active[run_id] = handle
 
     async def _wait(self, due_in: float | None) -> None:
         timeout = self._poll if due_in is None else min(self._poll, max(due_in, 0.001))

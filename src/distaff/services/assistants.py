@@ -36,6 +36,9 @@ def is_system(assistant: Assistant) -> bool:
     return assistant["metadata"].get("created_by") == "system"
 
 
+#: Assistants `resolve(cached=True)` keeps at most (the oldest go first).
+CACHED_ASSISTANTS = 256
+
 #: What an auth filter on assistants is widened to.
 SYSTEM_ASSISTANTS: Filter = {"created_by": "system"}
 
@@ -46,6 +49,11 @@ class AssistantService:
         self._runs = backend.runs
         self._graphs = graphs
         self._gate = gate
+        #: Assistants as runs last read them (`resolve(cached=True)`): a run made from one
+        #: is inserted only if the assistant is still as read (`RunRepo.insert`'s
+        #: `assistant_as_of`), so a change made here or by another process is never missed;
+        #: the entry only saves the read.
+        self._cache: dict[str, Assistant] = {}
 
     async def _visible(
         self, assistant_id: str, action: str, value: Json | None = None
@@ -89,9 +97,12 @@ class AssistantService:
                 f"{', '.join(self._graphs.graph_ids)}"
             )
 
-    async def resolve(self, assistant_id: str, *, authorized: bool = False) -> Assistant:
+    async def resolve(
+        self, assistant_id: str, *, authorized: bool = False, cached: bool = False
+    ) -> Assistant:
         """An assistant by UUID or by graph name (the graph's system assistant); with
-        `authorized`, only one the current principal may read."""
+        `authorized`, only one the current principal may read. With `cached`, perhaps as last
+        read (for a run, whose insert checks it is still so): not to be changed."""
         if assistant_id in self._graphs:
             assistant_id = system_assistant_id(assistant_id)
         elif not is_uuid(assistant_id):
@@ -99,9 +110,16 @@ class AssistantService:
                 f"Invalid assistant: '{assistant_id}'. Must be either:\n- A valid assistant UUID,"
                 f" or\n- One of the registered graphs: {', '.join(self._graphs.graph_ids)}"
             )
-        assistant = await self._repo.get(canonical_uuid(assistant_id))
+        aid = canonical_uuid(assistant_id)
+        assistant = self._cache.get(aid) if cached else None
         if assistant is None:
-            raise NotFound(f"Assistant {assistant_id} not found")
+            assistant = await self._repo.get(aid)
+            if assistant is None:
+                raise NotFound(f"Assistant {assistant_id} not found")
+            if cached:
+                if len(self._cache) >= CACHED_ASSISTANTS:
+                    del self._cache[next(iter(self._cache))]
+                self._cache[aid] = assistant
         if authorized and self._gate.enabled and not is_system(assistant):
             await self._visible(assistant["assistant_id"], "read")
         return assistant
@@ -162,10 +180,16 @@ class AssistantService:
         if "context" in changes:
             config = changes.get("config", current["config"])
             changes["config"] = with_context_in_configurable(config, changes["context"])
+        self._cache.pop(current["assistant_id"], None)
         return await self._repo.update(current["assistant_id"], changes)
+
+    def forget(self, assistant_id: str) -> None:
+        """Drop the cached copy (a run found it stale)."""
+        self._cache.pop(assistant_id, None)
 
     async def delete(self, assistant_id: str) -> None:
         assistant = await self._visible(assistant_id, "delete")
+        self._cache.pop(assistant["assistant_id"], None)
         if not await self._repo.delete(assistant["assistant_id"]):
             raise NotFound()
 
@@ -195,6 +219,7 @@ class AssistantService:
 
     async def set_latest(self, assistant_id: str, version: int) -> Assistant:
         assistant = await self._visible(assistant_id, "update", {"version": version})
+        self._cache.pop(assistant["assistant_id"], None)
         return await self._repo.set_latest(assistant["assistant_id"], version)
 
     # -- introspection -----------------------------------------------------------------------

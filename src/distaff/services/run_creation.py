@@ -24,12 +24,13 @@ from distaff.engine.broker import Broker, Subscription
 from distaff.engine.control import RunControl
 from distaff.engine.run_config import run_context
 from distaff.engine.webhooks import Webhooks
-from distaff.errors import BadRequest, InvalidInput, NotFound
+from distaff.errors import BadRequest, InvalidInput, NotFound, StaleAssistant
 from distaff.graphs import GraphRegistry
 from distaff.ids import canonical_uuid, is_uuid, isoformat, utcnow, uuid7
 from distaff.models import Assistant, Json, MultitaskStrategy, Run, Thread
 from distaff.observability import tracing
 from distaff.run_spec import RunSpec
+from distaff.serde import dumps, loads
 from distaff.services.assistants import AssistantService
 from distaff.settings import ConfigurableHeaders, Settings
 
@@ -130,13 +131,55 @@ class RunCreator:
         cron's, so that `threads.search(metadata=...)` finds the threads it made); `v2`: a run
         of the v2 stream (every channel, subgraphs; replayed from the thread's event log, so
         its v1 events are not kept as well)."""
+        try:
+            return await self._create(
+                thread_id,
+                body,
+                delivery,
+                request_id=request_id,
+                server_configurable=server_configurable,
+                headers=headers,
+                thread_metadata=thread_metadata,
+                v2=v2,
+                cached=True,
+            )
+        except StaleAssistant as stale:
+            # The assistant changed since it was cached: made again from what is stored now.
+            self._assistants.forget(str(stale))
+            return await self._create(
+                thread_id,
+                body,
+                delivery,
+                request_id=request_id,
+                server_configurable=server_configurable,
+                headers=headers,
+                thread_metadata=thread_metadata,
+                v2=v2,
+                cached=False,
+            )
+
+    async def _create(
+        self,
+        thread_id: str | None,
+        body: Json,
+        delivery: Delivery,
+        *,
+        request_id: str | None,
+        server_configurable: Json | None,
+        headers: Json | None,
+        thread_metadata: Json | None,
+        v2: bool,
+        cached: bool,
+    ) -> CreatedRun:
         command = body.get("command")
         if thread_id is None and command and command.get("resume") is not None:
             raise BadRequest("You must provide a thread_id when resuming.")
         request_config = body.get("config") or {}
         if request_config.get("configurable") and body.get("context"):
             raise BadRequest(CONTEXT_AND_CONFIGURABLE)
-        assistant = await self._assistants.resolve(body["assistant_id"], authorized=True)
+        assistant = await self._assistants.resolve(
+            body["assistant_id"], authorized=True, cached=cached
+        )
         if command and command.get("goto"):
             self._check_goto(assistant["graph_id"], command["goto"])
         if body.get("webhook"):
@@ -240,22 +283,32 @@ class RunCreator:
         )
         if strategy == "rollback":  # before anything is stored
             require(self._backend.checkpoints, "delete_for_run")
+        # A run due now, with a slot free here, is taken as it goes in (see `Worker.reserve`).
+        take = after <= 0 and self._control.reserve()
         try:
             inflight = await self._runs.insert(
                 run,
                 create_thread=create_thread,
                 reject_if_busy=strategy == "reject",
                 read_here=subscription is not None,
+                take=take,
+                assistant_as_of=(assistant["version"], assistant["updated_at"]) if cached else None,
             )
         except BaseException:
+            if take:
+                self._control.taken(run, False)
             if subscription is not None:
                 subscription.close()
             raise
+        if take:
+            # Executed from what the database holds, as a claimed run is: its JSON.
+            self._control.taken(loads(dumps(run)), not inflight)
         if inflight and strategy in ("interrupt", "rollback"):
             await self._control.cancel(
                 "interrupt" if strategy == "interrupt" else "rollback", run_ids=inflight
             )
-        self._control.wake()
+        if not take or inflight:
+            self._control.wake()
         return CreatedRun(run, subscription)
 
     def _check_goto(self, graph_id: str, goto: Any) -> None:

@@ -273,6 +273,8 @@ class EncryptedRuns:
         create_thread: Thread | None,
         reject_if_busy: bool,
         read_here: bool = False,
+        take: bool = False,
+        assistant_as_of: tuple[int, str] | None = None,
     ) -> list[str]:
         thread = None if create_thread is None else await seal_thread(self._cipher, create_thread)
         return await self._inner.insert(
@@ -280,6 +282,8 @@ class EncryptedRuns:
             create_thread=thread,
             reject_if_busy=reject_if_busy,
             read_here=read_here,
+            take=take,
+            assistant_as_of=assistant_as_of,
         )
 
     async def get(self, run_id: str, thread_id: str | None = None) -> Run | None:

@@ -34,8 +34,8 @@ log = logging.getLogger("distaff.postgres")
 Connection = AsyncConnection[DictRow]
 
 
-def _dumps(value: Any) -> str:
-    return dumps(value).decode()
+def _dumps(value: Any) -> bytes:
+    return dumps(value)  # psycopg sends bytes as they are (a str it would encode again)
 
 
 def jsonb(value: Any) -> Jsonb:

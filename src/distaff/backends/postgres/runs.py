@@ -20,7 +20,7 @@ import socket
 import statistics
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg.rows import DictRow
@@ -34,6 +34,7 @@ from distaff.backends.postgres.leases import Leases
 from distaff.backends.postgres.run_effects import apply_effect
 from distaff.backends.postgres.threads import snapshot_columns
 from distaff.backends.rules import runs as rules
+from distaff.errors import StaleAssistant
 from distaff.ids import now_iso, utcnow
 from distaff.models import (
     CancelAction,
@@ -70,36 +71,53 @@ def _seconds_since(moment: datetime, now: datetime) -> float:
 
 _RUN_COLUMNS = (
     "run_id, thread_id, assistant_id, metadata, status, kwargs, multitask_strategy,"
-    " created_at, updated_at, reader"
+    " created_at, updated_at, reader, attempt, owner, lease_until"
 )
+#: Pending; or, taken at insert (`owner` given), as `CLAIM` leaves a run.
 _RUN_VALUES = (
     "%(run_id)s::text, %(thread_id)s::text, %(assistant_id)s::text, %(metadata)s::jsonb,"
-    " 'pending', %(kwargs)s::json, %(strategy)s::text, %(created_at)s::timestamptz,"
-    " %(updated_at)s::timestamptz, %(reader)s::text"
+    " CASE WHEN %(owner)s::text IS NULL THEN 'pending' ELSE 'running' END, %(kwargs)s::json,"
+    " %(strategy)s::text, %(created_at)s::timestamptz, %(updated_at)s::timestamptz,"
+    " %(reader)s::text, CASE WHEN %(owner)s::text IS NULL THEN 0 ELSE 1 END, %(owner)s::text,"
+    " %(lease_until)s::timestamptz"
 )
 
-#: A run on a new thread: both rows in one statement, the thread busy from the start. No row
-#: comes back when the thread exists.
+#: Whether the run's assistant is as the run's creator saw it (`assistant_as_of`; true when
+#: it read the assistant afresh).
+_ASSISTANT_AS_OF = """
+    (%(as_of_version)s::integer IS NULL OR EXISTS (
+        SELECT 1 FROM assistants WHERE assistant_id = %(assistant_id)s::text
+        AND version = %(as_of_version)s::integer
+        AND updated_at = %(as_of_updated_at)s::timestamptz))
+"""
+
+#: A run on a new thread: both rows in one statement, the thread busy from the start, if the
+#: assistant is as seen (`fresh`). `inserted` is 0 when the thread exists.
 _INSERT_WITH_THREAD = f"""
-    WITH thread AS (
+    WITH fresh AS (SELECT {_ASSISTANT_AS_OF} AS ok), thread AS (
         INSERT INTO threads (thread_id, created_at, updated_at, state_updated_at, metadata,
                              status, config, "values", ttl)
-        VALUES (%(thread_id)s, %(thread_created_at)s, %(updated_at)s, %(state_updated_at)s,
-                %(thread_metadata)s, 'busy', %(config)s, %(values)s, %(ttl)s)
+        SELECT %(thread_id)s, %(thread_created_at)s, %(updated_at)s, %(state_updated_at)s,
+               %(thread_metadata)s, 'busy', %(config)s, %(values)s, %(ttl)s
+        FROM fresh WHERE ok
         ON CONFLICT (thread_id) DO NOTHING
         RETURNING thread_id
+    ), run AS (
+        INSERT INTO runs ({_RUN_COLUMNS}) SELECT {_RUN_VALUES} FROM thread RETURNING run_id
     )
-    INSERT INTO runs ({_RUN_COLUMNS}) SELECT {_RUN_VALUES} FROM thread RETURNING run_id
+    SELECT (SELECT ok FROM fresh) AS fresh, (SELECT count(*) FROM run) AS inserted
 """
 
 #: A run on an existing thread, in one round trip (`distaff_add_run`, in `schema.py`): under
 #: the thread's row lock, so `reject` sees every run another process inserted before it, on any
 #: replica. The thread's active runs come back; NULL if there is no such thread.
-_ADD_RUN = """
-    SELECT distaff_add_run(%(run_id)s::text, %(thread_id)s::text, %(assistant_id)s::text,
-        %(metadata)s::jsonb, %(kwargs)s::json, %(strategy)s::text, %(created_at)s::timestamptz,
-        %(updated_at)s::timestamptz, %(reader)s::text, %(stamp)s::jsonb, %(reject)s::boolean)
-        AS inflight
+_ADD_RUN = f"""
+    SELECT ok AS fresh, CASE WHEN ok THEN distaff_add_run(%(run_id)s::text, %(thread_id)s::text,
+        %(assistant_id)s::text, %(metadata)s::jsonb, %(kwargs)s::json, %(strategy)s::text,
+        %(created_at)s::timestamptz, %(updated_at)s::timestamptz, %(reader)s::text,
+        %(stamp)s::jsonb, %(reject)s::boolean, %(owner)s::text, %(lease_until)s::timestamptz)
+        END AS inflight
+    FROM (SELECT {_ASSISTANT_AS_OF} AS ok) AS fresh
 """
 
 #: A run's end by its owner (`distaff_end_run`, in `schema.py`): the run's record, then its
@@ -134,10 +152,18 @@ class PostgresRuns:
         create_thread: Thread | None,
         reject_if_busy: bool,
         read_here: bool = False,
+        take: bool = False,
+        assistant_as_of: tuple[int, str] | None = None,
     ) -> list[str]:
         # Stamp the graph on the thread now (see the SQLite backend for why).
         stamp = {"graph_id": run["metadata"].get("graph_id"), "assistant_id": run["assistant_id"]}
+        # A run taken at insert holds a lease from the moment it is sent, as a claim's does.
+        sent_at = time.monotonic()
         params: dict[str, object] = {
+            "owner": self.owner if take else None,
+            "lease_until": iso(utcnow() + timedelta(seconds=self._lease)) if take else None,
+            "as_of_version": None if assistant_as_of is None else assistant_as_of[0],
+            "as_of_updated_at": None if assistant_as_of is None else assistant_as_of[1],
             "run_id": run["run_id"],
             "thread_id": run["thread_id"],
             "assistant_id": run["assistant_id"],
@@ -164,15 +190,23 @@ class PostgresRuns:
                     "ttl": json(t.get("ttl")),
                 },
             )
-            if row is not None:
+            if row is None or not row["fresh"]:
+                raise StaleAssistant(run["assistant_id"])
+            if row["inserted"]:
+                if take:
+                    self._leases.renewed((run["run_id"],), sent_at)
                 return []
             # The thread exists already (`if_not_exists: "create"`): as for any thread.
         row = await self._db.fetchone(_ADD_RUN, {**params, "reject": reject_if_busy})
-        inflight: list[str] | None = row["inflight"] if row else None
+        if row is None or not row["fresh"]:
+            raise StaleAssistant(run["assistant_id"])
+        inflight: list[str] | None = row["inflight"]
         if inflight is None:
             raise rules.thread_missing()
         if inflight and reject_if_busy:
             raise rules.thread_busy()  # nothing was inserted
+        if take and not inflight:
+            self._leases.renewed((run["run_id"],), sent_at)
         return inflight
 
     async def get(self, run_id: str, thread_id: str | None = None) -> Run | None:

@@ -344,6 +344,46 @@ MIGRATIONS: list[str] = [
     # A thread's own checkpoint retention (`{keep_last, max_age_seconds}`); NULL: the
     # deployment's.
     "ALTER TABLE threads ADD COLUMN retention jsonb",
+    # A run added to a thread with nothing active, by a process with a worker slot kept for
+    # it, goes in claimed (`p_owner`, `p_lease_until`): no wake-up, no claim statement. The
+    # two new arguments have defaults, so a process of the previous version, calling it with
+    # eleven, still can (and its runs go in pending, as before).
+    """
+    DROP FUNCTION distaff_add_run(text, text, text, jsonb, json, text, timestamptz, timestamptz,
+                                  text, jsonb, boolean);
+    CREATE FUNCTION distaff_add_run(
+        p_run_id text, p_thread_id text, p_assistant_id text, p_metadata jsonb, p_kwargs json,
+        p_strategy text, p_created_at timestamptz, p_updated_at timestamptz, p_reader text,
+        p_stamp jsonb, p_reject boolean, p_owner text DEFAULT NULL,
+        p_lease_until timestamptz DEFAULT NULL
+    ) RETURNS text[] LANGUAGE plpgsql AS $$
+    DECLARE
+        inflight text[];
+        taken boolean;
+    BEGIN
+        PERFORM 1 FROM threads WHERE thread_id = p_thread_id FOR UPDATE;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+        SELECT coalesce(array_agg(run_id ORDER BY created_at, run_id), '{}') INTO inflight
+        FROM runs WHERE thread_id = p_thread_id AND status IN ('pending', 'running');
+        IF p_reject AND cardinality(inflight) > 0 THEN
+            RETURN inflight;
+        END IF;
+        taken := p_owner IS NOT NULL AND cardinality(inflight) = 0;
+        INSERT INTO runs (run_id, thread_id, assistant_id, metadata, status, kwargs,
+                          multitask_strategy, created_at, updated_at, reader, attempt, owner,
+                          lease_until)
+        VALUES (p_run_id, p_thread_id, p_assistant_id, p_metadata,
+                CASE WHEN taken THEN 'running' ELSE 'pending' END, p_kwargs, p_strategy,
+                p_created_at, p_updated_at, p_reader, CASE WHEN taken THEN 1 ELSE 0 END,
+                CASE WHEN taken THEN p_owner END, CASE WHEN taken THEN p_lease_until END);
+        UPDATE threads SET status = 'busy', metadata = metadata || p_stamp,
+                           updated_at = p_updated_at
+        WHERE thread_id = p_thread_id;
+        RETURN inflight;
+    END $$;
+    """,
 ]
 
 

@@ -14,6 +14,7 @@ from distaff.backends.rules import runs as rules
 from distaff.backends.sqlite.database import Database, dump, load
 from distaff.backends.sqlite.events import event_rows, insert_events
 from distaff.backends.sqlite.threads import get_thread, insert_thread, write_snapshot
+from distaff.errors import StaleAssistant
 from distaff.ids import now_iso, utcnow
 from distaff.models import (
     CancelAction,
@@ -146,8 +147,17 @@ class SqliteRuns:
         create_thread: Thread | None,
         reject_if_busy: bool,
         read_here: bool = False,  # one process: every reader is here
+        take: bool = False,
+        assistant_as_of: tuple[int, str] | None = None,
     ) -> list[str]:
         def job(conn: sqlite3.Connection) -> list[str]:
+            if assistant_as_of is not None:
+                row = conn.execute(
+                    "SELECT version, updated_at FROM assistants WHERE assistant_id=?",
+                    (run["assistant_id"],),
+                ).fetchone()
+                if row is None or (row["version"], row["updated_at"]) != assistant_as_of:
+                    raise StaleAssistant(run["assistant_id"])
             thread = get_thread(conn, run["thread_id"])
             if thread is None:
                 if create_thread is None:
@@ -157,19 +167,23 @@ class SqliteRuns:
             inflight = _active_ids(conn, run["thread_id"])
             if inflight and reject_if_busy:
                 raise rules.thread_busy()
+            # Taken: as `claim` leaves a run (attempt 1), in the statement that inserts it.
+            taken = take and not inflight
             conn.execute(
                 "INSERT INTO runs (run_id, thread_id, assistant_id, metadata, status, kwargs,"
-                " multitask_strategy, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                " multitask_strategy, created_at, updated_at, attempt)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     run["run_id"],
                     run["thread_id"],
                     run["assistant_id"],
                     dump(run["metadata"]),
-                    run["status"],
+                    "running" if taken else run["status"],
                     dump(run["kwargs"]),
                     run["multitask_strategy"],
                     run["created_at"],
                     run["updated_at"],
+                    1 if taken else 0,
                 ),
             )
             # Stamp the graph on the thread now (the reference waits for the run to end, which
