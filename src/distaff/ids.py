@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -39,7 +40,9 @@ def uuid7() -> str:
     return str(uuid.UUID(int=value))
 
 
+@functools.lru_cache(maxsize=1024)
 def system_assistant_id(graph_id: str) -> str:
+    # Every run by graph name asks (a SHA-1 and a UUID each time, uncached).
     return str(uuid.uuid5(SYSTEM_ASSISTANT_NAMESPACE, graph_id))
 
 
