@@ -136,6 +136,10 @@ class QueueStats:
 
 
 class RunRepo(Protocol):
+    #: `insert` understands `take` and `assistant_as_of`. A repository without the attribute
+    #: (a plug-in written before them) is given neither: its runs are claimed by the worker.
+    takes_at_insert: bool
+
     async def insert(
         self,
         run: Run,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from distaff.backends.base import Backend, CancelTarget
 from distaff.engine.broker import Broker
@@ -30,14 +30,10 @@ class RunControl:
         `Worker.reserve`); False if there is no worker here or no free slot."""
         return self._worker is not None and self._worker.reserve()
 
-    def taken(self, run: Run, taken: bool) -> None:
-        """After an insert that `reserve` kept a slot for: the run starts here if the
-        database recorded it taken; else the slot goes back and the queue looks as usual."""
+    async def insert_taken(self, run: Run, insert: Callable[[], Awaitable[list[str]]]) -> list[str]:
+        """`insert` (with `take`) in the slot `reserve` kept (see `Worker.insert_taken`)."""
         assert self._worker is not None
-        if taken:
-            self._worker.adopt(run)
-        else:
-            self._worker.release()
+        return await self._worker.insert_taken(run, insert)
 
     async def cancel(
         self,

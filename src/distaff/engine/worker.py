@@ -12,17 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from langgraph.errors import GraphDrained
 
 from distaff.backends.base import RunRepo
 from distaff.engine.executor import Executor, RunHandle, until_stored
-from distaff.errors import LeaseLost, Unavailable
+from distaff.errors import (
+    Conflict,
+    InvalidInput,
+    LeaseLost,
+    NotFound,
+    StaleAssistant,
+    Unavailable,
+)
 from distaff.models import CancelAction, Run
 from distaff.observability.runs import ObservedRun
+from distaff.serde import dumps, loads
 
 log = logging.getLogger("distaff.worker")
+
+#: Refusals raised before an insert wrote anything (a missing or busy thread, a stale
+#: assistant, a value the database cannot take): the slot goes back and that is all.
+NOTHING_STORED = (Conflict, NotFound, StaleAssistant, InvalidInput)
 
 
 class Worker:
@@ -49,10 +64,16 @@ class Worker:
         self._early_cancels: dict[str, CancelAction] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
-        #: Slots kept for runs being inserted here to be taken at insert (`reserve`).
+        #: Slots kept for runs being inserted here to be taken at insert (`reserve`), and the
+        #: inserts on their way (with any hand-back of one that failed midway).
         self._reserved = 0
+        self._inserting: set[asyncio.Future[Any]] = set()
         #: Slots a claim on its way may fill.
         self._claiming = 0
+        #: The last claim took every run due for this worker and no wake-up came since; and
+        #: when (loop time) the next scheduled run becomes due, if any is known.
+        self._queue_clear = False
+        self._due_at: float | None = None
 
     @property
     def slots(self) -> int:
@@ -63,6 +84,7 @@ class Worker:
         return len(self._active)
 
     def wake(self) -> None:
+        self._queue_clear = False  # something may be due: claimed before any run is taken
         self._wake.set()
 
     def executes(self, run_id: str) -> bool:
@@ -72,28 +94,59 @@ class Worker:
     # A run created here while a slot is free goes into the database claimed by this process
     # (`RunRepo.insert(take=True)`) and starts at once: no wake-up, no claim statement, no turn
     # of the worker's loop. The slot is kept while the insert is on its way, so the loop
-    # cannot give it to a claim meanwhile.
+    # cannot give it to a claim meanwhile. Only while the queue is known to hold nothing due
+    # for this worker (its last claim took less than it could, with no wake-up since): a new
+    # run never overtakes one that waited for a slot.
 
     def reserve(self) -> bool:
-        """Keep a slot for a run about to be inserted; False if none is free (or stopping)."""
-        if self._stopping or self._loop_task is None:
+        """Keep a slot for a run about to be inserted; False if none is free, the queue may
+        hold runs due before it, or the worker is stopping."""
+        if self._stopping or self._loop_task is None or not self._queue_clear:
             return False
+        if self._due_at is not None and asyncio.get_running_loop().time() >= self._due_at:
+            return False  # a scheduled run is due: the loop claims it first
         if len(self._active) + self._reserved + self._claiming >= self._slots:
             return False
         self._reserved += 1
         return True
 
-    def release(self) -> None:
-        """The kept slot was not used (the run went in pending, or not at all)."""
-        self._reserved -= 1
-        self._wake.set()  # a claim may have found the worker full meanwhile
+    async def insert_taken(self, run: Run, insert: Callable[[], Awaitable[list[str]]]) -> list[str]:
+        """`insert` (of `run`, with `take`) in the slot `reserve` kept; the run starts here if
+        the database recorded it taken (nothing active on its thread), else the slot goes back.
 
-    def adopt(self, run: Run) -> None:
-        """Execute a run the database recorded as taken by this process at insert (attempt 1),
-        in the slot `reserve` kept for it."""
+        The insert goes on if the caller is cancelled (a client gone, a shutdown): its outcome
+        decides either way, so a run that went in taken is never left running with no one
+        executing it. An insert that failed with its outcome unknown (the connection lost
+        around the commit) is handed back to the queue, in case it went in."""
+        try:
+            stored = loads(dumps(run))  # executed from its JSON, as a claimed run is
+            stored["status"] = "running"
+        except BaseException:
+            self._reserved -= 1  # nothing was sent
+            raise
+        task = asyncio.ensure_future(insert())
+        self._inserting.add(task)
+        task.add_done_callback(functools.partial(self._inserted, stored))
+        return await asyncio.shield(task)
+
+    def _inserted(self, run: Run, task: asyncio.Future[list[str]]) -> None:
+        self._inserting.discard(task)
         self._reserved -= 1
-        handle = RunHandle({**run, "status": "running"}, 1)
-        self._start(handle)
+        exc = None if task.cancelled() else task.exception()
+        if not task.cancelled() and exc is None and not task.result():
+            self._start(RunHandle(run, 1))
+            if self._stopping:  # adopted after `stop` began: drained with the rest
+                self._active[run["run_id"]].drain()
+            return
+        self._wake.set()  # the slot is free again: a claim may have found the worker full
+        if task.cancelled() or (exc is not None and not isinstance(exc, NOTHING_STORED)):
+            run_id = run["run_id"]
+            log.warning("run %s: its insert failed midway (%r); handing it back", run_id, exc)
+            handing = asyncio.ensure_future(
+                until_stored(lambda: self._runs.requeue(run_id), f"run {run_id}: handing it back")
+            )
+            self._inserting.add(handing)
+            handing.add_done_callback(self._inserting.discard)
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run_loop(), name="distaff-worker")
@@ -113,17 +166,18 @@ class Worker:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        # Inserts that kept a slot are on their way (one statement each): their runs, if taken,
-        # are drained like the rest.
-        deadline = asyncio.get_running_loop().time() + grace_seconds
-        while self._reserved > 0 and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.005)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
         drained = sum(handle.drain() for handle in self._active.values())
         if drained:
             log.info("draining %d run(s) (up to %.1f s)", drained, grace_seconds)
+        # Inserts holding a slot are on their way: a run one of them took is drained as it
+        # starts (`_inserted`), and waited for with the rest.
+        if self._inserting:
+            await asyncio.wait(list(self._inserting), timeout=max(0.0, deadline - loop.time()))
         tasks = [h.task for h in self._active.values() if h.task is not None]
         if tasks:
-            _, still_running = await asyncio.wait(tasks, timeout=grace_seconds)
+            _, still_running = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
             for task in still_running:
                 task.cancel()
             await asyncio.gather(*still_running, return_exceptions=True)
@@ -170,6 +224,11 @@ class Worker:
             claim = await self._runs.claim(free)
         finally:
             self._claiming = 0
+        # Taken at insert from now on only if this claim left nothing due behind (a wake-up
+        # meanwhile, set again, says otherwise).
+        self._queue_clear = len(claim.runs) < free and not self._wake.is_set()
+        loop = asyncio.get_running_loop()
+        self._due_at = None if claim.next_due_in is None else loop.time() + claim.next_due_in
         for run, attempt in claim.runs:
             self._start(RunHandle(run, attempt, exported=run["run_id"] in claim.read_elsewhere))
         if not claim.runs and not self._reserved:
@@ -244,8 +303,8 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self._executor.fail(handle, exc)
         finally:
-            if len(self._active) >= self._slots:
-                look_again = True
+            if len(self._active) + self._reserved >= self._slots:
+                look_again = True  # a claim may have found the worker full meanwhile
             self._active.pop(run_id, None)
             if look_again:
-                self._wake.set()
+                self.wake()

@@ -1,8 +1,10 @@
 """Creating runs, with every multitask strategy (the runs that exist are `runs.py`'s).
 
 Creation order matters: a streaming or waiting client is subscribed to the run's events
-*before* the run is inserted, and the queue is woken right after, so the run starts at once
-and no event can be missed.
+*before* the run is inserted, so no event can be missed. A run due now, with a slot free in
+this process's worker, goes in already claimed and starts here at once (`Worker.insert_taken`);
+any other is inserted pending and the queue woken right after, so it starts as soon as a worker
+can take it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import fnmatch
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -30,7 +32,6 @@ from distaff.ids import canonical_uuid, is_uuid, isoformat, utcnow, uuid7
 from distaff.models import Assistant, Json, MultitaskStrategy, Run, Thread
 from distaff.observability import tracing
 from distaff.run_spec import RunSpec
-from distaff.serde import dumps, loads
 from distaff.services.assistants import AssistantService
 from distaff.settings import ConfigurableHeaders, Settings
 
@@ -113,6 +114,9 @@ class RunCreator:
         self._webhooks = webhooks
         self._settings = settings
         self._copied_header = header_filter(settings.http.configurable_headers)
+        #: The runs repository takes runs at insert and checks cached assistants there
+        #: (`RunRepo.takes_at_insert`; a plug-in written before it does neither).
+        self._takes = bool(getattr(self._runs, "takes_at_insert", False))
 
     async def create(
         self,
@@ -141,10 +145,11 @@ class RunCreator:
                 headers=headers,
                 thread_metadata=thread_metadata,
                 v2=v2,
-                cached=True,
+                cached=self._takes,
             )
         except StaleAssistant as stale:
-            # The assistant changed since it was cached: made again from what is stored now.
+            # The assistant changed since it was cached: made again from what is stored now
+            # (so the `threads.create_run` handler and the webhook check run again too).
             self._assistants.forget(str(stale))
             return await self._create(
                 thread_id,
@@ -284,9 +289,17 @@ class RunCreator:
         if strategy == "rollback":  # before anything is stored
             require(self._backend.checkpoints, "delete_for_run")
         # A run due now, with a slot free here, is taken as it goes in (see `Worker.reserve`).
-        take = after <= 0 and self._control.reserve()
-        try:
-            inflight = await self._runs.insert(
+        take = self._takes and after <= 0 and self._control.reserve()
+
+        def insert() -> Awaitable[list[str]]:
+            if not self._takes:  # the repository's `insert` knows neither keyword
+                return self._runs.insert(
+                    run,
+                    create_thread=create_thread,
+                    reject_if_busy=strategy == "reject",
+                    read_here=subscription is not None,
+                )
+            return self._runs.insert(
                 run,
                 create_thread=create_thread,
                 reject_if_busy=strategy == "reject",
@@ -294,21 +307,19 @@ class RunCreator:
                 take=take,
                 assistant_as_of=(assistant["version"], assistant["updated_at"]) if cached else None,
             )
+
+        try:
+            inflight = await (self._control.insert_taken(run, insert) if take else insert())
         except BaseException:
-            if take:
-                self._control.taken(run, False)
             if subscription is not None:
                 subscription.close()
             raise
-        if take:
-            # Executed from what the database holds, as a claimed run is: its JSON.
-            self._control.taken(loads(dumps(run)), not inflight)
         if inflight and strategy in ("interrupt", "rollback"):
             await self._control.cancel(
                 "interrupt" if strategy == "interrupt" else "rollback", run_ids=inflight
             )
         if not take or inflight:
-            self._control.wake()
+            self._control.wake()  # (a run taken at insert is executing here already)
         return CreatedRun(run, subscription)
 
     def _check_goto(self, graph_id: str, goto: Any) -> None:

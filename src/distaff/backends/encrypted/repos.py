@@ -245,6 +245,7 @@ class EncryptedEvents:
 class EncryptedRuns:
     def __init__(self, inner: RunRepo, cipher: Cipher, events: EncryptedEvents) -> None:
         self._inner, self._cipher, self._events = inner, cipher, events
+        self.takes_at_insert = bool(getattr(inner, "takes_at_insert", False))
 
     async def _seal(self, run: Run) -> Run:
         kwargs = run["kwargs"]

@@ -138,6 +138,8 @@ _DROP_OWN_THREAD_COUNTED = f"""
 
 
 class PostgresRuns:
+    takes_at_insert = True
+
     def __init__(self, db: Database, owner: str, leases: Leases) -> None:
         self._db = db
         #: This process, as recorded on the runs it claims (see `claims.owner_id`).

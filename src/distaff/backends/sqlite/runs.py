@@ -137,6 +137,8 @@ def _queue_stats(n_pending: int, n_running: int, due: list[sqlite3.Row]) -> Queu
 
 
 class SqliteRuns:
+    takes_at_insert = True
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
