@@ -28,6 +28,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a listening TCP socket on loopback `port` (Linux's /proc):
+    that the server answering on the port is this one, not another test's that took the port
+    between `free_port` choosing it and this server binding it."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return False
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 @dataclass
 class Server:
     database_url: str
@@ -44,6 +68,16 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> Server:
+        for _ in range(3):
+            if self._start(timeout):
+                return self
+            # Another process took the port between `free_port` and the bind: another port.
+            self.port = free_port()
+        raise RuntimeError(f"distaff found no free port in 3 tries; see {self.log_path}")
+
+    def _start(self, timeout: float) -> bool:
+        """Start the server; False if it could not bind its port because another process
+        holds it (a server that answers there may be that other one)."""
         env = {**os.environ, "DISTAFF_HEARTBEAT_SECONDS": "5", **self.env}
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
@@ -70,16 +104,27 @@ class Server:
         with httpx.Client(timeout=1) as poll:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
+                    if self._port_taken():
+                        return False
                     raise RuntimeError(
                         f"distaff exited with {self.process.returncode}; see {self.log_path}"
                     )
                 try:
-                    if poll.get(f"{self.url}/ok").status_code == 200:
-                        return self
+                    answered = poll.get(f"{self.url}/ok").status_code == 200
                 except httpx.HTTPError:
-                    pass
+                    answered = False
+                if answered and listens_on(self.process.pid, self.port):
+                    return True
                 time.sleep(0.1)
         raise RuntimeError(f"distaff did not start in {timeout}s; see {self.log_path}")
+
+    def _port_taken(self) -> bool:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", self.port))
+            except OSError:
+                return True
+        return False
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         if self.process is None or self.process.poll() is not None:
