@@ -10,6 +10,7 @@ can take it.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import time
 import uuid
@@ -135,33 +136,24 @@ class RunCreator:
         cron's, so that `threads.search(metadata=...)` finds the threads it made); `v2`: a run
         of the v2 stream (every channel, subgraphs; replayed from the thread's event log, so
         its v1 events are not kept as well)."""
+        make = functools.partial(
+            self._create,
+            thread_id,
+            body,
+            delivery,
+            request_id=request_id,
+            server_configurable=server_configurable,
+            headers=headers,
+            thread_metadata=thread_metadata,
+            v2=v2,
+        )
         try:
-            return await self._create(
-                thread_id,
-                body,
-                delivery,
-                request_id=request_id,
-                server_configurable=server_configurable,
-                headers=headers,
-                thread_metadata=thread_metadata,
-                v2=v2,
-                cached=self._takes,
-            )
+            return await make(cached=self._takes)
         except StaleAssistant as stale:
             # The assistant changed since it was cached: made again from what is stored now
             # (so the `threads.create_run` handler and the webhook check run again too).
             self._assistants.forget(str(stale))
-            return await self._create(
-                thread_id,
-                body,
-                delivery,
-                request_id=request_id,
-                server_configurable=server_configurable,
-                headers=headers,
-                thread_metadata=thread_metadata,
-                v2=v2,
-                cached=False,
-            )
+            return await make(cached=False)
 
     async def _create(
         self,
@@ -291,21 +283,17 @@ class RunCreator:
         # A run due now, with a slot free here, is taken as it goes in (see `Worker.reserve`).
         take = self._takes and after <= 0 and self._control.reserve()
 
+        # A repository without `takes_at_insert` knows neither keyword.
+        as_of = (assistant["version"], assistant["updated_at"]) if cached else None
+        extra: dict[str, Any] = {"take": take, "assistant_as_of": as_of} if self._takes else {}
+
         def insert() -> Awaitable[list[str]]:
-            if not self._takes:  # the repository's `insert` knows neither keyword
-                return self._runs.insert(
-                    run,
-                    create_thread=create_thread,
-                    reject_if_busy=strategy == "reject",
-                    read_here=subscription is not None,
-                )
             return self._runs.insert(
                 run,
                 create_thread=create_thread,
                 reject_if_busy=strategy == "reject",
                 read_here=subscription is not None,
-                take=take,
-                assistant_as_of=(assistant["version"], assistant["updated_at"]) if cached else None,
+                **extra,
             )
 
         try:
