@@ -180,16 +180,16 @@ class AssistantService:
         if "context" in changes:
             config = changes.get("config", current["config"])
             changes["config"] = with_context_in_configurable(config, changes["context"])
-        self._cache.pop(current["assistant_id"], None)
+        self.forget(current["assistant_id"])
         return await self._repo.update(current["assistant_id"], changes)
 
     def forget(self, assistant_id: str) -> None:
-        """Drop the cached copy (a run found it stale)."""
+        """Drop the cached copy (it changed here, or a run found it stale)."""
         self._cache.pop(assistant_id, None)
 
     async def delete(self, assistant_id: str) -> None:
         assistant = await self._visible(assistant_id, "delete")
-        self._cache.pop(assistant["assistant_id"], None)
+        self.forget(assistant["assistant_id"])
         if not await self._repo.delete(assistant["assistant_id"]):
             raise NotFound()
 
@@ -219,7 +219,7 @@ class AssistantService:
 
     async def set_latest(self, assistant_id: str, version: int) -> Assistant:
         assistant = await self._visible(assistant_id, "update", {"version": version})
-        self._cache.pop(assistant["assistant_id"], None)
+        self.forget(assistant["assistant_id"])
         return await self._repo.set_latest(assistant["assistant_id"], version)
 
     # -- introspection -----------------------------------------------------------------------
