@@ -231,6 +231,28 @@ async def test_wait_stateless_body_and_headers(http: httpx.AsyncClient) -> None:
     assert r.headers["content-location"] == f"/threads/{m.group(1)}/runs/{m.group(2)}"
 
 
+async def test_a_wait_answers_with_the_state_its_thread_stored(http: httpx.AsyncClient) -> None:
+    """The answer and the thread's row get one encoding of the final state (made once): every
+    message field and text beyond ASCII, turn after turn (the state of that turn, not of an
+    earlier one), and a join afterwards answers the same."""
+    tid = await new_thread(http)
+    for turn, graph in enumerate(["rich", "trivial", "rich"]):
+        ask = {"role": "user", "content": f"tour {turn} ☃ é", "additional_kwargs": {"n": turn}}
+        r = await http.post(
+            f"/threads/{tid}/runs/wait",
+            json={"assistant_id": graph, "input": {"messages": [ask]}},
+        )
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        thread = (await http.get(f"/threads/{tid}")).json()
+        state = (await http.get(f"/threads/{tid}/state")).json()
+        assert answer == thread["values"] == state["values"]
+        [asked] = [m for m in answer["messages"] if m["content"] == f"tour {turn} ☃ é"]
+        assert asked["additional_kwargs"] == {"n": turn}
+        join = await http.get(r.headers["location"])
+        assert join.json() == answer
+
+
 @pytest.mark.parametrize("threaded", [False, True], ids=["stateless", "thread"])
 async def test_wait_interrupt_body(http: httpx.AsyncClient, threaded: bool) -> None:
     path = f"/threads/{await new_thread(http)}/runs/wait" if threaded else "/runs/wait"

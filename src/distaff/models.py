@@ -3,10 +3,12 @@ so building one in the documented key order is all the serialisation there is.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
 from distaff.run_spec import RunSpec
+from distaff.serde import raw
 
 Json = dict[str, Any]
 
@@ -167,9 +169,14 @@ class RunOutcome:
     error: Json | None = None
     #: The tokens its models used (`distaff.usage`), None if none reported any.
     usage: Json | None = None
+    #: `values` as JSON when it was encoded already (`ThreadSnapshot.values_json`, the same
+    #: state stored on the thread): the answer reuses the bytes.
+    values_json: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
 
     def wait_body(self) -> Any:
         """The JSON body `/wait` and `/join` answer with (contract section 7)."""
         if self.error is not None and self.status == "error":
             return {"__error__": self.error}
-        return self.values if self.values is not None else {}
+        if self.values is None:
+            return {}
+        return self.values if self.values_json is None else raw(self.values_json())

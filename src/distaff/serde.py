@@ -78,3 +78,8 @@ def loads(data: bytes | str) -> Any:
     """Parse stored JSON exactly. The standard library, not orjson: orjson reads an integer
     beyond 64 bits as a float, silently changing the value a client stored."""
     return json.loads(data)
+
+
+def raw(encoded: bytes) -> Any:
+    """JSON already encoded, to be put as it is into what `dumps` encodes (not re-parsed)."""
+    return orjson.Fragment(encoded)

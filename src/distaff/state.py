@@ -3,13 +3,14 @@ ThreadState the API serves, and the snapshot a run leaves on its thread."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
 
 from distaff.models import Json
+from distaff.serde import dumps
 
 if TYPE_CHECKING:
     from distaff.graphs import CompiledGraph
@@ -37,6 +38,16 @@ class ThreadSnapshot:
     interrupts: Json
     has_next: bool
     error: Json | None = None
+    _json: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def values_json(self) -> bytes:
+        """`values` as JSON, encoded once: a run's final state goes into its thread's row and
+        into the run's `/wait` answer, and on a long thread encoding it is a cost per turn."""
+        encoded = self._json
+        if encoded is None:
+            encoded = dumps(self.values)
+            object.__setattr__(self, "_json", encoded)  # frozen: a cache, not a change
+        return encoded
 
 
 def thread_config(thread_id: str) -> RunnableConfig:

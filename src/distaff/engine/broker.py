@@ -107,7 +107,9 @@ class Subscription:
         try:
             item = self._queue.get_nowait()
         except asyncio.QueueEmpty:
-            item = await asyncio.wait_for(self._queue.get(), timeout)
+            # A deadline on this task, not `wait_for`'s extra task per wait.
+            async with asyncio.timeout(timeout):
+                item = await self._queue.get()
         if item is _END:
             self.outcome = self._broker.outcome(self._run_id)
         return item

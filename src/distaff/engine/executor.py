@@ -298,7 +298,18 @@ class Executor:
         if stateless:
             snapshot = ThreadSnapshot(last_values, {}, False, error)
         usage = recorder.usage()
-        outcome = RunOutcome(status or "rollback", values=last_values, error=error, usage=usage)
+        outcome = RunOutcome(
+            status or "rollback",
+            values=last_values,
+            error=error,
+            usage=usage,
+            # The answer is the state the thread's row gets: encoded once, for both.
+            values_json=(
+                snapshot.values_json
+                if snapshot is not None and not stateless and snapshot.values is last_values
+                else None
+            ),
+        )
         handle.status = outcome.status
         # The stream's end is stored with the run's (`Tape.end`).
         ending = await _end_tape(tapes[0], status, error, snapshot) if tapes else {}

@@ -68,7 +68,7 @@ def write_snapshot(
         'UPDATE threads SET "values"=?, interrupts=?, error=?, state_updated_at=?, updated_at=?'
         " WHERE thread_id=?",
         (
-            None if snapshot.values is None else dump(snapshot.values),
+            None if snapshot.values is None else snapshot.values_json().decode(),
             dump(snapshot.interrupts),
             None if snapshot.error is None else dump(snapshot.error),
             now,
