@@ -26,11 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import glob
 import importlib.util
 import json
 import math
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -105,6 +107,20 @@ def process_tree_cpu(pid: int) -> Cpu:
     return used
 
 
+def cpu_ns(pid: int) -> int:
+    """CPU nanoseconds used so far by every thread of `pid` and of its children."""
+    total = 0
+    pids = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    for p in pids:
+        for path in glob.glob(f"/proc/{p}/task/*/schedstat"):
+            try:
+                with open(path) as f:
+                    total += int(f.read().split()[0])
+            except OSError:
+                continue  # a thread that ended meanwhile
+    return total
+
+
 def summed(meters: list[Cpu]) -> Cpu:
     return lambda: sum(m() for m in meters)
 
@@ -169,6 +185,7 @@ class Running:
     url: str
     #: The server's CPU seconds so far.
     cpu: Cpu
+    pid: int
 
 
 @contextmanager
@@ -181,7 +198,7 @@ def server(database_url: str, log: Path) -> Iterator[Running]:
         sys.exit(f"distaff did not start; its log:\n{log.read_text()}")
     assert srv.process is not None
     try:
-        yield Running(srv.url, process_tree_cpu(srv.process.pid))
+        yield Running(srv.url, process_tree_cpu(srv.process.pid), srv.process.pid)
     finally:
         srv.stop()
 
@@ -415,6 +432,101 @@ async def bench_in_process(n: int, tmp: Path) -> dict[str, Figure]:
     return figures
 
 
+# --- paired rounds -------------------------------------------------------------------------
+
+
+@dataclass
+class Paired:
+    """The CPU goal ratios measured in rounds, each round a block of every server kind and
+    then of its in-process limit: one ratio per round, so the machine's drift over the run
+    (20-40% in minutes on a shared VM) falls on both sides of each ratio alike."""
+
+    rounds: int
+    calls: int
+    stateless: list[float]
+    thread: list[float]
+
+
+async def bench_paired(srv: Running, n: int, rounds: int) -> Paired:
+    """`rounds` rounds of: server `GET /info`, stateless `runs.wait` and `runs.wait` on one
+    thread (blocks of n/4, n/8 on the thread), CPU read around each block; then, the server
+    idle, the graph in-process with `InMemorySaver`, fresh thread per call and one thread
+    (the same block sizes: both threads grow alike). The in-process blocks run while the
+    server waits for requests, which costs it next to nothing and is not counted."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    saved = load_module().builder.compile(checkpointer=InMemorySaver())
+    block, thread_block = max(1, n // 4), max(1, n // 8)
+    in_process_thread = {"configurable": {"thread_id": str(uuid.uuid4())}}
+    stateless: list[float] = []
+    thread: list[float] = []
+    sdk = get_client(url=srv.url, timeout=60)
+    try:
+        server_thread = (await sdk.threads.create())["thread_id"]
+
+        async def info() -> None:
+            await sdk.http.get("/info")
+
+        async def stateless_wait() -> None:
+            await sdk.runs.wait(None, GRAPH_ID, input=INPUT)
+
+        async def thread_wait() -> None:
+            await sdk.runs.wait(server_thread, GRAPH_ID, input=INPUT)
+
+        async def saved_call() -> None:
+            await saved.ainvoke(INPUT, {"configurable": {"thread_id": str(uuid.uuid4())}})
+
+        async def one_thread_call() -> None:
+            await saved.ainvoke(INPUT, in_process_thread)
+
+        async def per_call(call: Call, count: int, cpu: Cpu) -> float:
+            start = cpu()
+            for _ in range(count):
+                await call()
+            return (cpu() - start) / count * 1000
+
+        for call in (info, stateless_wait, thread_wait, saved_call, one_thread_call):
+            for _ in range(WARMUP):
+                await call()
+        # In nanoseconds (psutil's times count 10 ms ticks: too coarse for a block).
+        server_cpu = functools.partial(lambda pid: cpu_ns(pid) / 1e9, srv.pid)
+        for _ in range(rounds):
+            floor = await per_call(info, block, server_cpu)
+            a = await per_call(stateless_wait, block, server_cpu)
+            b = await per_call(thread_wait, thread_block, server_cpu)
+            e9 = await per_call(saved_call, block, CPU)
+            e9t = await per_call(one_thread_call, thread_block, CPU)
+            stateless.append(a / (floor + e9))
+            thread.append(b / (floor + e9t))
+    finally:
+        await sdk.http.client.aclose()
+    return Paired(rounds, block, stateless, thread)
+
+
+def print_paired(paired: Paired) -> dict[str, float]:
+    def spread(values: list[float]) -> str:
+        return f"{statistics.median(values):.2f}x (rounds {min(values):.2f}-{max(values):.2f})"
+
+    def line(text: str, values: list[float], goal: float) -> None:
+        met = statistics.median(values) <= goal
+        print(f"{text:58} {spread(values):>28}  (goal <= {goal:g}x: {'met' if met else 'MISSED'})")
+
+    print(
+        f"the same ratios in {paired.rounds} paired rounds (each: server blocks, then the"
+        f" in-process ones; {paired.calls} calls a block), median:"
+    )
+    line(
+        "  stateless runs.wait / (floor + checkpointed ainvoke)",
+        paired.stateless,
+        GOAL_CPU_STATELESS,
+    )
+    line("  one-thread runs.wait / (floor + one-thread ainvoke)", paired.thread, GOAL_CPU_THREAD)
+    return {
+        "paired_cpu_stateless": statistics.median(paired.stateless),
+        "paired_cpu_thread": statistics.median(paired.thread),
+    }
+
+
 # --- report --------------------------------------------------------------------------------
 
 
@@ -517,6 +629,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="base count (default 200)")
     parser.add_argument("--database-url", default=None, help="default: SQLite on a temp file")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--rounds", type=int, default=6, help="paired rounds for the CPU ratios (0: none)"
+    )
     args = parser.parse_args()
     if args.n < 8:
         parser.error("--n must be at least 8")
@@ -529,6 +644,7 @@ def main() -> None:
         started = time.perf_counter()
         with server(database_url, log) as srv:
             figures = asyncio.run(bench_server(srv, args.n))
+            paired = asyncio.run(bench_paired(srv, args.n, args.rounds)) if args.rounds else None
         # In-process after the server is gone: it does not compete for the CPU.
         figures.update(asyncio.run(bench_in_process(args.n, tmp)))
         total = time.perf_counter() - started
@@ -540,6 +656,8 @@ def main() -> None:
     print_table(figures)
     print()
     ratios = goals(figures)
+    if paired is not None:
+        ratios.update(print_paired(paired))
     print(f"total {total:.1f}s")
     if args.json is not None:
         args.json.write_text(

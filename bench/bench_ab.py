@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
 import statistics
 import sys
 import tempfile
@@ -40,25 +39,17 @@ from typing import Any
 
 import httpx
 import psutil
-from bench import GRAPH_ID, INPUT, MANIFEST, WARMUP  # first: puts the repository on sys.path
+from bench import (  # first: puts the repository on sys.path
+    GRAPH_ID,
+    INPUT,
+    MANIFEST,
+    WARMUP,
+    cpu_ns,
+)
 from langgraph_sdk import get_client
 from tests.servers import Server
 
 KINDS = ("floor", "stateless", "fresh", "thread")
-
-
-def cpu_ns(pid: int) -> int:
-    """CPU nanoseconds used so far by every thread of `pid` and of its children."""
-    total = 0
-    pids = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
-    for p in pids:
-        for path in glob.glob(f"/proc/{p}/task/*/schedstat"):
-            try:
-                with open(path) as f:
-                    total += int(f.read().split()[0])
-            except OSError:
-                continue  # a thread that ended meanwhile
-    return total
 
 
 class Target:
