@@ -166,15 +166,41 @@ class SqliteRuns:
                 "SELECT metadata FROM threads WHERE thread_id=?", (run["thread_id"],)
             ).fetchone()
             if row is not None:
-                thread_metadata = load(row["metadata"])
-            elif create_thread is None:
-                raise rules.thread_missing()
+                stored: Json = load(row["metadata"])
+            elif create_thread is not None:
+                stored = create_thread["metadata"]
             else:
-                insert_thread(conn, create_thread)
-                thread_metadata = create_thread["metadata"]
-            inflight = _active_ids(conn, run["thread_id"])
-            if inflight and reject_if_busy:
-                raise rules.thread_busy()
+                raise rules.thread_missing()
+            # Stamp the graph on the thread now (the reference waits for the run to end, which
+            # leaves a stale graph_id on the thread and on the run's metadata meanwhile).
+            metadata = {
+                **stored,
+                "graph_id": run["metadata"].get("graph_id"),
+                "assistant_id": run["assistant_id"],
+            }
+            inflight: list[str]
+            if row is not None:
+                inflight = _active_ids(conn, run["thread_id"])
+                if inflight and reject_if_busy:
+                    raise rules.thread_busy()
+                conn.execute(
+                    "UPDATE threads SET status='busy', metadata=?, updated_at=? WHERE thread_id=?",
+                    (dump(metadata), run["updated_at"], run["thread_id"]),
+                )
+            else:
+                # A thread made for this run (stateless, `if_not_exists`): nothing can be active
+                # on it, and it goes in as the update above would leave it.
+                assert create_thread is not None
+                inflight = []
+                insert_thread(
+                    conn,
+                    {
+                        **create_thread,
+                        "status": "busy",
+                        "metadata": metadata,
+                        "updated_at": run["updated_at"],
+                    },
+                )
             # Taken: as `claim` leaves a run (attempt 1), in the statement that inserts it.
             taken = take and not inflight
             conn.execute(
@@ -193,17 +219,6 @@ class SqliteRuns:
                     run["updated_at"],
                     1 if taken else 0,
                 ),
-            )
-            # Stamp the graph on the thread now (the reference waits for the run to end, which
-            # leaves a stale graph_id on the thread and on the run's metadata meanwhile).
-            metadata = {
-                **thread_metadata,
-                "graph_id": run["metadata"].get("graph_id"),
-                "assistant_id": run["assistant_id"],
-            }
-            conn.execute(
-                "UPDATE threads SET status='busy', metadata=?, updated_at=? WHERE thread_id=?",
-                (dump(metadata), run["updated_at"], run["thread_id"]),
             )
             return inflight
 
