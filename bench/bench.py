@@ -480,14 +480,13 @@ async def bench_paired(srv: Running, n: int, rounds: int) -> Paired:
             await saved.ainvoke(INPUT, in_process_thread)
 
         async def per_call(call: Call, count: int, cpu: Cpu) -> float:
+            for _ in range(WARMUP):  # each block warm: the other side ran meanwhile
+                await call()
             start = cpu()
             for _ in range(count):
                 await call()
             return (cpu() - start) / count * 1000
 
-        for call in (info, stateless_wait, thread_wait, saved_call, one_thread_call):
-            for _ in range(WARMUP):
-                await call()
         # In nanoseconds (psutil's times count 10 ms ticks: too coarse for a block).
         server_cpu = functools.partial(lambda pid: cpu_ns(pid) / 1e9, srv.pid)
         for _ in range(rounds):
