@@ -20,6 +20,8 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 def _default(obj: Any) -> Any:
+    if isinstance(obj, Raw):
+        return loads(obj.encoded)
     model_dump = getattr(obj, "model_dump", None)
     if callable(model_dump) and not isinstance(obj, type):
         return model_dump()
@@ -60,6 +62,8 @@ def encoder(default: Callable[[Any], Any]) -> Callable[[Any], bytes]:
 
 
 def _encode(obj: Any, fallback: Callable[[Any], Any]) -> bytes:
+    if type(obj) is Raw:
+        return obj.encoded
     try:
         return orjson.dumps(obj, default=fallback, option=_OPTIONS)
     except orjson.JSONEncodeError:
@@ -80,6 +84,16 @@ def loads(data: bytes | str) -> Any:
     return json.loads(data)
 
 
-def raw(encoded: bytes) -> Any:
-    """JSON already encoded, to be put as it is into what `dumps` encodes (not re-parsed)."""
-    return orjson.Fragment(encoded)
+class Raw:
+    """JSON already encoded. `dumps` of it alone returns the bytes as they are; inside another
+    value it is parsed again (the standard library's fallback could not take orjson's
+    `Fragment`), which no caller does today."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, encoded: bytes) -> None:
+        self.encoded = encoded
+
+
+def raw(encoded: bytes) -> Raw:
+    return Raw(encoded)
