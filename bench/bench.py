@@ -265,44 +265,48 @@ async def bench_server(srv: Running, n: int) -> dict[str, Figure]:
     return figures
 
 
+async def stream_once(
+    http: httpx.AsyncClient, graph: str, modes: list[str], wanted: str
+) -> tuple[float, float]:
+    """A stateless `runs.stream`: seconds to its first `event:` line and to the first `wanted`."""
+    body = {"assistant_id": graph, "input": INPUT, "stream_mode": modes}
+    start = time.perf_counter()
+    got_event = got_wanted = None
+    async with http.stream("POST", "/runs/stream", json=body) as resp:
+        resp.raise_for_status()
+        async for line in resp.aiter_lines():
+            if not line.startswith("event:"):
+                continue
+            now = time.perf_counter()
+            if got_event is None:
+                got_event = now - start
+            if got_wanted is None and line.split(":", 1)[1].strip().startswith(wanted):
+                got_wanted = now - start
+    assert got_event is not None and got_wanted is not None
+    return got_event, got_wanted
+
+
 async def _first_events(http: httpx.AsyncClient, n: int, cpu: Cpu) -> dict[str, Figure]:
     """Rows d: stateless streams, to the first `event:` line and the first `values` (the
     `bench` graph), and to the first `messages` token (the `chat` graph)."""
-
-    async def stream_once(graph: str, modes: list[str], wanted: str) -> tuple[float, float]:
-        body = {"assistant_id": graph, "input": INPUT, "stream_mode": modes}
-        start = time.perf_counter()
-        got_event = got_wanted = None
-        async with http.stream("POST", "/runs/stream", json=body) as resp:
-            resp.raise_for_status()
-            async for line in resp.aiter_lines():
-                if not line.startswith("event:"):
-                    continue
-                now = time.perf_counter()
-                if got_event is None:
-                    got_event = now - start
-                if got_wanted is None and line.split(":", 1)[1].strip().startswith(wanted):
-                    got_wanted = now - start
-        assert got_event is not None and got_wanted is not None
-        return got_event, got_wanted
 
     count = max(1, n // 4)
     first_event: list[float] = []
     first_values: list[float] = []
     for _ in range(WARMUP):
-        await stream_once(GRAPH_ID, ["values"], "values")
+        await stream_once(http, GRAPH_ID, ["values"], "values")
     cpu_start, start = cpu(), time.perf_counter()
     for _ in range(count):
-        event, values = await stream_once(GRAPH_ID, ["values"], "values")
+        event, values = await stream_once(http, GRAPH_ID, ["values"], "values")
         first_event.append(event)
         first_values.append(values)
     seconds, used = time.perf_counter() - start, cpu() - cpu_start
     first_token: list[float] = []
     for _ in range(WARMUP):
-        await stream_once("chat", ["messages-tuple"], "messages")
+        await stream_once(http, "chat", ["messages-tuple"], "messages")
     token_cpu, token_start = cpu(), time.perf_counter()
     for _ in range(count):
-        first_token.append((await stream_once("chat", ["messages-tuple"], "messages"))[1])
+        first_token.append((await stream_once(http, "chat", ["messages-tuple"], "messages"))[1])
     token_seconds, token_used = time.perf_counter() - token_start, cpu() - token_cpu
     return {
         "d1": figure("d. runs.stream, first event: line", first_event, seconds, used),
@@ -437,14 +441,17 @@ async def bench_in_process(n: int, tmp: Path) -> dict[str, Figure]:
 
 @dataclass
 class Paired:
-    """The CPU goal ratios measured in rounds, each round a block of every server kind and
-    then of its in-process limit: one ratio per round, so the machine's drift over the run
-    (20-40% in minutes on a shared VM) falls on both sides of each ratio alike."""
+    """The CPU goal ratios and the first token's lead measured in rounds, each round a block
+    of every server kind and then of its in-process limit: one figure per round, so the
+    machine's drift over the run (20-40% in minutes on a shared VM) falls on both sides of each
+    alike."""
 
     rounds: int
     calls: int
     stateless: list[float]
     thread: list[float]
+    #: Server p50 - in-process p50 of the time to the first `messages` token, ms.
+    first_token: list[float]
 
 
 async def bench_paired(srv: Running, n: int, rounds: int) -> Paired:
@@ -455,12 +462,16 @@ async def bench_paired(srv: Running, n: int, rounds: int) -> Paired:
     server waits for requests, which costs it next to nothing and is not counted."""
     from langgraph.checkpoint.memory import InMemorySaver
 
-    saved = load_module().builder.compile(checkpointer=InMemorySaver())
+    module = load_module()
+    saved = module.builder.compile(checkpointer=InMemorySaver())
+    chat = module.chat_builder.compile(checkpointer=InMemorySaver())
     block, thread_block = max(1, n // 4), max(1, n // 8)
     in_process_thread = {"configurable": {"thread_id": str(uuid.uuid4())}}
     stateless: list[float] = []
     thread: list[float] = []
+    first_token: list[float] = []
     sdk = get_client(url=srv.url, timeout=60)
+    http = httpx.AsyncClient(base_url=srv.url, timeout=60)
     try:
         server_thread = (await sdk.threads.create())["thread_id"]
 
@@ -478,6 +489,22 @@ async def bench_paired(srv: Running, n: int, rounds: int) -> Paired:
 
         async def one_thread_call() -> None:
             await saved.ainvoke(INPUT, in_process_thread)
+
+        async def server_token() -> float:
+            return (await stream_once(http, "chat", ["messages-tuple"], "messages"))[1]
+
+        async def in_process_token() -> float:
+            start, took = time.perf_counter(), None
+            config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+            async for _ in chat.astream(INPUT, config, stream_mode="messages"):
+                took = took if took is not None else time.perf_counter() - start
+            assert took is not None
+            return took
+
+        async def p50_ms(first: Callable[[], Awaitable[float]], count: int) -> float:
+            for _ in range(WARMUP):
+                await first()
+            return nearest_rank([await first() for _ in range(count)], 50) * 1000
 
         async def per_call(call: Call, count: int, cpu: Cpu) -> float:
             for _ in range(WARMUP):  # each block warm: the other side ran meanwhile
@@ -497,9 +524,12 @@ async def bench_paired(srv: Running, n: int, rounds: int) -> Paired:
             e9t = await per_call(one_thread_call, thread_block, CPU)
             stateless.append(a / (floor + e9))
             thread.append(b / (floor + e9t))
+            token = await p50_ms(server_token, thread_block)
+            first_token.append(token - await p50_ms(in_process_token, thread_block))
     finally:
         await sdk.http.client.aclose()
-    return Paired(rounds, block, stateless, thread)
+        await http.aclose()
+    return Paired(rounds, block, stateless, thread, first_token)
 
 
 def print_paired(paired: Paired) -> dict[str, float]:
@@ -520,9 +550,17 @@ def print_paired(paired: Paired) -> dict[str, float]:
         GOAL_CPU_STATELESS,
     )
     line("  one-thread runs.wait / (floor + one-thread ainvoke)", paired.thread, GOAL_CPU_THREAD)
+    lead = paired.first_token
+    met = statistics.median(lead) <= GOAL_FIRST_MS
+    print(
+        f"{'  first messages token - in-process first token (p50s)':58}"
+        f" {f'{statistics.median(lead):+.2f} ms (rounds {min(lead):+.2f}-{max(lead):+.2f})':>28}"
+        f"  (goal <= +{GOAL_FIRST_MS:g} ms: {'met' if met else 'MISSED'})"
+    )
     return {
         "paired_cpu_stateless": statistics.median(paired.stateless),
         "paired_cpu_thread": statistics.median(paired.thread),
+        "paired_first_token_over_ms": statistics.median(lead),
     }
 
 
