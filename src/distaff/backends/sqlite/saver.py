@@ -6,25 +6,63 @@ before retrying: under concurrent runs most of the time goes to those sleeps. la
 synchronous `SqliteSaver`, run as jobs on the thread that already owns distaff's connection,
 shares that connection instead: metadata and checkpoint writes queue behind each other in
 memory, never on the file lock. Each call is still one thread hop, as with aiosqlite.
+
+That saver keeps every channel's value inside each checkpoint, so each checkpoint encodes the
+whole state again; a run on a thread writes three, the first (`source: input`, before any node
+runs) holding exactly the values the run has just read. That one reuses the bytes they were
+read from (`_Written`): encoding the messages of a long thread is most of a checkpoint's cost.
+The bytes stored are the ones the serializer would write (`tests/test_sqlite_saver.py`).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+import struct
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import ormsgpack
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer, _msgpack_enc
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from distaff.backends.sqlite.database import Database
+
+#: The last checkpoint written is kept for this many threads, and this many bytes in all.
+_KEPT_THREADS = 64
+_KEPT_BYTES = 8 * 2**20
+
+
+def _map_header(size: int) -> bytes:
+    """A msgpack map's header, as msgpack writes it (the shortest form)."""
+    if size < 16:
+        return bytes((0x80 | size,))
+    if size < 2**16:
+        return b"\xde" + struct.pack(">H", size)
+    return b"\xdf" + struct.pack(">I", size)
+
+
+class _Written:
+    """A thread's last checkpoint as this process wrote it: each channel's encoded value and,
+    once the checkpoint has been read back, the objects it was read as."""
+
+    __slots__ = ("checkpoint_id", "pieces", "read", "size")
+
+    def __init__(self, checkpoint_id: str, pieces: dict[str, bytes]) -> None:
+        self.checkpoint_id = checkpoint_id
+        self.pieces = pieces
+        self.read: Mapping[str, Any] = {}
+        self.size = sum(map(len, pieces.values()))
 
 
 class DatabaseSaver(SqliteSaver):
@@ -33,6 +71,83 @@ class DatabaseSaver(SqliteSaver):
     ) -> None:
         super().__init__(conn, serde=serde)
         self._db = db
+        # Only langgraph's own serializer: its encoding of a checkpoint is what `_encode`
+        # writes piece by piece.
+        self._pieces = type(self.serde) is JsonPlusSerializer
+        self._written: OrderedDict[tuple[str, str], _Written] = OrderedDict()
+        self._written_bytes = 0
+
+    # -- the input checkpoint from the bytes just read (runs on the database's thread) -----
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        found = super().get_tuple(config)
+        if found is not None and self._pieces:
+            conf = found.config["configurable"]  # the config asked with, when it named one
+            written = self._written.get((str(conf["thread_id"]), conf.get("checkpoint_ns", "")))
+            if written is not None and written.checkpoint_id == found.checkpoint["id"]:
+                # Read from the bytes written here (this process is the file's only writer,
+                # and a checkpoint's row is written once): the objects and their encoding.
+                written.read = dict(found.checkpoint["channel_values"])
+        return found
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        if not self._pieces:
+            return super().put(config, checkpoint, metadata, new_versions)
+        conf = config["configurable"]
+        thread_id, checkpoint_ns = str(conf["thread_id"]), conf["checkpoint_ns"]
+        key = (thread_id, checkpoint_ns)
+        written = self._written.pop(key, None)
+        if written is not None:
+            self._written_bytes -= written.size
+        # Only the input checkpoint reuses: no node has run since its values were read, so an
+        # object read is still what its bytes say (a node may change one in place).
+        reusable = written.read if written is not None and metadata.get("source") == "input" else {}
+        try:
+            blob, pieces = _encode(checkpoint, reusable, written, new_versions)
+        except ormsgpack.MsgpackEncodeError:
+            # langgraph's pickle fallback, if configured, decides; nothing kept.
+            return super().put(config, checkpoint, metadata, new_versions)
+        # As `SqliteSaver.put` writes it, with the checkpoint encoded above.
+        serialized_metadata = json.dumps(
+            get_checkpoint_metadata(config, metadata), ensure_ascii=False
+        ).encode("utf-8", "ignore")
+        with self.cursor() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id,"
+                " parent_checkpoint_id, type, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    thread_id,
+                    checkpoint_ns,
+                    checkpoint["id"],
+                    conf.get("checkpoint_id"),
+                    "msgpack",
+                    blob,
+                    serialized_metadata,
+                ),
+            )
+        self._keep(key, _Written(checkpoint["id"], pieces))
+        return {
+            "configurable": {
+                "thread_id": conf["thread_id"],
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    def _keep(self, key: tuple[str, str], written: _Written) -> None:
+        if written.size > _KEPT_BYTES:
+            return
+        self._written[key] = written
+        self._written_bytes += written.size
+        while len(self._written) > _KEPT_THREADS or self._written_bytes > _KEPT_BYTES:
+            _, dropped = self._written.popitem(last=False)
+            self._written_bytes -= dropped.size
 
     async def asetup(self) -> None:
         await self._db.read(lambda _: self.setup())
@@ -77,3 +192,39 @@ class DatabaseSaver(SqliteSaver):
 
     async def aget_delta_channel_history(self, *args: Any, **kwargs: Any) -> Any:
         return await self._db.read(lambda _: self.get_delta_channel_history(*args, **kwargs))
+
+
+def _encode(
+    checkpoint: Checkpoint,
+    reusable: Mapping[str, Any],
+    written: _Written | None,
+    new_versions: ChannelVersions,
+) -> tuple[bytes, dict[str, bytes]]:
+    """The checkpoint as langgraph's serializer encodes it (a msgpack map, its entries in
+    order), built from each channel value's own encoding: a value not changed since it was
+    read (same object, same version) takes the bytes it was read from."""
+    pieces: dict[str, bytes] = {}
+    parts = [_map_header(len(checkpoint))]
+    for name, value in checkpoint.items():
+        parts.append(_msgpack_enc(name))
+        if name != "channel_values":
+            parts.append(_msgpack_enc(value))
+            continue
+        values = checkpoint["channel_values"]
+        parts.append(_map_header(len(values)))
+        for channel, channel_value in values.items():
+            if (
+                written is not None
+                and channel not in new_versions
+                and channel in written.pieces
+                and reusable.get(channel, _NONE) is channel_value
+            ):
+                piece = written.pieces[channel]
+            else:
+                piece = _msgpack_enc(channel_value)
+            pieces[channel] = piece
+            parts += (_msgpack_enc(channel), piece)
+    return b"".join(parts), pieces
+
+
+_NONE = object()
