@@ -20,7 +20,7 @@ import json
 import sqlite3
 import struct
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import ormsgpack
@@ -64,6 +64,44 @@ class _Written:
         self.read: Mapping[str, Any] = {}
         self.size = sum(map(len, pieces.values()))
 
+    @property
+    def weight(self) -> int:
+        """Its bytes, and the objects read at about three times theirs."""
+        return self.size * 4 if self.read else self.size
+
+
+class _Kept:
+    """The `_Written` of the last threads, within bounds. One per saver, shared by its copies
+    (langgraph copies a saver at compile time under strict msgpack), so the count stays true;
+    used under the database's lock only."""
+
+    def __init__(self) -> None:
+        self.by_thread: OrderedDict[tuple[str, str], _Written] = OrderedDict()
+        self.weight = 0
+
+    def take(self, key: tuple[str, str]) -> _Written | None:
+        written = self.by_thread.pop(key, None)
+        if written is not None:
+            self.weight -= written.weight
+        return written
+
+    def keep(self, key: tuple[str, str], written: _Written) -> None:
+        if written.size <= _KEPT_BYTES:
+            self.by_thread[key] = written
+            self.weight += written.weight
+            self._bound()
+
+    def read(self, written: _Written, values: Mapping[str, Any]) -> None:
+        self.weight -= written.weight
+        written.read = values
+        self.weight += written.weight
+        self._bound()
+
+    def _bound(self) -> None:
+        while self.by_thread and (len(self.by_thread) > _KEPT_THREADS or self.weight > _KEPT_BYTES):
+            _, dropped = self.by_thread.popitem(last=False)
+            self.weight -= dropped.weight
+
 
 class DatabaseSaver(SqliteSaver):
     def __init__(
@@ -74,21 +112,31 @@ class DatabaseSaver(SqliteSaver):
         # Only langgraph's own serializer: its encoding of a checkpoint is what `_encode`
         # writes piece by piece.
         self._pieces = type(self.serde) is JsonPlusSerializer
-        self._written: OrderedDict[tuple[str, str], _Written] = OrderedDict()
-        self._written_bytes = 0
+        self._kept = _Kept()
 
-    # -- the input checkpoint from the bytes just read (runs on the database's thread) -----
+    # -- synchronous calls: a job of the database's like the others --------------------------
+    # The async methods below run these as jobs; a sync node that invokes a subgraph calls
+    # them directly, from a worker thread. Either way they hold the database's (reentrant)
+    # lock: `SqliteSaver.cursor` commits, and on the shared connection it would otherwise
+    # commit whatever transaction another job has open.
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        found = super().get_tuple(config)
-        if found is not None and self._pieces:
-            conf = found.config["configurable"]  # the config asked with, when it named one
-            written = self._written.get((str(conf["thread_id"]), conf.get("checkpoint_ns", "")))
-            if written is not None and written.checkpoint_id == found.checkpoint["id"]:
-                # Read from the bytes written here (this process is the file's only writer,
-                # and a checkpoint's row is written once): the objects and their encoding.
-                written.read = dict(found.checkpoint["channel_values"])
-        return found
+        return self._db.call(lambda _: self._get_tuple(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        found = self._db.call(
+            lambda _: [
+                *super(DatabaseSaver, self).list(config, filter=filter, before=before, limit=limit)
+            ]
+        )
+        return iter(found)
 
     def put(
         self,
@@ -97,16 +145,56 @@ class DatabaseSaver(SqliteSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        if not self._pieces:
+        return self._db.call(lambda _: self._put(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._db.call(lambda _: SqliteSaver.put_writes(self, config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._db.call(lambda _: SqliteSaver.delete_thread(self, thread_id))
+
+    def get_delta_channel_history(self, *args: Any, **kwargs: Any) -> Any:
+        return self._db.call(lambda _: SqliteSaver.get_delta_channel_history(self, *args, **kwargs))
+
+    # -- the input checkpoint from the bytes just read ---------------------------------------
+
+    def _get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        found = super().get_tuple(config)
+        if found is not None and self._pieces:
+            conf = found.config["configurable"]  # the config asked with, when it named one
+            key = (str(conf["thread_id"]), conf.get("checkpoint_ns", ""))
+            written = self._kept.by_thread.get(key)
+            if written is not None and written.checkpoint_id == found.checkpoint["id"]:
+                # Read from the bytes written here (this process is the file's only writer,
+                # and a checkpoint's row is written once): the objects and their encoding.
+                self._kept.read(written, dict(found.checkpoint["channel_values"]))
+        return found
+
+    def _put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        values = checkpoint["channel_values"]
+        if not self._pieces or not all(type(name) is str for name in values):
+            # (A name of another type is encoded as a map key differently than alone.)
             return super().put(config, checkpoint, metadata, new_versions)
         conf = config["configurable"]
         thread_id, checkpoint_ns = str(conf["thread_id"]), conf["checkpoint_ns"]
         key = (thread_id, checkpoint_ns)
-        written = self._written.pop(key, None)
-        if written is not None:
-            self._written_bytes -= written.size
-        # Only the input checkpoint reuses: no node has run since its values were read, so an
-        # object read is still what its bytes say (a node may change one in place).
+        written = self._kept.take(key)
+        # Only the input checkpoint reuses, and only values still the very objects read: it is
+        # the state the run read. (It is written in the background and the first node may
+        # already be running: a node changing a value in place leaves it as read here, where
+        # encoding the value now would take the change.)
         reusable = written.read if written is not None and metadata.get("source") == "input" else {}
         try:
             blob, pieces = _encode(checkpoint, reusable, written, new_versions)
@@ -131,7 +219,7 @@ class DatabaseSaver(SqliteSaver):
                     serialized_metadata,
                 ),
             )
-        self._keep(key, _Written(checkpoint["id"], pieces))
+        self._kept.keep(key, _Written(checkpoint["id"], pieces))
         return {
             "configurable": {
                 "thread_id": conf["thread_id"],
@@ -139,15 +227,6 @@ class DatabaseSaver(SqliteSaver):
                 "checkpoint_id": checkpoint["id"],
             }
         }
-
-    def _keep(self, key: tuple[str, str], written: _Written) -> None:
-        if written.size > _KEPT_BYTES:
-            return
-        self._written[key] = written
-        self._written_bytes += written.size
-        while len(self._written) > _KEPT_THREADS or self._written_bytes > _KEPT_BYTES:
-            _, dropped = self._written.popitem(last=False)
-            self._written_bytes -= dropped.size
 
     async def asetup(self) -> None:
         await self._db.read(lambda _: self.setup())
