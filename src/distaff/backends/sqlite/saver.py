@@ -91,10 +91,12 @@ class _Kept:
             self.weight += written.weight
             self._bound()
 
-    def read(self, written: _Written, values: Mapping[str, Any]) -> None:
+    def read(self, key: tuple[str, str], values: Mapping[str, Any]) -> None:
+        written = self.by_thread[key]
         self.weight -= written.weight
         written.read = values
         self.weight += written.weight
+        self.by_thread.move_to_end(key)  # the next to be written: the last to go
         self._bound()
 
     def _bound(self) -> None:
@@ -132,9 +134,7 @@ class DatabaseSaver(SqliteSaver):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         found = self._db.call(
-            lambda _: [
-                *super(DatabaseSaver, self).list(config, filter=filter, before=before, limit=limit)
-            ]
+            lambda _: [*SqliteSaver.list(self, config, filter=filter, before=before, limit=limit)]
         )
         return iter(found)
 
@@ -173,7 +173,7 @@ class DatabaseSaver(SqliteSaver):
             if written is not None and written.checkpoint_id == found.checkpoint["id"]:
                 # Read from the bytes written here (this process is the file's only writer,
                 # and a checkpoint's row is written once): the objects and their encoding.
-                self._kept.read(written, dict(found.checkpoint["channel_values"]))
+                self._kept.read(key, dict(found.checkpoint["channel_values"]))
         return found
 
     def _put(
