@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
 from distaff.run_spec import RunSpec
-from distaff.serde import raw
+from distaff.serde import Raw
 
 Json = dict[str, Any]
 
@@ -179,4 +179,4 @@ class RunOutcome:
             return {"__error__": self.error}
         if self.values is None:
             return {}
-        return self.values if self.values_json is None else raw(self.values_json())
+        return self.values if self.values_json is None else Raw(self.values_json())

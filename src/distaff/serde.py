@@ -93,7 +93,3 @@ class Raw:
 
     def __init__(self, encoded: bytes) -> None:
         self.encoded = encoded
-
-
-def raw(encoded: bytes) -> Raw:
-    return Raw(encoded)

@@ -1,4 +1,4 @@
-"""JSON encoded once and reused: `serde.raw` bytes pass through `dumps` as they are, and a
+"""JSON encoded once and reused: `serde.Raw` bytes pass through `dumps` as they are, and a
 run's final state (`ThreadSnapshot.values_json`) is encoded for its thread's row and reused
 for its `/wait` answer (`RunOutcome.wait_body`)."""
 
@@ -9,14 +9,14 @@ import json
 from langchain_core.messages import AIMessage
 
 from distaff.models import RunOutcome
-from distaff.serde import dumps, raw
+from distaff.serde import Raw, dumps
 from distaff.state import ThreadSnapshot
 
 
 def test_raw_json_alone_passes_through_and_nested_is_parsed_again() -> None:
-    assert dumps(raw(b'{"b": 1,  "a": [1,2]}')) == b'{"b": 1,  "a": [1,2]}'  # not re-encoded
+    assert dumps(Raw(b'{"b": 1,  "a": [1,2]}')) == b'{"b": 1,  "a": [1,2]}'  # not re-encoded
     # Nested (no caller does it), even on the standard library's path (beyond 64 bits).
-    assert json.loads(dumps({"x": raw(b"[1,2]"), "big": 2**70})) == {"x": [1, 2], "big": 2**70}
+    assert json.loads(dumps({"x": Raw(b"[1,2]"), "big": 2**70})) == {"x": [1, 2], "big": 2**70}
 
 
 def test_a_snapshot_encodes_its_values_once_and_the_answer_reuses_them() -> None:

@@ -15,7 +15,7 @@ from distaff.backends.rules import threads as rules
 from distaff.backends.rules.checkpoints import stamped_assistant
 from distaff.ids import now_iso
 from distaff.models import Json, Page, Thread, ThreadQuery
-from distaff.serde import raw
+from distaff.serde import Raw
 from distaff.state import ThreadSnapshot
 
 
@@ -70,7 +70,7 @@ def snapshot_columns(snapshot: ThreadSnapshot, now: str) -> dict[str, object]:
     """The thread columns a run's end (or a state update) sets, as named parameters for
     `SNAPSHOT_ASSIGNMENTS`."""
     return {
-        "values": None if snapshot.values is None else jsonb(raw(snapshot.values_json())),
+        "values": None if snapshot.values is None else jsonb(Raw(snapshot.values_json())),
         "interrupts": json(snapshot.interrupts),
         "error": json(snapshot.error),
         "state_updated_at": now,
