@@ -113,14 +113,14 @@ class DatabaseSaver(SqliteSaver):
         self._db = db
         # Only langgraph's own serializer: its encoding of a checkpoint is what `_encode`
         # writes piece by piece.
-        self._pieces = type(self.serde) is JsonPlusSerializer
+        self._reuses_bytes = type(self.serde) is JsonPlusSerializer
         self._kept = _Kept()
 
     # -- synchronous calls: a job of the database's like the others --------------------------
-    # The async methods below run these as jobs; a sync node that invokes a subgraph calls
-    # them directly, from a worker thread. Either way they hold the database's (reentrant)
-    # lock: `SqliteSaver.cursor` commits, and on the shared connection it would otherwise
-    # commit whatever transaction another job has open.
+    # A sync node that invokes a subgraph calls these from a worker thread. They hold the
+    # database's (reentrant) lock, as the async methods' jobs below do: `SqliteSaver.cursor`
+    # commits, and on the shared connection it would otherwise commit whatever transaction
+    # another job has open.
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return self._db.call(lambda _: self._get_tuple(config))
@@ -166,7 +166,7 @@ class DatabaseSaver(SqliteSaver):
 
     def _get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         found = super().get_tuple(config)
-        if found is not None and self._pieces:
+        if found is not None and self._reuses_bytes:
             conf = found.config["configurable"]  # the config asked with, when it named one
             key = (str(conf["thread_id"]), conf.get("checkpoint_ns", ""))
             written = self._kept.by_thread.get(key)
@@ -184,7 +184,7 @@ class DatabaseSaver(SqliteSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         values = checkpoint["channel_values"]
-        if not self._pieces or not all(type(name) is str for name in values):
+        if not self._reuses_bytes or not all(type(name) is str for name in values):
             # (A name of another type is encoded as a map key differently than alone.)
             return super().put(config, checkpoint, metadata, new_versions)
         conf = config["configurable"]
@@ -232,7 +232,7 @@ class DatabaseSaver(SqliteSaver):
         await self._db.read(lambda _: self.setup())
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await self._db.read(lambda _: self.get_tuple(config))
+        return await self._db.read(lambda _: self._get_tuple(config))
 
     async def alist(
         self,
@@ -243,7 +243,9 @@ class DatabaseSaver(SqliteSaver):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         items = await self._db.read(
-            lambda _: list(self.list(config, filter=filter, before=before, limit=limit))
+            lambda _: list(
+                SqliteSaver.list(self, config, filter=filter, before=before, limit=limit)
+            )
         )
         for item in items:
             yield item
@@ -255,7 +257,7 @@ class DatabaseSaver(SqliteSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._db.write(lambda _: self.put(config, checkpoint, metadata, new_versions))
+        return await self._db.write(lambda _: self._put(config, checkpoint, metadata, new_versions))
 
     async def aput_writes(
         self,
@@ -264,13 +266,17 @@ class DatabaseSaver(SqliteSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await self._db.write(lambda _: self.put_writes(config, writes, task_id, task_path))
+        await self._db.write(
+            lambda _: SqliteSaver.put_writes(self, config, writes, task_id, task_path)
+        )
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await self._db.write(lambda _: self.delete_thread(thread_id))
+        await self._db.write(lambda _: SqliteSaver.delete_thread(self, thread_id))
 
     async def aget_delta_channel_history(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._db.read(lambda _: self.get_delta_channel_history(*args, **kwargs))
+        return await self._db.read(
+            lambda _: SqliteSaver.get_delta_channel_history(self, *args, **kwargs)
+        )
 
 
 def _encode(
