@@ -100,6 +100,12 @@ async def test_missing_and_bad_credentials_get_401_with_the_handlers_detail(
         assert (await http.post(path, json={})).status_code == 401
     assert (await http.get(f"/threads/{uuid.uuid4()}/runs")).status_code == 401
     assert (await http.post("/store/items/search", json={})).status_code == 401
+    # The run-creating routes (api/creation_route.py): a valid body, and one it hands back.
+    tid = uuid.uuid4()
+    for path in ("/runs", "/runs/stream", "/runs/wait", f"/threads/{tid}/runs/wait"):
+        for body in ({"assistant_id": "whoami"}, {"assistant_id": 5}):
+            answer = await http.post(path, json=body)
+            assert (answer.status_code, answer.json()) == (401, {"detail": "missing bearer token"})
 
 
 async def test_meta_routes_and_custom_routes_need_no_credentials(http: httpx.AsyncClient) -> None:

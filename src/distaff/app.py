@@ -32,6 +32,7 @@ from distaff.api import (
 )
 from distaff.api.auth import authenticate
 from distaff.api.cors import cors_options
+from distaff.api.creation_route import creation_routes
 from distaff.api.custom import CustomRoutes, custom_lifespan, load_custom_app, user_middleware
 from distaff.errors import ConfigError, describe_validation
 from distaff.graphs import GraphRegistry, registry_from_specs
@@ -109,6 +110,9 @@ def create_app(
         app.include_router(router, dependencies=None if router is metrics.router else authenticated)
     if not http.disable_runs:
         app.include_router(protocol_socket.socket_router)
+        # First, so the run-creating requests skip FastAPI's matching and handling.
+        creating = [*runs.router.routes, *runs.stateless_router.routes]
+        app.router.routes[:0] = creation_routes(creating, authenticated=settings.auth is not None)
     if not http.disable_ui:
         app.include_router(ui.assets_router)  # public: script and link tags send no token
     if extra is not None:

@@ -17,6 +17,7 @@ from starlette.routing import Match
 
 import distaff
 from distaff import Settings
+from distaff.api.creation_route import CreationRoute
 from distaff.api.routing import Router
 
 MANIFEST = Path(__file__).resolve().parents[2] / "examples" / "echo" / "langgraph.json"
@@ -133,3 +134,28 @@ def test_a_route_added_later_is_found() -> None:
     match, found = _first(app, scope)
     assert match is Match.FULL
     assert found[1] is b and found[2] == {"x": "1"}
+
+
+def test_a_creation_route_takes_what_fastapi_would_route_to_its_route(app: FastAPI) -> None:
+    """`api/creation_route.py` stands first in the router: over every path and method, where it
+    matches, FastAPI without it finds the very route it stands for with the same parameters;
+    where it does not, the answer is FastAPI's own."""
+    routes = app.router.routes
+    creating = [r for r in routes if isinstance(r, CreationRoute)]
+    assert len(creating) == 6
+    cases = [(m, p) for p in _paths(app) for m in (*METHODS, "WS")]
+    with_them = [_first(app, _scope(app, m, p)) for m, p in cases]
+    routes[:] = [r for r in routes if not isinstance(r, CreationRoute)]
+    try:
+        without = [_first(app, _scope(app, m, p)) for m, p in cases]
+    finally:
+        routes[:0] = creating
+    taken = 0
+    for case, (match, found), (plain_match, plain) in zip(cases, with_them, without, strict=True):
+        if found is not None and isinstance(found[0], CreationRoute):
+            taken += 1
+            assert (match, found[1:]) == (plain_match, plain[1:]) == (Match.FULL, found[1:]), case
+            assert found[0]._route.endpoint is found[1]
+        else:
+            assert (match, found) == (plain_match, plain), case
+    assert taken == 6  # each of its paths, POSTed

@@ -59,7 +59,7 @@ RUN_FIELDS = (
 )
 
 
-async def _create(
+async def create_run_response(
     rt: Runtime,
     request: Request,
     thread_id: str | None,
@@ -151,21 +151,21 @@ def _outcome_body(rt: Runtime, thread_id: str) -> Callable[[RunOutcome | None], 
 async def create_run(
     thread_id: IdPath, body: RunCreateStateful, request: Request, rt: Rt
 ) -> Response:
-    return await _create(rt, request, thread_id, body, "background")
+    return await create_run_response(rt, request, thread_id, body, "background")
 
 
 @router.post("/threads/{thread_id}/runs/stream", response_class=EventStream, responses=EVENT_STREAM)
 async def stream_run(
     thread_id: IdPath, body: RunCreateStateful, request: Request, rt: Rt
 ) -> Response:
-    return await _create(rt, request, thread_id, body, "stream")
+    return await create_run_response(rt, request, thread_id, body, "stream")
 
 
 @router.post("/threads/{thread_id}/runs/wait", responses={200: RUN_RESULT})
 async def wait_run(
     thread_id: IdPath, body: RunCreateStateful, request: Request, rt: Rt
 ) -> Response:
-    return await _create(rt, request, thread_id, body, "wait")
+    return await create_run_response(rt, request, thread_id, body, "wait")
 
 
 @router.get("/threads/{thread_id}/runs", responses={200: {"model": list[SelectedRun]}})
@@ -345,17 +345,17 @@ async def cancel_run(
 
 @stateless_router.post("/runs", responses={200: {"model": Run}})
 async def create_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
-    return await _create(rt, request, None, body, "background")
+    return await create_run_response(rt, request, None, body, "background")
 
 
 @stateless_router.post("/runs/stream", response_class=EventStream, responses=EVENT_STREAM)
 async def stream_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
-    return await _create(rt, request, None, body, "stream")
+    return await create_run_response(rt, request, None, body, "stream")
 
 
 @stateless_router.post("/runs/wait", responses={200: RUN_RESULT})
 async def wait_stateless_run(body: RunCreateStateless, request: Request, rt: Rt) -> Response:
-    return await _create(rt, request, None, body, "wait")
+    return await create_run_response(rt, request, None, body, "wait")
 
 
 @stateless_router.get("/runs/{run_id}", responses={200: {"model": Run}})
