@@ -95,6 +95,12 @@ def _thread_paths() -> list[str]:
 
 PATHS = ["/runs", "/runs/stream", "/runs/wait"]
 
+
+def _nested(depth: int) -> bytes:
+    deep = b'{"a": ' * depth + b"1" + b"}" * depth
+    return b'{"assistant_id": "trivial", "input": {"messages": [], "n": 1, "deep": ' + deep + b"}}"
+
+
 #: Each with whether it is refused (FastAPI takes a NaN and an integer beyond 64 bits).
 BAD = [
     pytest.param(b"", JSON, True, id="no-body"),
@@ -108,6 +114,8 @@ BAD = [
     pytest.param(b'{"assistant_id": "trivial"}', {"content-type": "text/plain"}, True, id="text"),
     pytest.param(b'{"assistant_id": "trivial"}', {}, None, id="no-content-type"),
     pytest.param(b'{"assistant_id": "trivial", "input": {"x": NaN}}', JSON, None, id="nan"),
+    pytest.param(_nested(600), JSON, False, id="nested-600"),  # FastAPI's, taken
+    pytest.param(_nested(950), JSON, None, id="nested-950"),  # orjson's limit is 1024
     pytest.param(
         b'{"assistant_id": "trivial", "input": {"messages": [], "n": -9223372036854775809}}',
         JSON,

@@ -299,6 +299,10 @@ async def test_request_and_run_spans(api: httpx.AsyncClient, receiver: OtlpRecei
             "distaff.thread_id": thread_id,
         }.items()
     )
+    # FastAPI's own spans around the dependencies and the endpoint: a run-creating request is
+    # answered by FastAPI's route while its tracing is on (api/creation_route.py).
+    endpoint = receiver.wait_for(in_trace("fastapi.endpoint"))
+    assert endpoint.parent_span_id == request.span_id
     run = receiver.wait_for(in_trace("run agent"))
     assert run.parent_span_id == request.span_id  # created by that request
     run_attributes = attributes(run.attributes)

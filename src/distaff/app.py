@@ -112,7 +112,9 @@ def create_app(
         app.include_router(protocol_socket.socket_router)
         # First, so the run-creating requests skip FastAPI's matching and handling.
         creating = [*runs.router.routes, *runs.stateless_router.routes]
-        app.router.routes[:0] = creation_routes(creating, authenticated=settings.auth is not None)
+        app.router.routes[:0] = creation_routes(
+            creating, authenticated=settings.auth is not None, router=app.router
+        )
     if not http.disable_ui:
         app.include_router(ui.assets_router)  # public: script and link tags send no token
     if extra is not None:

@@ -11,8 +11,14 @@ the ordinary request itself: a JSON body that parses and validates. It calls the
 validates it (the parsed document, `model_validate`), so the answer is the same.
 
 Anything else is handed back to FastAPI with the body replayed: another content type, a body
-that does not parse or validate. FastAPI then answers exactly as it always has (the 422's
-`detail`, its order of checks), so this route never words an error of its own. Custom auth
+that does not parse or validate, an integer beyond 64 bits (orjson reads it as a float), JSON
+nested deeper than 512 levels (orjson takes 1024, FastAPI's `json.loads` runs out of stack
+somewhere past 900, where it depends on the stack already used: a body of 943-945 levels
+handed back meets the limit where FastAPI alone would not, a few frames deeper), an
+overridden dependency, and any request while
+FastAPI's own tracing is on (it wraps the dependencies and the endpoint in spans of its own).
+FastAPI then answers exactly as it always has (the 422's `detail`, its order of checks), so
+this route never words an error of its own. Custom auth
 runs as the routers' dependency would, once the body has validated: FastAPI too reads and
 parses the body before it solves dependencies, and an invalid body never reaches either path's
 handler.
@@ -28,7 +34,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from pydantic import ValidationError
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
@@ -56,9 +62,28 @@ _DELIVERIES: dict[str, Delivery] = {
 _LONG_NUMBER = re.compile(rb"\d{19}")
 #: Set on a request handed back to FastAPI, so that no `CreationRoute` takes it again.
 _HANDED_BACK = "distaff.handed_back"
+#: Past this many levels `json.loads` (FastAPI's) may run out of stack where orjson (1024
+#: levels) does not: such a body goes to FastAPI (`_nested_deep`).
+_DEEPEST = 512
+_OPEN, _CLOSE = b"[" * _DEEPEST, b"]" * _DEEPEST
 
 
-def creation_routes(routes: Iterable[BaseRoute], *, authenticated: bool) -> list[BaseRoute]:
+def _nested_deep(body: bytes) -> bool:
+    """Whether the JSON in `body` nests deeper than `_DEEPEST` levels. orjson refuses more
+    than 1024, so inside `_DEEPEST` more brackets it parses only if it nests no deeper than
+    `_DEEPEST`: exact, strings and all, and in C. A body with fewer brackets cannot."""
+    if body.count(b"[") + body.count(b"{") <= _DEEPEST:
+        return False
+    try:
+        orjson.loads(_OPEN + body + _CLOSE)
+    except orjson.JSONDecodeError:
+        return True
+    return False
+
+
+def creation_routes(
+    routes: Iterable[BaseRoute], *, authenticated: bool, router: APIRouter
+) -> list[BaseRoute]:
     """One `CreationRoute` for each run-creating route among `routes`."""
     found: list[BaseRoute] = []
     for route in routes:
@@ -66,13 +91,16 @@ def creation_routes(routes: Iterable[BaseRoute], *, authenticated: bool) -> list
             continue
         delivery = _DELIVERIES.get(route.path)
         if delivery is not None:
-            found.append(CreationRoute(route, delivery, authenticated=authenticated))
+            found.append(CreationRoute(route, delivery, authenticated=authenticated, router=router))
     return found
 
 
 class CreationRoute(BaseRoute):
-    def __init__(self, route: APIRoute, delivery: Delivery, *, authenticated: bool) -> None:
+    def __init__(
+        self, route: APIRoute, delivery: Delivery, *, authenticated: bool, router: APIRouter
+    ) -> None:
         self._route = route
+        self._router = router  # the app's own: scope["router"] is the outermost one when mounted
         self._delivery: Delivery = delivery
         self._model = RunCreateStateful if "{thread_id}" in route.path else RunCreateStateless
         self._authenticated = authenticated
@@ -106,9 +134,11 @@ class CreationRoute(BaseRoute):
             raise HTTPException(400, "There was an error parsing the body") from exc
         # A dependency overridden (a test of an app built by `create_app`) is FastAPI's to call.
         overridden = bool(getattr(scope.get("app"), "dependency_overrides", None))
-        parsed = None if overridden else self._validated(request, body)
+        # FastAPI's telemetry traces its dependencies and endpoint: its route answers then.
+        traced = scope.get("fastapi.telemetry") is not None
+        parsed = None if overridden or traced else self._validated(request, body)
         if parsed is None:
-            await _hand_back(scope, body, receive, send)
+            await _hand_back(self._router, scope, body, receive, send)
             return
         if self._authenticated:
             await authenticate(request)
@@ -126,6 +156,8 @@ class CreationRoute(BaseRoute):
             return None
         if _LONG_NUMBER.search(body) is not None:
             return None  # orjson reads an integer beyond 64 bits as a float
+        if _nested_deep(body):
+            return None  # see `_nested_deep`
         try:
             document = orjson.loads(body)  # refuses what json.loads refuses, and NaN too
         except orjson.JSONDecodeError:
@@ -138,7 +170,9 @@ class CreationRoute(BaseRoute):
             return None
 
 
-async def _hand_back(scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
+async def _hand_back(
+    router: APIRouter, scope: Scope, body: bytes, receive: Receive, send: Send
+) -> None:
     """Route the request again, past every `CreationRoute`, with the body it sent replayed."""
     replayed = False
 
@@ -150,4 +184,4 @@ async def _hand_back(scope: Scope, body: bytes, receive: Receive, send: Send) ->
         return await receive()
 
     scope[_HANDED_BACK] = True
-    await scope["router"].app(scope, replay, send)
+    await router.app(scope, replay, send)
