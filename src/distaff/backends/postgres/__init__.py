@@ -18,6 +18,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.store.base import IndexConfig, TTLConfig
 from langgraph.store.postgres.base import PostgresIndexConfig
 
+from distaff.backends.message_reuse import reusing
 from distaff.backends.postgres.assistants import PostgresAssistants
 from distaff.backends.postgres.checkpoints import PostgresCheckpointAdmin
 from distaff.backends.postgres.claims import owner_id
@@ -91,7 +92,7 @@ async def open_postgres(
         if store_index is not None:
             await _require_pgvector(db)
         leases = Leases(lease_seconds)
-        saver = FencedSaver(conn=db.pool, serde=serde)
+        saver = FencedSaver(conn=db.pool, serde=reusing(serde))
         saver.leases = leases
         index = cast(PostgresIndexConfig | None, store_index)
         store = DistaffPostgresStore(conn=db.pool, index=index, ttl=store_ttl)

@@ -23,21 +23,25 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import ormsgpack
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
+    CheckpointTuple,
     get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from distaff.backends.message_reuse import Recorder, ReusingSerializer, reading, writing_run
 from distaff.backends.postgres.leases import Leases
 
 _PUT_CHECKPOINT = """
@@ -88,6 +92,10 @@ class FencedSaver(AsyncPostgresSaver):
             async with conn.cursor(binary=True, row_factory=dict_row) as cur:
                 yield cur
 
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        with reading(config):  # a run's read takes the messages its thread's last run wrote
+            return await super().aget_tuple(config)
+
     async def aput(
         self,
         config: RunnableConfig,
@@ -111,8 +119,14 @@ class FencedSaver(AsyncPostgresSaver):
                 blob_values[k] = inline.pop(k)
         # Serialised here, not in a thread as langgraph does: a thread hop costs more than
         # msgpack takes for all but very large states (the SQLite saver does the same).
+        # Their messages are kept for the thread's next run (`message_reuse.py`).
+        recorder = (
+            self.serde.recorder(str(thread_id), writing_run(config))
+            if isinstance(self.serde, ReusingSerializer)
+            else None
+        )
         blobs = [
-            (k, str(ver), *self.serde.dumps_typed(blob_values[k]))
+            (k, str(ver), *_dumps(self.serde, blob_values[k], recorder))
             for k, ver in new_versions.items()
             if k in blob_values
         ]
@@ -130,6 +144,8 @@ class FencedSaver(AsyncPostgresSaver):
         }
         async with self._cursor() as cur:
             await cur.execute(_PUT_CHECKPOINT, params)
+        if recorder is not None:
+            recorder.keep()
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -172,3 +188,13 @@ class FencedSaver(AsyncPostgresSaver):
         }
         async with self._cursor() as cur:
             await cur.execute(_UPSERT_WRITES if upsert else _INSERT_WRITES, params)
+
+
+def _dumps(serde: SerializerProtocol, value: Any, recorder: Recorder | None) -> tuple[str, bytes]:
+    """`serde.dumps_typed(value)`, through `recorder` where that makes the same bytes."""
+    if recorder is None or value is None or isinstance(value, bytes | bytearray):
+        return serde.dumps_typed(value)
+    try:
+        return "msgpack", recorder.encode(value)
+    except ormsgpack.MsgpackEncodeError:
+        return serde.dumps_typed(value)  # its fallback (pickle, if configured) decides

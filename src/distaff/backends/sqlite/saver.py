@@ -20,7 +20,7 @@ import json
 import sqlite3
 import struct
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import ormsgpack
@@ -36,6 +36,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer, _msgpack_enc
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from distaff.backends.message_reuse import ReusingSerializer, reading, reusing, writing_run
 from distaff.backends.sqlite.database import Database
 
 #: The last checkpoint written is kept for this many threads, and this many bytes in all.
@@ -109,11 +110,11 @@ class DatabaseSaver(SqliteSaver):
     def __init__(
         self, db: Database, conn: sqlite3.Connection, serde: SerializerProtocol | None = None
     ) -> None:
-        super().__init__(conn, serde=serde)
+        super().__init__(conn, serde=reusing(serde))
         self._db = db
-        # Only langgraph's own serializer: its encoding of a checkpoint is what `_encode`
-        # writes piece by piece.
-        self._reuses_bytes = type(self.serde) is JsonPlusSerializer
+        # Only langgraph's own serializer (as `ReusingSerializer` is, byte for byte): its
+        # encoding of a checkpoint is what `_encode` writes piece by piece.
+        self._reuses_bytes = type(self.serde) in (JsonPlusSerializer, ReusingSerializer)
         self._kept = _Kept()
 
     # -- synchronous calls: a job of the database's like the others --------------------------
@@ -165,7 +166,8 @@ class DatabaseSaver(SqliteSaver):
     # -- the input checkpoint from the bytes just read ---------------------------------------
 
     def _get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        found = super().get_tuple(config)
+        with reading(config):  # a run's read takes the messages its thread's last run wrote
+            found = super().get_tuple(config)
         if found is not None and self._reuses_bytes:
             conf = found.config["configurable"]  # the config asked with, when it named one
             key = (str(conf["thread_id"]), conf.get("checkpoint_ns", ""))
@@ -196,29 +198,22 @@ class DatabaseSaver(SqliteSaver):
         # already be running: a node changing a value in place leaves it as read here, where
         # encoding the value now would take the change.)
         reusable = written.read if written is not None and metadata.get("source") == "input" else {}
+        # Its messages are kept for the thread's next run (`message_reuse.py`).
+        recorder = (
+            self.serde.recorder(thread_id, writing_run(config))
+            if isinstance(self.serde, ReusingSerializer)
+            else None
+        )
         try:
-            blob, pieces = _encode(checkpoint, reusable, written, new_versions)
+            blob, pieces = _encode(
+                checkpoint, reusable, written, new_versions, recorder.encode if recorder else None
+            )
         except ormsgpack.MsgpackEncodeError:
             # langgraph's pickle fallback, if configured, decides; nothing kept.
             return super().put(config, checkpoint, metadata, new_versions)
-        # As `SqliteSaver.put` writes it, with the checkpoint encoded above.
-        serialized_metadata = json.dumps(
-            get_checkpoint_metadata(config, metadata), ensure_ascii=False
-        ).encode("utf-8", "ignore")
-        with self.cursor() as cur:
-            cur.execute(
-                "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id,"
-                " parent_checkpoint_id, type, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    thread_id,
-                    checkpoint_ns,
-                    checkpoint["id"],
-                    conf.get("checkpoint_id"),
-                    "msgpack",
-                    blob,
-                    serialized_metadata,
-                ),
-            )
+        self._insert(config, checkpoint, metadata, blob)
+        if recorder is not None:
+            recorder.keep()
         self._kept.keep(key, _Written(checkpoint["id"], pieces))
         return {
             "configurable": {
@@ -227,6 +222,33 @@ class DatabaseSaver(SqliteSaver):
                 "checkpoint_id": checkpoint["id"],
             }
         }
+
+    def _insert(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        blob: bytes,
+    ) -> None:
+        """The checkpoint's row, as `SqliteSaver.put` writes it, with the checkpoint encoded."""
+        conf = config["configurable"]
+        serialized_metadata = json.dumps(
+            get_checkpoint_metadata(config, metadata), ensure_ascii=False
+        ).encode("utf-8", "ignore")
+        with self.cursor() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id,"
+                " parent_checkpoint_id, type, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    str(conf["thread_id"]),
+                    conf["checkpoint_ns"],
+                    checkpoint["id"],
+                    conf.get("checkpoint_id"),
+                    "msgpack",
+                    blob,
+                    serialized_metadata,
+                ),
+            )
 
     async def asetup(self) -> None:
         await self._db.read(lambda _: self.setup())
@@ -284,10 +306,13 @@ def _encode(
     reusable: Mapping[str, Any],
     written: _Written | None,
     new_versions: ChannelVersions,
+    encode: Callable[[Any], bytes] | None = None,
 ) -> tuple[bytes, dict[str, bytes]]:
     """The checkpoint as langgraph's serializer encodes it (a msgpack map, its entries in
     order), built from each channel value's own encoding: a value not changed since it was
-    read (same object, same version) takes the bytes it was read from."""
+    read (same object, same version) takes the bytes it was read from. `encode`: langgraph's
+    encoding of one value, or a function making the same bytes."""
+    encode = encode or _msgpack_enc
     pieces: dict[str, bytes] = {}
     parts = [_map_header(len(checkpoint))]
     for name, value in checkpoint.items():
@@ -306,7 +331,7 @@ def _encode(
             ):
                 piece = written.pieces[channel]
             else:
-                piece = _msgpack_enc(channel_value)
+                piece = encode(channel_value)
             pieces[channel] = piece
             parts += (_msgpack_enc(channel), piece)
     return b"".join(parts), pieces
