@@ -38,7 +38,7 @@ def events_cte(
         " SELECT e.thread_id, e.seq, e.run_id, e.method, e.namespace::jsonb, e.name, e.line"
         " FROM unnest(%(ev_thread)s::text[], %(ev_seq)s::bigint[],"
         " %(ev_run)s::text[], %(ev_method)s::text[], %(ev_namespace)s::text[],"
-        " %(ev_name)s::text[], %(ev_line)s::bytea[])"
+        " %(ev_name)s::text[], %(ev_line)b::bytea[])"
         " AS e (thread_id, seq, run_id, method, namespace, name, line)"
         " WHERE EXISTS (SELECT 1 FROM threads t WHERE t.thread_id = e.thread_id)"
         " ON CONFLICT DO NOTHING RETURNING thread_id),"

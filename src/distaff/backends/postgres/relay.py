@@ -65,7 +65,7 @@ class PostgresRelay(RelayBase):
             "WITH added AS (INSERT INTO run_events"
             " (run_id, thread_id, event_id, event, data, resumable)"
             " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
-            " %s::bytea[], %s::boolean[]) RETURNING run_id, thread_id)"
+            " %b::bytea[], %s::boolean[]) RETURNING run_id, thread_id)"
             " SELECT pg_notify('distaff_events', %s || ' ' || run_id || ' ' || thread_id)"
             " FROM (SELECT DISTINCT run_id, thread_id FROM added) AS runs",
             (*columns, self._owner),

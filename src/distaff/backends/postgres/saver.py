@@ -49,7 +49,7 @@ _PUT_CHECKPOINT = """
         INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
         SELECT %(thread_id)s, %(ns)s, b.channel, b.version, b.type, b.blob
         FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
-                    %(blobs)s::bytea[]) AS b (channel, version, type, blob)
+                    %(blobs)b::bytea[]) AS b (channel, version, type, blob)
         ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
     )
     INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,
@@ -66,7 +66,7 @@ _PUT_WRITES = """
     SELECT %(thread_id)s, %(ns)s, %(checkpoint_id)s, %(task_id)s, %(task_path)s,
            w.idx, w.channel, w.type, w.blob
     FROM unnest(%(idx)s::integer[], %(channels)s::text[], %(types)s::text[],
-                %(blobs)s::bytea[]) AS w (idx, channel, type, blob)
+                %(blobs)b::bytea[]) AS w (idx, channel, type, blob)
     ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO {action}
 """
 _UPSERT_WRITES = _PUT_WRITES.format(
