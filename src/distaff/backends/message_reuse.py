@@ -20,8 +20,9 @@ mode). What this cannot see is a change no encoding records, made to an object b
 had it (a private attribute, an attribute pydantic does not know), nor a node of a cancelled
 run that is still running in its thread and changes its input in place while the next run
 starts: langgraph's rule that a node returns updates and does not change its input is assumed.
-Held: at most `MAX_MESSAGES` messages and `MAX_BYTES` of their encodings (the objects counted
-at ten times that, about what they take), the least recently written dropped first.
+Held: at most `MAX_MESSAGES` messages taking about `MAX_BYTES` of memory (each counted at ten
+times its encoding, about what a message object takes: 300 messages of a real conversation,
+3 KB each encoded, count 9 MB), the least recently written dropped first.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from langgraph.checkpoint.serde.jsonplus import (
 )
 
 MAX_MESSAGES = 20_000
-MAX_BYTES = 8 * 2**20
+MAX_BYTES = 64 * 2**20
 #: The messages kept: the plain classes, whose decoding the kept object is.
 _KINDS = (AIMessage, HumanMessage, SystemMessage, ToolMessage)
 
