@@ -182,6 +182,14 @@ def test_its_encoding_is_langgraphs_byte_for_byte() -> None:
     ]
     for value in values:
         assert recorder.encode(value) == _msgpack_enc(value)
+    recorder.keep()
+    # Kept: the messages that decode to what they are (the one holding a tuple does not).
+    assert len(serde.reuse) == 3
+    # A value that does not encode (the saver then falls back) keeps none of its messages.
+    with pytest.raises(TypeError):
+        recorder.encode([AIMessage("lost", id="lost"), object()])
+    recorder.keep()
+    assert len(serde.reuse) == 3
 
 
 def test_a_serializer_that_decodes_otherwise_hands_nothing_over() -> None:

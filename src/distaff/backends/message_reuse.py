@@ -15,9 +15,11 @@ never an object a node made (a global, a model's cache, the writer's own), and i
 one run at a time: to a run of the same thread other than the one that had it last (a thread
 has one active run; a state read, history, another process decode their own). Only the plain
 message classes (langchain's human, AI, tool and system messages, not their subclasses or
-chunks), and only while the serializer decodes every type (langgraph's default, permissive
-mode). What this cannot see is a change no encoding records, made to an object by the run that
-had it (a private attribute, an attribute pydantic does not know), nor a node of a cancelled
+chunks), each only if its decoding equals it (a tuple inside decodes as a list, a class defined
+in a function as a dict: such a message is not kept), and only while the serializer decodes
+every type (langgraph's default, permissive mode). What this cannot see is a change no
+encoding records, made to an object by the run that had it (a private attribute, an attribute
+pydantic does not know), nor a node of a cancelled
 run that is still running in its thread and changes its input in place while the next run
 starts: langgraph's rule that a node returns updates and does not change its input is assumed.
 Held: at most `MAX_MESSAGES` messages taking about `MAX_BYTES` of memory (each counted at ten
@@ -168,7 +170,12 @@ class Recorder:
         return _msgpack_default(obj)
 
     def encode(self, value: Any) -> bytes:
-        return ormsgpack.packb(value, default=self._default, option=_option)
+        noted = len(self._written)
+        try:
+            return ormsgpack.packb(value, default=self._default, option=_option)
+        except Exception:
+            del self._written[noted:]  # a value that did not encode is written otherwise, if at all
+            raise
 
     def keep(self) -> None:
         if self._written:
