@@ -167,6 +167,38 @@ async def test_one_run_at_a_time_of_the_thread_holds_them(backend: Backend) -> N
     assert await read(_run("u", "run-u3")) is got_u
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_run_that_had_to_decode_does_not_decode_again_what_it_writes(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = database_url(kind, tmp_path, request)
+    seen = Seen()
+    async with open_backend(url) as first:
+        graph = _graph(first.checkpointer, seen)
+        for turn in (1, 2):
+            await graph.ainvoke(_ask(turn), _run("t", f"run-{turn}"))
+    # A new process: nothing kept. The third run decodes the six messages it reads; writing
+    # them back it decodes only the three it added (to keep them), not the six again.
+    async with open_backend(url) as second:
+        serde: Any = second.checkpointer.serde
+        assert isinstance(serde, ReusingSerializer)
+        hook, decoded = serde._unpack_ext_hook, []
+
+        def counting(code: int, payload: bytes) -> Any:
+            if code == EXT_PYDANTIC_V2:
+                decoded.append(payload)
+            return hook(code, payload)
+
+        serde._unpack_ext_hook = counting
+        graph = _graph(second.checkpointer, seen)
+        await graph.ainvoke(_ask(3), _run("t", "run-3"))
+        assert len(decoded) == 6 + 3
+        await graph.ainvoke(_ask(4), _run("t", "run-4"))
+        assert len(decoded) == 6 + 3 + 3  # the fourth run decodes only what it added
+        third, fourth = ({m.id: m for m in read} for read in seen.read[2:])
+        assert fourth["a1"] is third["a1"]
+
+
 def test_its_encoding_is_langgraphs_byte_for_byte() -> None:
     serde = ReusingSerializer.like(None)
     recorder = serde.recorder("t", "run")

@@ -17,11 +17,13 @@ has one active run; a state read, history, another process decode their own). On
 message classes (langchain's human, AI, tool and system messages, not their subclasses or
 chunks), each only if its decoding equals it (a tuple inside decodes as a list, a class defined
 in a function as a dict: such a message is not kept), and only while the serializer decodes
-every type (langgraph's default, permissive mode). What this cannot see is a change no
-encoding records, made to an object by the run that had it (a private attribute, an attribute
-pydantic does not know), nor a node of a cancelled
-run that is still running in its thread and changes its input in place while the next run
-starts: langgraph's rule that a node returns updates and does not change its input is assumed.
+every type (langgraph's default, permissive mode). A message a run had to decode (the first
+run after a start, or after it was dropped) is kept as that run's from then on, so it is not
+decoded again when the run writes it. What this cannot see is a change no encoding records,
+made to an object by the run that had it (a private attribute, an attribute pydantic does not
+know), nor a node of a cancelled run that is still running in its thread and changes its input
+in place while the next run starts: langgraph's rule that a node returns updates and does not
+change its input is assumed.
 Held: at most `MAX_MESSAGES` messages taking about `MAX_BYTES` of memory (each counted at ten
 times its encoding, about what a message object takes: 300 messages of a real conversation,
 3 KB each encoded, count 9 MB), the least recently written dropped first.
@@ -130,9 +132,23 @@ class MessageReuse:
                     self._kept[key] = _Kept(decoded, weight)
                     self._weight += weight
         with self._lock:
-            while self._kept and (len(self._kept) > MAX_MESSAGES or self._weight > MAX_BYTES):
-                _, dropped = self._kept.popitem(last=False)
-                self._weight -= dropped.weight
+            self._bound()
+
+    def _bound(self) -> None:
+        while self._kept and (len(self._kept) > MAX_MESSAGES or self._weight > MAX_BYTES):
+            _, dropped = self._kept.popitem(last=False)
+            self._weight -= dropped.weight
+
+    def adopt(self, thread_id: str, run_id: str, payload: bytes, message: BaseMessage) -> None:
+        """Keep a message `run_id` has just decoded from `payload`, as that run's."""
+        key = (thread_id, payload)
+        with self._lock:
+            if key in self._kept:
+                return
+            kept = self._kept[key] = _Kept(message, len(payload) * 10)
+            kept.holder = run_id
+            self._weight += kept.weight
+            self._bound()
 
     def take(self, thread_id: str, run_id: str, payload: bytes) -> BaseMessage | None:
         """The message `payload` encodes, as the object kept for it, if it still encodes so
@@ -222,11 +238,14 @@ class ReusingSerializer(JsonPlusSerializer):
         reuse, decode = self.reuse, self._unpack_ext_hook
 
         def ext_hook(code: int, payload: bytes) -> Any:
-            if code == EXT_PYDANTIC_V2:
-                message = reuse.take(thread_id, run_id, payload)
-                if message is not None:
-                    return message
-            return decode(code, payload)
+            if code != EXT_PYDANTIC_V2:
+                return decode(code, payload)
+            message = reuse.take(thread_id, run_id, payload)
+            if message is None:
+                message = decode(code, payload)
+                if type(message) in _KINDS:
+                    reuse.adopt(thread_id, run_id, payload, message)
+            return message
 
         return ormsgpack.unpackb(data[1], ext_hook=ext_hook, option=ormsgpack.OPT_NON_STR_KEYS)
 
