@@ -191,12 +191,25 @@ async def test_a_run_that_had_to_decode_does_not_decode_again_what_it_writes(
 
         serde._unpack_ext_hook = counting
         graph = _graph(second.checkpointer, seen)
+        saver = second.checkpointer
+
+        async def a1(run_id: str) -> BaseMessage:
+            found = await saver.aget_tuple(_run("t", run_id))
+            assert found is not None
+            return {m.id: m for m in found.checkpoint["channel_values"]["messages"]}["a1"]
+
         await graph.ainvoke(_ask(3), _run("t", "run-3"))
         assert len(decoded) == 6 + 3
+        third = {m.id: m for m in seen.read[2]}
+        # What the run decoded and kept is held by it: read again with its config, the six it
+        # decoded are decoded anew (the three it added, not yet handed to anyone, it takes).
+        again = await a1("run-3")
+        assert again == third["a1"]
+        assert again is not third["a1"]
+        assert len(decoded) == 6 + 3 + 6
         await graph.ainvoke(_ask(4), _run("t", "run-4"))
-        assert len(decoded) == 6 + 3 + 3  # the fourth run decodes only what it added
-        third, fourth = ({m.id: m for m in read} for read in seen.read[2:])
-        assert fourth["a1"] is third["a1"]
+        assert len(decoded) == 6 + 3 + 6 + 3  # the next run decodes only what it added
+        assert {m.id: m for m in seen.read[3]}["a1"] is third["a1"]
 
 
 def test_its_encoding_is_langgraphs_byte_for_byte() -> None:

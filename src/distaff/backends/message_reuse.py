@@ -19,14 +19,15 @@ chunks), each only if its decoding equals it (a tuple inside decodes as a list, 
 in a function as a dict: such a message is not kept), and only while the serializer decodes
 every type (langgraph's default, permissive mode). A message a run had to decode (the first
 run after a start, or after it was dropped) is kept as that run's from then on, so it is not
-decoded again when the run writes it. What this cannot see is a change no encoding records,
-made to an object by the run that had it (a private attribute, an attribute pydantic does not
-know), nor a node of a cancelled run that is still running in its thread and changes its input
-in place while the next run starts: langgraph's rule that a node returns updates and does not
-change its input is assumed.
+decoded again when the run writes it (kept as decoded, unchecked: one that does not encode
+back to its bytes is dropped at the next read, which decodes it). What this cannot see is a
+change no encoding records, made to an object by the run that had it (a private attribute, an
+attribute pydantic does not know), nor a node of a cancelled run that is still running in its
+thread and changes its input in place while the next run starts: langgraph's rule that a node
+returns updates and does not change its input is assumed.
 Held: at most `MAX_MESSAGES` messages taking about `MAX_BYTES` of memory (each counted at ten
 times its encoding, about what a message object takes: 300 messages of a real conversation,
-3 KB each encoded, count 9 MB), the least recently written dropped first.
+3 KB each encoded, count 9 MB), the least recently read or written dropped first.
 """
 
 from __future__ import annotations
