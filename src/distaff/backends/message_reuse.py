@@ -275,7 +275,11 @@ def reading(config: Any) -> Iterator[None]:
         _reader.reset(token)
 
 
-def writing_run(config: Any) -> str | None:
-    """The run a checkpoint is written for, from the config it is written with."""
+def recorder_for(serde: Any, thread_id: str, config: Any) -> Recorder | None:
+    """The encoder for a checkpoint written with `config` on `thread_id` that keeps its
+    messages for the thread's next run; None where nothing is kept (another serializer, no
+    run in the config, a mode that decodes otherwise)."""
+    if not isinstance(serde, ReusingSerializer):
+        return None
     run_id = (config.get("configurable") or {}).get("run_id")
-    return None if run_id is None else str(run_id)
+    return serde.recorder(thread_id, None if run_id is None else str(run_id))

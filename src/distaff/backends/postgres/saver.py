@@ -41,7 +41,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from distaff.backends.message_reuse import Recorder, ReusingSerializer, reading, writing_run
+from distaff.backends.message_reuse import Recorder, reading, recorder_for
 from distaff.backends.postgres.leases import Leases
 
 _PUT_CHECKPOINT = """
@@ -120,11 +120,7 @@ class FencedSaver(AsyncPostgresSaver):
         # Serialised here, not in a thread as langgraph does: a thread hop costs more than
         # msgpack takes for all but very large states (the SQLite saver does the same).
         # Their messages are kept for the thread's next run (`message_reuse.py`).
-        recorder = (
-            self.serde.recorder(str(thread_id), writing_run(config))
-            if isinstance(self.serde, ReusingSerializer)
-            else None
-        )
+        recorder = recorder_for(self.serde, str(thread_id), config)
         blobs = [
             (k, str(ver), *_dumps(self.serde, blob_values[k], recorder))
             for k, ver in new_versions.items()

@@ -36,7 +36,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer, _msgpack_enc
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from distaff.backends.message_reuse import ReusingSerializer, reading, reusing, writing_run
+from distaff.backends.message_reuse import ReusingSerializer, reading, recorder_for, reusing
 from distaff.backends.sqlite.database import Database
 
 #: The last checkpoint written is kept for this many threads, and this many bytes in all.
@@ -199,11 +199,7 @@ class DatabaseSaver(SqliteSaver):
         # encoding the value now would take the change.)
         reusable = written.read if written is not None and metadata.get("source") == "input" else {}
         # Its messages are kept for the thread's next run (`message_reuse.py`).
-        recorder = (
-            self.serde.recorder(thread_id, writing_run(config))
-            if isinstance(self.serde, ReusingSerializer)
-            else None
-        )
+        recorder = recorder_for(self.serde, thread_id, config)
         try:
             blob, pieces = _encode(
                 checkpoint, reusable, written, new_versions, recorder.encode if recorder else None
@@ -211,7 +207,24 @@ class DatabaseSaver(SqliteSaver):
         except ormsgpack.MsgpackEncodeError:
             # langgraph's pickle fallback, if configured, decides; nothing kept.
             return super().put(config, checkpoint, metadata, new_versions)
-        self._insert(config, checkpoint, metadata, blob)
+        # As `SqliteSaver.put` writes it, with the checkpoint encoded above.
+        serialized_metadata = json.dumps(
+            get_checkpoint_metadata(config, metadata), ensure_ascii=False
+        ).encode("utf-8", "ignore")
+        with self.cursor() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id,"
+                " parent_checkpoint_id, type, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    thread_id,
+                    checkpoint_ns,
+                    checkpoint["id"],
+                    conf.get("checkpoint_id"),
+                    "msgpack",
+                    blob,
+                    serialized_metadata,
+                ),
+            )
         if recorder is not None:
             recorder.keep()
         self._kept.keep(key, _Written(checkpoint["id"], pieces))
@@ -222,33 +235,6 @@ class DatabaseSaver(SqliteSaver):
                 "checkpoint_id": checkpoint["id"],
             }
         }
-
-    def _insert(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        blob: bytes,
-    ) -> None:
-        """The checkpoint's row, as `SqliteSaver.put` writes it, with the checkpoint encoded."""
-        conf = config["configurable"]
-        serialized_metadata = json.dumps(
-            get_checkpoint_metadata(config, metadata), ensure_ascii=False
-        ).encode("utf-8", "ignore")
-        with self.cursor() as cur:
-            cur.execute(
-                "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id,"
-                " parent_checkpoint_id, type, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    str(conf["thread_id"]),
-                    conf["checkpoint_ns"],
-                    checkpoint["id"],
-                    conf.get("checkpoint_id"),
-                    "msgpack",
-                    blob,
-                    serialized_metadata,
-                ),
-            )
 
     async def asetup(self) -> None:
         await self._db.read(lambda _: self.setup())
